@@ -1,0 +1,229 @@
+package drill
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Fingerprint describes a database's content and shape, computed inside
+// Postgres so that no row crosses the network. Two fingerprints taken of the
+// same data under the same session settings are equal, whatever the physical
+// row order.
+type Fingerprint struct {
+	// Tables holds one entry per table that holds rows (ordinary tables and
+	// the leaf partitions of partitioned ones), sorted by schema then name.
+	Tables []TableSum `json:"tables"`
+	// Sequences holds the position of every sequence, sorted by name.
+	Sequences []SequenceState `json:"sequences"`
+	// Schema holds one line per schema object that counts (columns and their
+	// types, constraints, indexes, enum labels, domains, ...), sorted. Two
+	// databases with the same Schema lines have the same shape.
+	Schema []string `json:"schema"`
+}
+
+// TableSum is one table's row count and order-independent content hash.
+type TableSum struct {
+	Schema string `json:"schema"`
+	Name   string `json:"name"`
+	Rows   int64  `json:"rows"`
+	// Hash is the sum of a 64-bit hash of every row's text form, as a decimal
+	// string (the sum is kept in numeric, so it never overflows).
+	Hash string `json:"hash"`
+}
+
+// Key is the table's qualified, quoted name, as Postgres would print it.
+func (t TableSum) Key() string { return QuoteIdent(t.Schema) + "." + QuoteIdent(t.Name) }
+
+// SequenceState is a sequence's position.
+type SequenceState struct {
+	Schema    string `json:"schema"`
+	Name      string `json:"name"`
+	LastValue int64  `json:"last_value"`
+	IsCalled  bool   `json:"is_called"`
+}
+
+// Key is the sequence's qualified, quoted name.
+func (s SequenceState) Key() string { return QuoteIdent(s.Schema) + "." + QuoteIdent(s.Name) }
+
+// next is the value nextval would hand out next.
+func (s SequenceState) next() int64 {
+	if s.IsCalled {
+		return s.LastValue + 1
+	}
+	return s.LastValue
+}
+
+// QuoteIdent quotes a Postgres identifier the way quote_ident does when it
+// must: always, so that mixed case, spaces and non-ASCII survive.
+func QuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// TableResult compares one table across source and restore.
+type TableResult struct {
+	Schema       string `json:"schema"`
+	Name         string `json:"name"`
+	SourceRows   int64  `json:"source_rows"`
+	RestoredRows int64  `json:"restored_rows"`
+	SourceHash   string `json:"source_hash"`
+	RestoredHash string `json:"restored_hash"`
+	// Match is true when both sides hold the same rows.
+	Match bool `json:"match"`
+	// Problem says in words what differs; empty when Match.
+	Problem string `json:"problem,omitempty"`
+}
+
+// Comparison is the outcome of comparing a source fingerprint with the
+// fingerprint of its restore.
+type Comparison struct {
+	// Exact is true when both fingerprints describe the very same data (one
+	// snapshot, or production in maintenance). When false, row differences
+	// are drift to show, not failures.
+	Exact  bool          `json:"exact"`
+	Tables []TableResult `json:"tables"`
+	// SchemaMissing lists schema lines of the source absent from the restore;
+	// SchemaExtra the restore's lines absent from the source.
+	SchemaMissing []string `json:"schema_missing,omitempty"`
+	SchemaExtra   []string `json:"schema_extra,omitempty"`
+	// SequencesBehind names sequences whose restored position would hand out
+	// a value the source already used.
+	SequencesBehind []string `json:"sequences_behind,omitempty"`
+}
+
+// Mismatched returns the tables whose content differs.
+func (c Comparison) Mismatched() []TableResult {
+	var out []TableResult
+	for _, t := range c.Tables {
+		if !t.Match {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// OK reports whether the restore holds what the source held: every table
+// equal (when the comparison is exact), the same schema, and no sequence
+// behind.
+func (c Comparison) OK() bool {
+	if len(c.SchemaMissing) > 0 || len(c.SchemaExtra) > 0 || len(c.SequencesBehind) > 0 {
+		return false
+	}
+	if !c.Exact {
+		return true
+	}
+	return len(c.Mismatched()) == 0
+}
+
+// Summary says in one sentence what differs, naming each table.
+func (c Comparison) Summary() string {
+	var parts []string
+	if bad := c.Mismatched(); len(bad) > 0 && c.Exact {
+		names := make([]string, 0, len(bad))
+		for _, t := range bad {
+			names = append(names, fmt.Sprintf("%s (%s)", QuoteIdent(t.Schema)+"."+QuoteIdent(t.Name), t.Problem))
+		}
+		parts = append(parts, fmt.Sprintf("%d of %d tables differ: %s", len(bad), len(c.Tables), strings.Join(names, ", ")))
+	}
+	if n := len(c.SchemaMissing) + len(c.SchemaExtra); n > 0 {
+		parts = append(parts, fmt.Sprintf("the schema differs in %d places, first: %s", n, firstOf(c.SchemaMissing, c.SchemaExtra)))
+	}
+	if len(c.SequencesBehind) > 0 {
+		parts = append(parts, "sequences behind the source: "+strings.Join(c.SequencesBehind, ", "))
+	}
+	if len(parts) == 0 {
+		if c.Exact {
+			return fmt.Sprintf("all %d tables match", len(c.Tables))
+		}
+		return fmt.Sprintf("schema matches; %d tables compared as drift (the backup was not taken from the fingerprinted snapshot)", len(c.Tables))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func firstOf(a, b []string) string {
+	if len(a) > 0 {
+		return "missing from the restore: " + a[0]
+	}
+	return "only in the restore: " + b[0]
+}
+
+// Compare compares a source fingerprint with its restore's. exact says
+// whether both describe the same moment; see Comparison.Exact.
+func Compare(src, dst Fingerprint, exact bool) Comparison {
+	c := Comparison{Exact: exact}
+	restored := make(map[string]TableSum, len(dst.Tables))
+	for _, t := range dst.Tables {
+		restored[t.Key()] = t
+	}
+	seen := make(map[string]bool, len(src.Tables))
+	for _, s := range src.Tables {
+		seen[s.Key()] = true
+		r, ok := restored[s.Key()]
+		tr := TableResult{Schema: s.Schema, Name: s.Name, SourceRows: s.Rows, SourceHash: s.Hash, RestoredRows: -1}
+		switch {
+		case !ok:
+			tr.Problem = "missing from the restore"
+		default:
+			tr.RestoredRows, tr.RestoredHash = r.Rows, r.Hash
+			switch {
+			case r.Rows != s.Rows:
+				tr.Problem = fmt.Sprintf("%d rows in the source, %d restored", s.Rows, r.Rows)
+			case r.Hash != s.Hash:
+				tr.Problem = "same row count, different content"
+			default:
+				tr.Match = true
+			}
+		}
+		c.Tables = append(c.Tables, tr)
+	}
+	for _, r := range dst.Tables {
+		if !seen[r.Key()] {
+			c.Tables = append(c.Tables, TableResult{Schema: r.Schema, Name: r.Name, SourceRows: -1,
+				RestoredRows: r.Rows, RestoredHash: r.Hash, Problem: "only in the restore"})
+		}
+	}
+	sort.SliceStable(c.Tables, func(i, j int) bool {
+		a, b := c.Tables[i], c.Tables[j]
+		if a.Schema != b.Schema {
+			return a.Schema < b.Schema
+		}
+		return a.Name < b.Name
+	})
+	c.SchemaMissing, c.SchemaExtra = diffLines(src.Schema, dst.Schema)
+
+	seqs := make(map[string]SequenceState, len(dst.Sequences))
+	for _, s := range dst.Sequences {
+		seqs[s.Key()] = s
+	}
+	for _, s := range src.Sequences {
+		// A sequence only moves forward, and nextval on the source may run
+		// between the fingerprint and the dump (sequences are not
+		// transactional), so a restore ahead of the source is safe; one behind
+		// would hand out ids the source already used.
+		if r, ok := seqs[s.Key()]; ok && r.next() < s.next() {
+			c.SequencesBehind = append(c.SequencesBehind, fmt.Sprintf("%s (source at %d, restored at %d)", s.Key(), s.LastValue, r.LastValue))
+		}
+	}
+	return c
+}
+
+// diffLines returns the lines of a not in b and of b not in a, counting
+// duplicates.
+func diffLines(a, b []string) (onlyA, onlyB []string) {
+	count := make(map[string]int, len(a))
+	for _, l := range a {
+		count[l]++
+	}
+	for _, l := range b {
+		if count[l] > 0 {
+			count[l]--
+			continue
+		}
+		onlyB = append(onlyB, l)
+	}
+	for _, l := range a {
+		if count[l] > 0 {
+			count[l]--
+			onlyA = append(onlyA, l)
+		}
+	}
+	return onlyA, onlyB
+}

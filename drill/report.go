@@ -1,0 +1,103 @@
+package drill
+
+import "time"
+
+// Result is a drill's verdict.
+type Result string
+
+// Verdicts.
+const (
+	Passed Result = "passed"
+	Failed Result = "failed"
+)
+
+// Report is a drill's evidence: what ran, how long it took, what the
+// checksums said, who confirmed what, and what was undone.
+type Report struct {
+	DrillID   string    `json:"drill_id"`
+	App       string    `json:"app"`
+	Provider  string    `json:"provider"`
+	Mode      Mode      `json:"mode"`
+	Requester string    `json:"requester,omitempty"`
+	Result    Result    `json:"result"`
+	Error     string    `json:"error"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at"`
+
+	Backup *ReportBackup `json:"backup"`
+	// RPOSeconds is the age, when the drill started, of the newest
+	// successful backup taken before it: the data a restore would lose.
+	// Null when there was none.
+	RPOSeconds     *float64 `json:"rpo_seconds"`
+	RestoreSeconds float64  `json:"restore_seconds"`
+	// TotalSeconds is the drill's duration from start to verdict.
+	TotalSeconds float64 `json:"total_seconds"`
+
+	Canary ReportCanary `json:"canary"`
+	// Exact says whether the table comparison is exact (see Comparison).
+	Exact bool `json:"exact"`
+	// Verification says in one sentence what the comparison found.
+	Verification    string        `json:"verification,omitempty"`
+	Tables          []TableResult `json:"tables"`
+	SchemaMissing   []string      `json:"schema_missing,omitempty"`
+	SchemaExtra     []string      `json:"schema_extra,omitempty"`
+	SequencesBehind []string      `json:"sequences_behind,omitempty"`
+
+	Checks        []Check        `json:"checks"`
+	Steps         []StepRecord   `json:"steps"`
+	Undone        []string       `json:"undone"`
+	UndoFailed    []string       `json:"undo_failed,omitempty"`
+	Confirmations []Confirmation `json:"confirmations"`
+	Warnings      []string       `json:"warnings,omitempty"`
+	// Scratch is the database the drill created, if any.
+	Scratch *Database `json:"scratch,omitempty"`
+	// Kept is true when the scratch database was left in place on request.
+	Kept bool `json:"kept,omitempty"`
+}
+
+// ReportBackup is the backup a drill restored.
+type ReportBackup struct {
+	ID        string    `json:"id"`
+	SizeBytes int64     `json:"size_bytes"`
+	CreatedAt time.Time `json:"created_at"`
+	// Fresh is true when the drill captured it.
+	Fresh bool `json:"fresh"`
+}
+
+// ReportCanary says whether the canary row came back.
+type ReportCanary struct {
+	// Expected is false when the restored backup predates the canary (an
+	// existing backup was restored), so its absence proves nothing.
+	Expected bool `json:"expected"`
+	Found    bool `json:"found"`
+	// FoundServing is set in full mode: the canary seen through the app
+	// while the restored database served it.
+	FoundServing *bool `json:"found_serving,omitempty"`
+}
+
+// Check is a preflight finding.
+type Check struct {
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	// Message says what was found and, when not OK, what to do.
+	Message string `json:"message"`
+}
+
+// StepStatus is how a step ended.
+type StepStatus string
+
+// Step outcomes.
+const (
+	StatusSucceeded StepStatus = "succeeded"
+	StatusFailed    StepStatus = "failed"
+	StatusSkipped   StepStatus = "skipped"
+)
+
+// StepRecord is one step as it ran.
+type StepRecord struct {
+	Name    string     `json:"name"`
+	Status  StepStatus `json:"status"`
+	Seconds float64    `json:"seconds"`
+	Error   string     `json:"error,omitempty"`
+	Note    string     `json:"note,omitempty"`
+}

@@ -1,0 +1,662 @@
+package drill
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+// Step names, as they appear in events and reports.
+const (
+	StepPreflight      = "preflight"
+	StepProvision      = "provision"
+	StepCanary         = "canary"
+	StepMaintenanceOn  = "maintenance_on"
+	StepCapture        = "capture"
+	StepFingerprintSrc = "fingerprint_source"
+	StepRestore        = "restore"
+	StepVerify         = "verify"
+	StepPromote        = "promote"
+	StepCheckPromoted  = "check_promoted"
+	StepPromoteBack    = "promote_back"
+	StepMaintenanceOff = "maintenance_off"
+	StepDestroy        = "destroy_scratch"
+)
+
+// DefaultMaxBackupAge is how old the newest backup may be before preflight
+// flags it, where the platform schedules backups.
+const DefaultMaxBackupAge = 26 * time.Hour
+
+// Runner runs drills against one provider.
+type Runner struct {
+	Provider  Provider
+	Confirmer Confirmer
+	Sink      Sink
+	Logger    *slog.Logger
+	Redactor  *Redactor
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// MaxBackupAge: see DefaultMaxBackupAge.
+	MaxBackupAge time.Duration
+	// UndoTimeout bounds the undo stack's run after a failure; 15 minutes
+	// when zero.
+	UndoTimeout time.Duration
+}
+
+// Run runs one drill and returns its report, whatever happened. The error is
+// nil when the drill passed; otherwise it says why it did not (a failed
+// preflight check, a failed step, a mismatch, a refused confirmation, a
+// cancellation), and IsUsage tells bad input from a drill that ran and
+// failed. Whatever went wrong, the undo stack has run by the time Run
+// returns.
+func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
+	if opts.DrillID == "" {
+		opts.DrillID = NewDrillID()
+	}
+	if opts.Mode == "" {
+		opts.Mode = ModeVerify
+	}
+	if opts.Backup.Kind == "" {
+		opts.Backup.Kind = BackupFresh
+	}
+	d := &run{r: r, opts: opts, logger: r.logger().With("drill", opts.DrillID, "app", opts.App)}
+	d.report = &Report{
+		DrillID: opts.DrillID, App: opts.App, Provider: r.Provider.Name(), Mode: opts.Mode,
+		Requester: opts.Requester, StartedAt: d.now(),
+		Tables: []TableResult{}, Steps: []StepRecord{}, Undone: []string{}, Confirmations: []Confirmation{}, Checks: []Check{},
+	}
+	err := d.protect(ctx, d.drill)
+	if err == nil {
+		err = d.failedChecks()
+	}
+	d.finish(ctx, err)
+	return d.report, err
+}
+
+func (r *Runner) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// run is one drill in progress.
+type run struct {
+	r      *Runner
+	opts   Options
+	logger *slog.Logger
+	report *Report
+	undo   undoStack
+
+	app     App
+	scratch Database
+	backup  Backup
+	source  *Fingerprint
+	exact   bool
+	canary  Canary
+}
+
+func (d *run) now() time.Time {
+	if d.r.Now != nil {
+		return d.r.Now()
+	}
+	return time.Now()
+}
+
+func (d *run) redact(s string) string {
+	if d.r.Redactor == nil {
+		return NewRedactor().Redact(s)
+	}
+	return d.r.Redactor.Redact(s)
+}
+
+// describe is the people-facing text of err for the report: the message of
+// a drill error, or the redacted text of anything unrecognised, so that the
+// operator still learns what happened.
+func (d *run) describe(err error) string {
+	if ErrorCode(err) == EINTERNAL {
+		return d.redact(err.Error())
+	}
+	return d.redact(ErrorMessage(err))
+}
+
+func (d *run) emit(e Event) {
+	e.DrillID, e.App = d.opts.DrillID, d.opts.App
+	if e.At.IsZero() {
+		e.At = d.now()
+	}
+	e.Message = d.redact(e.Message)
+	if d.r.Sink != nil {
+		d.r.Sink.Event(e)
+	}
+}
+
+func (d *run) note(msg string) {
+	d.report.Warnings = append(d.report.Warnings, d.redact(msg))
+	d.emit(Event{Kind: DrillNote, Message: msg})
+}
+
+// protect runs fn, turning a panic into an internal error so that the undo
+// stack still runs.
+func (d *run) protect(ctx context.Context, fn func(context.Context) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.logger.Error("drill panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = Errorf(EINTERNAL, "internal error in drill %s (a bug: the undo stack ran; please report it)", d.opts.DrillID)
+		}
+	}()
+	return fn(ctx)
+}
+
+// step runs fn as the named step, emitting its events and recording it.
+func (d *run) step(ctx context.Context, name string, fn func(ctx context.Context, progress ProgressFunc) error) error {
+	if err := ctx.Err(); err != nil {
+		return d.canceled(name, err)
+	}
+	start := d.now()
+	d.emit(Event{Step: name, Kind: StepStarted})
+	progress := func(p Progress) {
+		d.emit(Event{Step: name, Kind: StepProgress, Bytes: p.Bytes, Total: p.Total, Message: p.Message})
+	}
+	err := d.protect(ctx, func(ctx context.Context) error { return fn(ctx, progress) })
+	if err != nil && ctx.Err() != nil && ErrorCode(err) != EREFUSED {
+		err = d.canceled(name, ctx.Err())
+	}
+	dur := d.now().Sub(start)
+	rec := StepRecord{Name: name, Status: StatusSucceeded, Seconds: dur.Seconds()}
+	if err != nil {
+		rec.Status, rec.Error = StatusFailed, d.describe(err)
+		d.logger.Error("step failed", "step", name, "err", d.redact(err.Error()))
+		d.emit(Event{Step: name, Kind: StepFailed, Duration: dur, Message: rec.Error})
+	} else {
+		d.emit(Event{Step: name, Kind: StepSucceeded, Duration: dur})
+	}
+	d.report.Steps = append(d.report.Steps, rec)
+	if err != nil {
+		return fmt.Errorf("step %s: %w", name, err)
+	}
+	return nil
+}
+
+func (d *run) canceled(step string, cause error) error {
+	return Wrap(ECANCELED, cause, "the drill was cancelled during %s", step)
+}
+
+func (d *run) skip(name, why string) {
+	d.report.Steps = append(d.report.Steps, StepRecord{Name: name, Status: StatusSkipped, Note: why})
+	d.emit(Event{Step: name, Kind: StepSkipped, Message: why})
+}
+
+// confirm asks for a typed confirmation and checks the text. Nothing is
+// changed before it returns nil.
+func (d *run) confirm(ctx context.Context, step, action, expect string, plan []string) error {
+	if d.r.Confirmer == nil {
+		return Errorf(EREFUSED, "%s needs a typed confirmation and nobody can be asked: nothing was changed by it", action)
+	}
+	c, err := d.r.Confirmer.Confirm(ctx, ConfirmRequest{
+		DrillID: d.opts.DrillID, App: d.opts.App, Step: step, Action: action,
+		Plan: plan, Expect: expect, Requester: d.opts.Requester,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return d.canceled(step, ctx.Err())
+		}
+		code := ErrorCode(err)
+		if code != EREFUSED && code != ECANCELED {
+			code = EREFUSED
+		}
+		return Wrap(code, err, "%s was not confirmed", action)
+	}
+	if strings.TrimSpace(c.Typed) != expect {
+		return Errorf(EREFUSED, "%s was not confirmed: %q was typed where %q was expected", action, clip(c.Typed), expect)
+	}
+	c.Step = step
+	if c.At.IsZero() {
+		c.At = d.now()
+	}
+	d.report.Confirmations = append(d.report.Confirmations, c)
+	d.emit(Event{Step: step, Kind: DrillConfirmed, Message: fmt.Sprintf("%s confirmed %s by typing %q", c.User, action, c.Typed)})
+	return nil
+}
+
+// guardDestructive refuses to change db unless the drill created it or it is
+// the production database the drill recorded at the start (for promote
+// back). It is checked again by each provider against the platform.
+func (d *run) guardOwned(db Database) error {
+	if db.DrillID != d.opts.DrillID || db.ID == "" || db.ID == d.app.Database.ID {
+		return Errorf(EREFUSED, "refusing to touch database %s: drill %s did not create it", db.Name, d.opts.DrillID)
+	}
+	return nil
+}
+
+func (d *run) drill(ctx context.Context) error {
+	if err := d.preflight(ctx); err != nil {
+		return err
+	}
+	if err := d.provision(ctx); err != nil {
+		return err
+	}
+	fresh := d.opts.Backup.Kind == BackupFresh
+	if fresh {
+		d.canary = Canary{DrillID: d.opts.DrillID, Token: NewDrillID()[1:] + NewDrillID()[1:], At: d.now()}
+		if err := d.step(ctx, StepCanary, func(ctx context.Context, _ ProgressFunc) error {
+			return d.r.Provider.WriteCanary(ctx, d.opts.App, d.canary)
+		}); err != nil {
+			return err
+		}
+	} else {
+		d.skip(StepCanary, "an existing backup predates any canary this drill could write")
+	}
+	var maintenance *undoEntry
+	if d.opts.Mode == ModeFull {
+		e, err := d.maintenanceOn(ctx)
+		if err != nil {
+			return err
+		}
+		maintenance = e
+	} else {
+		d.skip(StepMaintenanceOn, "verify mode leaves production serving")
+	}
+	if err := d.obtainBackup(ctx, fresh); err != nil {
+		return err
+	}
+	if err := d.restore(ctx); err != nil {
+		return err
+	}
+	if err := d.verify(ctx); err != nil {
+		return err
+	}
+	if d.opts.Mode == ModeFull {
+		if err := d.promoteAndBack(ctx); err != nil {
+			return err
+		}
+		if err := d.runUndoAsStep(ctx, StepMaintenanceOff, maintenance); err != nil {
+			return err
+		}
+	} else {
+		d.skip(StepPromote, "verify mode does not promote")
+	}
+	return d.destroy(ctx)
+}
+
+func (d *run) preflight(ctx context.Context) error {
+	return d.step(ctx, StepPreflight, func(ctx context.Context, _ ProgressFunc) error {
+		p := d.r.Provider
+		if err := p.CheckAppName(d.opts.App); err != nil {
+			return err
+		}
+		app, err := p.Describe(ctx, d.opts.App)
+		if err != nil {
+			return err
+		}
+		d.app = app
+		for _, n := range app.Notes {
+			d.note(n)
+		}
+		if d.opts.Mode == ModeFull && app.FullModeRefusal != "" {
+			return Errorf(EREFUSED, "%s", app.FullModeRefusal)
+		}
+		list, err := p.Backups(ctx, d.opts.App)
+		if err != nil {
+			return err
+		}
+		d.checkBackups(list)
+		switch d.opts.Backup.Kind {
+		case BackupLatest:
+			b, ok := list.NewestSucceeded()
+			if !ok {
+				return Errorf(ENOTFOUND, "%s has no successful backup to restore: run the drill with --backup fresh", d.opts.App)
+			}
+			d.backup = b
+		case BackupByID:
+			b, ok := list.Find(d.opts.Backup.Num)
+			if !ok {
+				return Errorf(ENOTFOUND, "backup %s not found for %s: list them with `restore-drill backups %s`", d.opts.Backup, d.opts.App, d.opts.App)
+			}
+			if b.Status != BackupSucceeded {
+				return Errorf(EINVALID, "backup %s of %s did not complete successfully (%s): choose a succeeded one from `restore-drill backups %s`", b.ID, d.opts.App, b.Status, d.opts.App)
+			}
+			d.backup = b
+		}
+		return nil
+	})
+}
+
+// checkBackups records the RPO and the preflight findings on backups.
+func (d *run) checkBackups(list BackupList) {
+	maxAge := d.r.MaxBackupAge
+	if maxAge <= 0 {
+		maxAge = DefaultMaxBackupAge
+	}
+	newest, ok := list.NewestSucceeded()
+	var age time.Duration
+	if ok {
+		age = d.report.StartedAt.Sub(*newest.FinishedAt)
+		s := age.Seconds()
+		d.report.RPOSeconds = &s
+	}
+	if !list.Scheduling {
+		if ok {
+			d.note(fmt.Sprintf("Newest backup before this drill: %s, %s old. This platform takes no automatic backups.", newest.ID, roundDuration(age)))
+		} else {
+			d.note("No backup existed before this drill. This platform takes no automatic backups.")
+		}
+		return
+	}
+	sched := Check{Name: "backup_schedule", OK: len(list.Schedules) > 0}
+	if sched.OK {
+		sched.Message = fmt.Sprintf("daily backups at %02d:00 %s", list.Schedules[0].Hour, list.Schedules[0].Timezone)
+	} else {
+		sched.Message = fmt.Sprintf("%s has no backup schedule: set one with `heroku pg:backups:schedule DATABASE_URL --at '02:00 UTC' --app %s`", d.opts.App, d.opts.App)
+	}
+	ageCheck := Check{Name: "backup_age", OK: ok && age <= maxAge}
+	switch {
+	case !ok:
+		ageCheck.Message = fmt.Sprintf("%s has no successful backup", d.opts.App)
+	case ageCheck.OK:
+		ageCheck.Message = fmt.Sprintf("newest successful backup %s is %s old (limit %s)", newest.ID, roundDuration(age), roundDuration(maxAge))
+	default:
+		ageCheck.Message = fmt.Sprintf("newest successful backup %s is %s old, over the %s limit: check the backup schedule", newest.ID, roundDuration(age), roundDuration(maxAge))
+	}
+	d.report.Checks = append(d.report.Checks, sched, ageCheck)
+	for _, c := range []Check{sched, ageCheck} {
+		if !c.OK {
+			d.emit(Event{Step: StepPreflight, Kind: DrillNote, Message: "Preflight check failed: " + c.Message})
+		}
+	}
+}
+
+func (d *run) failedChecks() error {
+	var bad []string
+	for _, c := range d.report.Checks {
+		if !c.OK {
+			bad = append(bad, c.Message)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return Errorf(EFAILED, "the restore worked but preflight checks failed: %s", strings.Join(bad, "; "))
+}
+
+func (d *run) provision(ctx context.Context) error {
+	if d.opts.Keep {
+		return d.step(ctx, StepProvision, d.createScratch)
+	}
+	// The undo is registered before the change; it destroys whatever the
+	// provider reports having created, even half-way.
+	d.undo.push(StepProvision, func(ctx context.Context) error {
+		if d.scratch.ID == "" {
+			return nil
+		}
+		return d.destroyScratch(ctx)
+	})
+	return d.step(ctx, StepProvision, d.createScratch)
+}
+
+func (d *run) createScratch(ctx context.Context, progress ProgressFunc) error {
+	db, err := d.r.Provider.CreateScratch(ctx, d.opts.App, d.opts.DrillID, progress)
+	if db.ID != "" {
+		d.scratch = db
+		d.report.Scratch = &db
+	}
+	return err
+}
+
+func (d *run) destroyScratch(ctx context.Context) error {
+	if err := d.guardOwned(d.scratch); err != nil {
+		return err
+	}
+	return d.r.Provider.DestroyScratch(ctx, d.scratch)
+}
+
+func (d *run) maintenanceOn(ctx context.Context) (*undoEntry, error) {
+	plan := []string{
+		fmt.Sprintf("Turn on maintenance mode for %s (it was %s).", d.opts.App, onOff(d.app.Maintenance)),
+		fmt.Sprintf("Capture a backup of %s, restore it onto %s and compare checksums.", d.app.Database.Name, d.scratch.Name),
+		fmt.Sprintf("Promote %s to serve %s, check it, then promote %s back.", d.scratch.Name, d.opts.App, d.app.Database.Name),
+		fmt.Sprintf("Set maintenance back to %s.", onOff(d.app.Maintenance)),
+	}
+	action := fmt.Sprintf("turn on maintenance mode for %s", d.opts.App)
+	if err := d.confirm(ctx, StepMaintenanceOn, action, d.opts.App, plan); err != nil {
+		d.skip(StepMaintenanceOn, "not confirmed")
+		return nil, err
+	}
+	was := d.app.Maintenance
+	e := d.undo.push(StepMaintenanceOn, func(ctx context.Context) error {
+		return d.r.Provider.SetMaintenance(ctx, d.opts.App, was)
+	})
+	err := d.step(ctx, StepMaintenanceOn, func(ctx context.Context, _ ProgressFunc) error {
+		return d.r.Provider.SetMaintenance(ctx, d.opts.App, true)
+	})
+	return e, err
+}
+
+func (d *run) obtainBackup(ctx context.Context, fresh bool) error {
+	if fresh {
+		return d.step(ctx, StepCapture, func(ctx context.Context, progress ProgressFunc) error {
+			c, err := d.r.Provider.Capture(ctx, d.opts.App, true, progress)
+			if err != nil {
+				return err
+			}
+			d.backup, d.source = c.Backup, c.Source
+			// In full mode production is in maintenance, so the fingerprint
+			// and the backup see the same data even when the platform
+			// cannot read them from one snapshot.
+			d.exact = c.Exact || d.opts.Mode == ModeFull
+			d.setBackup(true)
+			return nil
+		})
+	}
+	d.setBackup(false)
+	d.skip(StepCapture, fmt.Sprintf("restoring existing backup %s", d.backup.ID))
+	if d.backup.Fingerprint != nil {
+		d.source, d.exact = d.backup.Fingerprint, true
+		d.skip(StepFingerprintSrc, fmt.Sprintf("backup %s carries the fingerprint taken when it was captured", d.backup.ID))
+		return nil
+	}
+	return d.step(ctx, StepFingerprintSrc, func(ctx context.Context, _ ProgressFunc) error {
+		fp, err := d.r.Provider.Fingerprint(ctx, d.app.Database)
+		if err != nil {
+			return err
+		}
+		d.source = &fp
+		d.note(fmt.Sprintf("Backup %s was taken %s before this drill: table differences below are drift since then, not errors.", d.backup.ID, roundDuration(d.report.StartedAt.Sub(d.backup.CreatedAt))))
+		return nil
+	})
+}
+
+func (d *run) setBackup(fresh bool) {
+	d.report.Backup = &ReportBackup{ID: d.backup.ID, SizeBytes: d.backup.SizeBytes, CreatedAt: d.backup.CreatedAt, Fresh: fresh}
+}
+
+func (d *run) restore(ctx context.Context) error {
+	start := d.now()
+	err := d.step(ctx, StepRestore, func(ctx context.Context, progress ProgressFunc) error {
+		if err := d.guardOwned(d.scratch); err != nil {
+			return err
+		}
+		res, err := d.r.Provider.Restore(ctx, d.backup, d.scratch, progress)
+		for _, w := range res.Warnings {
+			d.note("Restore warning: " + w)
+		}
+		return err
+	})
+	d.report.RestoreSeconds = d.now().Sub(start).Seconds()
+	return err
+}
+
+func (d *run) verify(ctx context.Context) error {
+	return d.step(ctx, StepVerify, func(ctx context.Context, _ ProgressFunc) error {
+		restored, err := d.r.Provider.Fingerprint(ctx, d.scratch)
+		if err != nil {
+			return err
+		}
+		var src Fingerprint
+		if d.source != nil {
+			src = *d.source
+		}
+		c := Compare(src, restored, d.exact)
+		d.report.Exact = c.Exact
+		d.report.Tables = c.Tables
+		d.report.SchemaMissing, d.report.SchemaExtra, d.report.SequencesBehind = c.SchemaMissing, c.SchemaExtra, c.SequencesBehind
+		d.report.Verification = c.Summary()
+		var problems []string
+		if !c.OK() {
+			problems = append(problems, c.Summary())
+		}
+		if d.canary.DrillID != "" {
+			d.report.Canary.Expected = true
+			found, err := d.r.Provider.FindCanary(ctx, d.scratch, d.canary)
+			if err != nil {
+				return err
+			}
+			d.report.Canary.Found = found
+			if !found {
+				problems = append(problems, "the canary row written before the backup is missing from the restore")
+			}
+		}
+		if len(problems) > 0 {
+			return Errorf(EFAILED, "the restore does not match the source: %s", strings.Join(problems, "; "))
+		}
+		return nil
+	})
+}
+
+func (d *run) promoteAndBack(ctx context.Context) error {
+	plan := []string{
+		fmt.Sprintf("Promote %s (restored from %s) to serve %s in place of %s.", d.scratch.Name, d.backup.ID, d.opts.App, d.app.Database.Name),
+		fmt.Sprintf("Check the canary through %s, then promote %s back.", d.opts.App, d.app.Database.Name),
+	}
+	action := fmt.Sprintf("promote %s to serve %s", d.scratch.Name, d.opts.App)
+	if err := d.confirm(ctx, StepPromote, action, d.opts.App, plan); err != nil {
+		d.skip(StepPromote, "not confirmed")
+		return err
+	}
+	original := d.app.Database
+	back := d.undo.push(StepPromote, func(ctx context.Context) error {
+		if err := d.r.Provider.Promote(ctx, d.opts.App, original); err != nil {
+			return err
+		}
+		now, err := d.r.Provider.Serving(ctx, d.opts.App)
+		if err != nil {
+			return err
+		}
+		if now.ID != original.ID {
+			return Errorf(EFAILED, "%s is served by %s, not its original database %s: promote %s by hand", d.opts.App, now.Name, original.Name, original.Name)
+		}
+		return nil
+	})
+	if err := d.step(ctx, StepPromote, func(ctx context.Context, _ ProgressFunc) error {
+		if err := d.guardOwned(d.scratch); err != nil {
+			return err
+		}
+		return d.r.Provider.Promote(ctx, d.opts.App, d.scratch)
+	}); err != nil {
+		return err
+	}
+	if err := d.step(ctx, StepCheckPromoted, func(ctx context.Context, _ ProgressFunc) error {
+		serving, err := d.r.Provider.Serving(ctx, d.opts.App)
+		if err != nil {
+			return err
+		}
+		if serving.ID != d.scratch.ID {
+			return Errorf(EFAILED, "after the promote %s is served by %s, not by %s", d.opts.App, serving.Name, d.scratch.Name)
+		}
+		if d.canary.DrillID == "" {
+			return nil
+		}
+		found, err := d.r.Provider.FindCanary(ctx, serving, d.canary)
+		if err != nil {
+			return err
+		}
+		d.report.Canary.FoundServing = &found
+		if !found {
+			return Errorf(EFAILED, "the canary row is not visible through %s while the restored database serves it", d.opts.App)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return d.runUndoAsStep(ctx, StepPromoteBack, back)
+}
+
+// runUndoAsStep takes e off the undo stack and runs it as the named step. If
+// it fails, e goes back on the stack so the undo run tries again.
+func (d *run) runUndoAsStep(ctx context.Context, name string, e *undoEntry) error {
+	d.undo.take(e)
+	err := d.step(ctx, name, func(ctx context.Context, _ ProgressFunc) error { return e.do(ctx) })
+	if err != nil {
+		d.undo.entries = append(d.undo.entries, e)
+	}
+	return err
+}
+
+func (d *run) destroy(ctx context.Context) error {
+	if d.opts.Keep {
+		d.report.Kept = true
+		d.skip(StepDestroy, fmt.Sprintf("--keep: %s stays for inspection; destroy it when done", d.scratch.Name))
+		return nil
+	}
+	for _, e := range d.undo.entries {
+		if e.step == StepProvision {
+			return d.runUndoAsStep(ctx, StepDestroy, e)
+		}
+	}
+	return nil
+}
+
+// finish runs the undo stack after a failure and completes the report.
+func (d *run) finish(ctx context.Context, err error) {
+	if err != nil {
+		timeout := d.r.UndoTimeout
+		if timeout <= 0 {
+			timeout = 15 * time.Minute
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		for _, e := range d.undo.popAll() {
+			if uerr := d.protect(uctx, e.do); uerr != nil {
+				msg := d.describe(uerr)
+				d.logger.Error("undo failed", "step", e.step, "err", d.redact(uerr.Error()))
+				d.report.UndoFailed = append(d.report.UndoFailed, e.step)
+				d.emit(Event{Step: e.step, Kind: StepUndoFailed, Message: fmt.Sprintf("Undoing %s FAILED: %s. Act by hand.", e.step, msg)})
+				continue
+			}
+			d.report.Undone = append(d.report.Undone, e.step)
+			d.emit(Event{Step: e.step, Kind: StepUndone, Message: "undone: " + e.step})
+		}
+		if d.opts.Keep && d.scratch.ID != "" {
+			d.report.Kept = true
+		}
+	}
+	d.report.EndedAt = d.now()
+	d.report.TotalSeconds = d.report.EndedAt.Sub(d.report.StartedAt).Seconds()
+	d.report.Result = Passed
+	if err != nil {
+		d.report.Result = Failed
+		d.report.Error = d.describe(err)
+	}
+	d.emit(Event{Kind: DrillFinished, Message: string(d.report.Result), Report: d.report})
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// roundDuration prints d to a precision people read at a glance.
+func roundDuration(d time.Duration) string {
+	switch {
+	case d >= time.Hour:
+		return d.Round(time.Minute).String()
+	case d >= time.Minute:
+		return d.Round(time.Second).String()
+	}
+	return d.Round(10 * time.Millisecond).String()
+}
