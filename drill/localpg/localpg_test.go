@@ -1,0 +1,324 @@
+package localpg_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/restore-drill/restore-drill/drill"
+	"github.com/restore-drill/restore-drill/drill/drilltest"
+	"github.com/restore-drill/restore-drill/drill/localpg"
+)
+
+// appSQL fills a test app: the suite's drill_items plus a few shapes.
+const appSQL = `
+CREATE TABLE drill_items (id int PRIMARY KEY, note text);
+INSERT INTO drill_items SELECT g, 'item ' || g FROM generate_series(1, 50) g;
+CREATE TABLE "Mixed Case" (v jsonb, b bytea, t timestamptz);
+INSERT INTO "Mixed Case" SELECT jsonb_build_object('g', g), decode(md5(g::text), 'hex'), now() FROM generate_series(1, 20) g;
+CREATE TABLE nopk (a int, b text);
+INSERT INTO nopk VALUES (1, 'x'), (1, 'x'), (2, NULL);
+`
+
+func newProvider(t *testing.T, mutate ...func(*localpg.Config)) *localpg.Provider {
+	t.Helper()
+	cfg := localpg.Config{Server: drilltest.ConnConfig(t, ""), BackupDir: t.TempDir()}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	p, err := localpg.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// newApp makes an app database filled with appSQL, and drops it and every
+// database a drill made for it at cleanup.
+func newApp(t *testing.T) string {
+	t.Helper()
+	app := drilltest.CreateDatabase(t, "app")
+	drilltest.Exec(t, app, appSQL)
+	t.Cleanup(func() {
+		for _, name := range leftovers(t, app) {
+			drilltest.DropDatabase(t, name)
+		}
+	})
+	return app
+}
+
+// leftovers lists the databases drills made for app: tagged scratch
+// databases and parked originals.
+func leftovers(t *testing.T, app string) []string {
+	t.Helper()
+	conn := drilltest.Connect(t, "")
+	rows, err := conn.Query(context.Background(), `SELECT datname FROM pg_database
+		WHERE shobj_description(oid, 'pg_database') LIKE 'restore-drill scratch %app=' || $1
+		   OR datname LIKE $1 || '\_orig\_%'`, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != app {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+func TestProvider_Conformance(t *testing.T) {
+	t.Parallel()
+	drilltest.ExerciseProvider(t, drilltest.Harness{
+		Setup: func(t *testing.T) (drill.Provider, string) {
+			return newProvider(t), newApp(t)
+		},
+		Maintenance: func(t *testing.T, app string) bool {
+			var limit int
+			conn := drilltest.Connect(t, "")
+			if err := conn.QueryRow(context.Background(), `SELECT datconnlimit FROM pg_database WHERE datname = $1`, app).Scan(&limit); err != nil {
+				t.Fatal(err)
+			}
+			return limit == 0
+		},
+		Leftovers: leftovers,
+		Exec: func(t *testing.T, db drill.Database, sql string) {
+			conn := drilltest.Connect(t, "")
+			var name string
+			if err := conn.QueryRow(context.Background(), `SELECT datname FROM pg_database WHERE oid = $1::oid`, db.ID).Scan(&name); err != nil {
+				t.Fatal(err)
+			}
+			drilltest.Exec(t, name, sql)
+		},
+	})
+}
+
+func run(t *testing.T, p drill.Provider, opts drill.Options) (*drill.Report, error) {
+	t.Helper()
+	r := &drill.Runner{Provider: p, Confirmer: drilltest.AppConfirmer("tester")}
+	return r.Run(context.Background(), opts)
+}
+
+// A pg_restore that reports errors is a failed restore, with its errors in
+// the report (postgres.md: a CHECK calling a function that reads an
+// unqualified table loses the COPY under pg_restore's empty search_path).
+func TestRestore_ErrorsFailTheDrill(t *testing.T) {
+	t.Parallel()
+	app := newApp(t)
+	drilltest.Exec(t, app, `
+		CREATE TABLE allowed (v int);
+		INSERT INTO allowed VALUES (1), (2);
+		CREATE FUNCTION is_allowed(x int) RETURNS bool LANGUAGE sql AS 'SELECT EXISTS (SELECT 1 FROM allowed WHERE v = x)';
+		CREATE TABLE orders (id int, v int CHECK (is_allowed(v)));
+		INSERT INTO orders VALUES (1, 1), (2, 2);`)
+	rep, err := run(t, newProvider(t), drill.Options{App: app})
+	if drill.ErrorCode(err) != drill.EFAILED {
+		t.Fatalf("err %v, want a failed drill", err)
+	}
+	if !strings.Contains(rep.Error, "reported") || !strings.Contains(rep.Error, "failed restore") || !strings.Contains(rep.Error, "orders") {
+		t.Errorf("report error %q does not carry pg_restore's errors", rep.Error)
+	}
+	if len(leftovers(t, app)) != 0 {
+		t.Errorf("scratch database left behind")
+	}
+}
+
+func TestRestore_CorruptOrTruncatedBackup(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, path string)
+	}{
+		{"Truncated", func(t *testing.T, path string) {
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, st.Size()/2); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"Garbage", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, []byte("this is not a dump"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			app := newApp(t)
+			dir := t.TempDir()
+			p := newProvider(t, func(c *localpg.Config) { c.BackupDir = dir })
+			rep, err := run(t, p, drill.Options{App: app})
+			if err != nil {
+				t.Fatalf("first drill: %v", err)
+			}
+			path := filepath.Join(dir, app, rep.Backup.ID+".dump")
+			tc.damage(t, path)
+			// Keep the size in the metadata honest so the damage reaches
+			// pg_restore rather than the size check.
+			fixSize(t, filepath.Join(dir, app, rep.Backup.ID+".json"), path)
+			rep2, err := run(t, p, drill.Options{App: app, Backup: drill.BackupRef{Kind: drill.BackupByID, Num: 1}})
+			if drill.ErrorCode(err) != drill.EFAILED {
+				t.Fatalf("err %v, want failed", err)
+			}
+			if !strings.Contains(rep2.Error, "b001") {
+				t.Errorf("error %q does not name the backup", rep2.Error)
+			}
+			if len(leftovers(t, app)) != 0 {
+				t.Errorf("scratch database left behind")
+			}
+		})
+	}
+}
+
+func fixSize(t *testing.T, metaPath, dumpPath string) {
+	t.Helper()
+	st, err := os.Stat(dumpPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(metaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	i := strings.Index(s, `"size_bytes": `)
+	j := strings.Index(s[i:], ",")
+	s = s[:i] + `"size_bytes": ` + strconv.FormatInt(st.Size(), 10) + s[i+j:]
+	if err := os.WriteFile(metaPath, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A disk that fills up during the dump fails the capture with a sentence
+// about space, and leaves no partial file.
+func TestCapture_DiskFull(t *testing.T) {
+	t.Parallel()
+	app := newApp(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, app), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// pg_dump writes b001.dump.partial; make that /dev/full.
+	if err := os.Symlink("/dev/full", filepath.Join(dir, app, "b001.dump.partial")); err != nil {
+		t.Fatal(err)
+	}
+	p := newProvider(t, func(c *localpg.Config) { c.BackupDir = dir })
+	rep, err := run(t, p, drill.Options{App: app})
+	if drill.ErrorCode(err) != drill.EFAILED || !strings.Contains(rep.Error, "full") {
+		t.Fatalf("err %v (report %q), want a failure about a full disk", err, rep.Error)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, app, "b001.dump.partial")); !os.IsNotExist(err) {
+		t.Errorf("partial dump left behind: %v", err)
+	}
+	list, err := p.Backups(context.Background(), app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Backups) != 1 || list.Backups[0].Status != drill.BackupFailed {
+		t.Errorf("backups %+v, want b001 failed", list.Backups)
+	}
+}
+
+func TestTools_MissingOrOlderThanServer(t *testing.T) {
+	t.Parallel()
+	old := filepath.Join(t.TempDir(), "pg_dump")
+	if err := os.WriteFile(old, []byte("#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, bin, want string
+	}{
+		{"Missing", "/nonexistent/pg_dump", "not installed"},
+		{"Older", old, "older than the server"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			app := newApp(t)
+			p := newProvider(t, func(c *localpg.Config) { c.PgDump = tc.bin })
+			rep, err := run(t, p, drill.Options{App: app})
+			if drill.ErrorCode(err) != drill.ECONFIG || !strings.Contains(rep.Error, tc.want) {
+				t.Fatalf("err %v (report %q), want a config error saying %q", err, rep.Error, tc.want)
+			}
+			if len(leftovers(t, app)) != 0 {
+				t.Errorf("a database was created although the tools are unusable")
+			}
+		})
+	}
+}
+
+func TestServer_UnreachableOrRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"Unreachable", "postgres://root:s3cret-pw@127.0.0.1:1/postgres?connect_timeout=2", "cannot reach"},
+		{"UnknownRole", "host=/var/run/postgresql user=no_such_role_xyz dbname=postgres password=s3cret-pw", "refused the login"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			parsed, err := pgx.ParseConfig(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := localpg.New(localpg.Config{Server: parsed, BackupDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := run(t, p, drill.Options{App: "anyapp"})
+			if drill.ErrorCode(err) != drill.ECONFIG || !strings.Contains(rep.Error, tc.want) {
+				t.Fatalf("err %v (report %q), want config error %q", err, rep.Error, tc.want)
+			}
+			if strings.Contains(rep.Error, "s3cret-pw") {
+				t.Errorf("the password leaked into the report: %q", rep.Error)
+			}
+		})
+	}
+}
+
+// A database dropped while the drill runs fails the drill (it is not bad
+// input), and the undo stack still cleans up.
+func TestDrill_SourceDroppedMidway(t *testing.T) {
+	t.Parallel()
+	app := newApp(t)
+	f := drilltest.NewFaulty(newProvider(t))
+	f.After = func(method string, _ ...any) {
+		if method == "Capture" {
+			drilltest.DropDatabase(t, app)
+		}
+	}
+	r := &drill.Runner{Provider: f, Confirmer: drilltest.AppConfirmer("tester")}
+	rep, err := r.Run(context.Background(), drill.Options{App: app, Mode: drill.ModeFull})
+	if err == nil || drill.ErrorCode(err) != drill.ENOTFOUND || !strings.Contains(rep.Error, app) {
+		t.Fatalf("err %v (report %q), want not found naming the app", err, rep.Error)
+	}
+	if len(leftovers(t, app)) != 0 {
+		t.Errorf("scratch database left behind: %v", leftovers(t, app))
+	}
+}
+
+func TestCheckAppName(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t)
+	for _, ok := range []string{"demo", "my-app", "App_2", strings.Repeat("a", 63)} {
+		if err := p.CheckAppName(ok); err != nil {
+			t.Errorf("CheckAppName(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a b", "x;drop", "é", strings.Repeat("a", 64), "template1", "postgres", "a/b", "--mode"} {
+		err := p.CheckAppName(bad)
+		if drill.ErrorCode(err) != drill.EINVALID {
+			t.Errorf("CheckAppName(%q) = %v, want invalid", bad, err)
+		}
+	}
+}

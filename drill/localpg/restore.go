@@ -1,0 +1,74 @@
+package localpg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/restore-drill/restore-drill/drill"
+)
+
+// Restore restores backup b onto target with pg_restore -j, which must be a
+// drill's scratch database that does not serve its app. pg_restore carries
+// on after errors and exits 1: any error is a failed restore, with the
+// errors in the message.
+func (p *Provider) Restore(ctx context.Context, b drill.Backup, target drill.Database, progress drill.ProgressFunc) (drill.RestoreResult, error) {
+	var res drill.RestoreResult
+	var name, app string
+	if err := p.withAdmin(ctx, func(conn *pgx.Conn) error {
+		d, err := p.lookupByID(ctx, conn, target)
+		if err != nil {
+			return err
+		}
+		t, ok := parseTag(d.comment)
+		if !ok || t.drillID != target.DrillID || d.name == t.app {
+			return drill.Errorf(drill.EREFUSED, "refusing to restore onto %q: only a scratch database the drill created may be restored onto", d.name)
+		}
+		name, app = d.name, t.app
+		return nil
+	}); err != nil {
+		return res, err
+	}
+	file := p.dumpPath(app, b.Num)
+	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+		return res, drill.Errorf(drill.ENOTFOUND, "the dump of backup %s is missing from %s", b.ID, p.appDir(app))
+	}
+	list, err := p.runTool(ctx, p.cfg.PgRestore, nil, "--list", file)
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, err
+		}
+		return res, drill.Wrap(drill.EFAILED, err, "backup %s cannot be read, it is corrupt or truncated: %s", b.ID, toolMessage(err))
+	}
+	total := strings.Count(string(list), " TABLE DATA ")
+	done := 0
+	onLine := func(line string) {
+		switch {
+		case strings.Contains(line, "warning:") && !strings.Contains(line, "errors ignored on restore"):
+			res.Warnings = append(res.Warnings, line)
+		case progress != nil && strings.Contains(line, "finished item") && strings.Contains(line, "TABLE DATA"),
+			progress != nil && strings.Contains(line, "processing data for table"):
+			done++
+			progress(drill.Progress{Bytes: int64(done), Total: int64(total), Message: fmt.Sprintf("restored %d of %d tables' data", done, total)})
+		}
+	}
+	_, err = p.runTool(ctx, p.cfg.PgRestore, onLine,
+		"--jobs="+fmt.Sprint(p.cfg.Jobs), "--no-owner", "--no-acl", "--verbose", "--dbname="+name, file)
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, err
+		}
+		var te *toolError
+		n := 0
+		if errors.As(err, &te) {
+			n = len(te.errors)
+		}
+		return res, drill.Wrap(drill.EFAILED, err, "the restore of %s onto %s reported %d errors, so it is a failed restore: %s", b.ID, name, n, toolMessage(err))
+	}
+	return res, nil
+}

@@ -1,0 +1,245 @@
+package localpg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/restore-drill/restore-drill/drill"
+)
+
+// A scratch database carries its tag as its comment: "restore-drill scratch
+// drill=<id> app=<app>". Only databases with a tag may be dropped, and never
+// while they serve the app.
+const tagPrefix = "restore-drill scratch "
+
+type tag struct {
+	drillID string
+	app     string
+}
+
+func (t tag) String() string { return fmt.Sprintf("%sdrill=%s app=%s", tagPrefix, t.drillID, t.app) }
+
+func parseTag(comment string) (tag, bool) {
+	rest, ok := strings.CutPrefix(comment, tagPrefix)
+	if !ok {
+		return tag{}, false
+	}
+	var t tag
+	for _, f := range strings.Fields(rest) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "drill":
+			t.drillID = v
+		case "app":
+			t.app = v
+		}
+	}
+	return t, drill.ValidDrillID(t.drillID) && t.app != ""
+}
+
+// scratchName is the name of drill id's scratch database for app.
+func scratchName(app, drillID string) string {
+	if name := app + "_drill_" + drillID; len(name) <= 63 {
+		return name
+	}
+	return "drill_" + drillID
+}
+
+// parkedName is the name the original database carries while drill id's
+// scratch database is promoted in its place.
+func parkedName(app, drillID string) string {
+	if name := app + "_orig_" + drillID; len(name) <= 63 {
+		return name
+	}
+	return "orig_" + drillID
+}
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// CreateScratch creates an empty database for the drill with the source's
+// encoding and locale, tagged with the drill id.
+func (p *Provider) CreateScratch(ctx context.Context, app, drillID string, _ drill.ProgressFunc) (drill.Database, error) {
+	if !drill.ValidDrillID(drillID) {
+		return drill.Database{}, drill.Errorf(drill.EINVALID, "%q is not a drill id", drillID)
+	}
+	name := scratchName(app, drillID)
+	var out drill.Database
+	err := p.withAdmin(ctx, func(conn *pgx.Conn) error {
+		src, err := p.lookupByName(ctx, conn, app)
+		if err != nil {
+			return err
+		}
+		sql := fmt.Sprintf(`CREATE DATABASE %s TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s`,
+			ident(name), quoteLiteral(src.encoding), quoteLiteral(src.collate), quoteLiteral(src.ctype))
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return p.interpret(err, name)
+		}
+		// CREATE DATABASE cannot share a transaction with COMMENT; if the
+		// tag cannot be written, drop the untagged database at once.
+		t := tag{drillID: drillID, app: app}
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS %s`, ident(name), quoteLiteral(t.String()))); err != nil {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), `DROP DATABASE IF EXISTS `+ident(name))
+			return p.interpret(err, name)
+		}
+		d, err := p.lookupByName(ctx, conn, name)
+		out = d.ref()
+		return err
+	})
+	return out, err
+}
+
+// DestroyScratch drops db if, and only if, it carries drill db.DrillID's tag
+// and does not serve its app. A database that is already gone is not an
+// error.
+func (p *Provider) DestroyScratch(ctx context.Context, db drill.Database) error {
+	return p.withAdmin(ctx, func(conn *pgx.Conn) error {
+		d, err := p.lookupByID(ctx, conn, db)
+		if drill.ErrorCode(err) == drill.ENOTFOUND {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		t, ok := parseTag(d.comment)
+		if !ok || db.DrillID == "" || t.drillID != db.DrillID {
+			return drill.Errorf(drill.EREFUSED, "refusing to drop database %q: it carries no tag of drill %s, so the drill did not create it", d.name, db.DrillID)
+		}
+		if d.name == t.app {
+			return drill.Errorf(drill.EREFUSED, "refusing to drop database %q: it serves app %s now; promote the original back first", d.name, t.app)
+		}
+		if _, err := conn.Exec(ctx, `DROP DATABASE `+ident(d.name)+` WITH (FORCE)`); err != nil {
+			return p.interpret(err, d.name)
+		}
+		return nil
+	})
+}
+
+// SetMaintenance keeps everyone but superusers out of the app's database
+// (CONNECTION LIMIT 0) and ends the sessions already there; off restores
+// the limit it had before exactly. The previous limit is kept in the backup
+// directory, so a later process can restore it too.
+func (p *Provider) SetMaintenance(ctx context.Context, app string, on bool) error {
+	state := maintenanceFile{path: p.appDir(app) + "/maintenance.json"}
+	return p.withAdmin(ctx, func(conn *pgx.Conn) error {
+		d, err := p.lookupByName(ctx, conn, app)
+		if err != nil {
+			return err
+		}
+		if !on {
+			prev, ok, err := state.read()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return nil // never turned on by a drill: nothing to restore
+			}
+			if _, err := conn.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s CONNECTION LIMIT %d`, ident(app), prev)); err != nil {
+				return p.interpret(err, app)
+			}
+			return state.remove()
+		}
+		if _, ok, err := state.read(); err != nil {
+			return err
+		} else if !ok {
+			if err := ensureDir(p.appDir(app)); err != nil {
+				return err
+			}
+			if err := state.write(d.connLimit); err != nil {
+				return err
+			}
+		}
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s CONNECTION LIMIT 0`, ident(app))); err != nil {
+			return p.interpret(err, app)
+		}
+		return p.endSessions(ctx, conn, d.name, false)
+	})
+}
+
+// endSessions terminates the sessions connected to dbname. Unless all, the
+// drill's own sessions are spared.
+func (p *Provider) endSessions(ctx context.Context, conn *pgx.Conn, dbname string, all bool) error {
+	sql := `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = $1 AND pid <> pg_backend_pid()`
+	if !all {
+		sql += ` AND application_name <> 'restore-drill'`
+	}
+	var n int
+	if err := conn.QueryRow(ctx, sql, dbname).Scan(&n); err != nil {
+		return p.interpret(err, dbname)
+	}
+	return nil
+}
+
+// Promote makes db serve the app by swapping database names in one
+// transaction, so the app's name always exists. db must be a scratch
+// database of a drill on this app, or the app's original database parked by
+// one; whatever served the app moves to its own drill name.
+func (p *Provider) Promote(ctx context.Context, app string, db drill.Database) error {
+	return p.withAdmin(ctx, func(conn *pgx.Conn) error {
+		target, err := p.lookupByID(ctx, conn, db)
+		if err != nil {
+			return err
+		}
+		current, err := p.lookupByName(ctx, conn, app)
+		if err != nil {
+			return err
+		}
+		if current.oid == target.oid {
+			return nil
+		}
+		targetTag, targetIsScratch := parseTag(target.comment)
+		currentTag, currentIsScratch := parseTag(current.comment)
+		var parkAs string
+		switch {
+		case targetIsScratch && targetTag.app == app && !currentIsScratch:
+			parkAs = parkedName(app, targetTag.drillID)
+		case !targetIsScratch && currentIsScratch && currentTag.app == app && target.name == parkedName(app, currentTag.drillID):
+			parkAs = scratchName(app, currentTag.drillID)
+		default:
+			return drill.Errorf(drill.EREFUSED, "refusing to promote %q for %s: only a drill's scratch database, or the original it parked, may serve the app", target.name, app)
+		}
+		return p.swap(ctx, conn, current.name, parkAs, target.name, app)
+	})
+}
+
+// swap renames from→fromTo and to→app in one transaction, ending the
+// sessions that block renames (production is in maintenance when a drill
+// promotes). It retries briefly while sessions reconnect.
+func (p *Provider) swap(ctx context.Context, conn *pgx.Conn, from, fromTo, to, app string) error {
+	var last error
+	for attempt := 0; attempt < 10; attempt++ {
+		for _, name := range []string{from, to} {
+			if err := p.endSessions(ctx, conn, name, true); err != nil {
+				return err
+			}
+		}
+		last = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s RENAME TO %s`, ident(from), ident(fromTo))); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s RENAME TO %s`, ident(to), ident(app)))
+			return err
+		})
+		if last == nil {
+			return nil
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(last, &pgErr) || pgErr.Code != "55006" {
+			break // only "in use by other sessions" is worth another try
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
+		}
+	}
+	return p.interpret(last, from)
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
