@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/restore-drill/restore-drill/drill"
+	"github.com/restore-drill/restore-drill/drill/localpg"
+)
+
+// Exit codes, which scripts rely on.
+const (
+	exitPassed = 0
+	exitFailed = 1 // the drill ran and failed
+	exitUsage  = 2 // bad usage or configuration; nothing was changed
+)
+
+// IO is the terminal the command talks to.
+type IO struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+	// InteractiveIn is true when In is a terminal a person types into.
+	InteractiveIn bool
+}
+
+// Config is read from the environment with envconfig.
+type Config struct {
+	Provider         string        `envconfig:"DRILL_PROVIDER" default:"local"`
+	LocalPostgresURL string        `envconfig:"LOCAL_POSTGRES_URL"`
+	BackupDir        string        `envconfig:"BACKUP_DIR"`
+	MaxBackupAge     time.Duration `envconfig:"DRILL_MAX_BACKUP_AGE" default:"26h"`
+	RestoreJobs      int           `envconfig:"DRILL_RESTORE_JOBS" default:"2"`
+	LogLevel         string        `envconfig:"LOG_LEVEL" default:"none"`
+}
+
+const usage = `restore-drill proves that a Postgres database can be restored from its backups.
+
+Commands:
+  ` + runUsage + `
+      Run a drill: provision a scratch database, capture (or pick) a backup,
+      restore it, compare checksums, and in full mode promote and promote back.
+      Exit 0 passed, 1 failed, 2 bad usage or configuration.
+  ` + backupsUsage + `
+      List backups, schedules and the age of the newest successful one (RPO).
+
+Configuration (environment): DRILL_PROVIDER (local), LOCAL_POSTGRES_URL (libpq
+defaults), BACKUP_DIR (~/.local/state/restore-drill/backups), DRILL_MAX_BACKUP_AGE (26h).
+`
+
+// Main runs the command line args and returns the exit code.
+func Main(ctx context.Context, args []string, tio IO) int {
+	redactor := drill.NewRedactor()
+	fail := func(err error) int {
+		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
+		if drill.IsUsage(err) {
+			return exitUsage
+		}
+		return exitFailed
+	}
+	if len(args) == 0 {
+		fmt.Fprint(tio.Err, usage)
+		return exitUsage
+	}
+	var cfg Config
+	if err := envconfig.Process("", &cfg); err != nil {
+		return fail(drill.Wrap(drill.ECONFIG, err, "the environment is not valid"))
+	}
+	logger := newLogger(tio.Err, cfg.LogLevel, redactor)
+	switch args[0] {
+	case "help", "-h", "--help":
+		fmt.Fprint(tio.Out, usage)
+		return exitPassed
+	case "run":
+		a, err := parseRunArgs(args[1:])
+		if err != nil {
+			return fail(err)
+		}
+		return runCommand(ctx, cfg, a, tio, logger, redactor)
+	case "backups":
+		a, err := parseBackupsArgs(args[1:])
+		if err != nil {
+			return fail(err)
+		}
+		p, err := newProvider(cfg, a.provider, logger, redactor)
+		if err != nil {
+			return fail(err)
+		}
+		if err := p.CheckAppName(a.app); err != nil {
+			return fail(err)
+		}
+		list, err := p.Backups(ctx, a.app)
+		if err != nil {
+			return fail(err)
+		}
+		if a.json {
+			return writeJSON(tio.Out, backupsJSON(list, time.Now()), fail)
+		}
+		printBackups(tio.Out, list, time.Now())
+		return exitPassed
+	}
+	return fail(drill.Errorf(drill.EINVALID, "unknown command %q: run `restore-drill help` for the commands", clip(args[0])))
+}
+
+// message is what a person reads for err: the drill message, or the
+// redacted error text for anything unrecognised.
+func message(err error) string {
+	if drill.ErrorCode(err) == drill.EINTERNAL {
+		return err.Error()
+	}
+	return drill.ErrorMessage(err)
+}
+
+func newLogger(w io.Writer, level string, redactor *drill.Redactor) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return slog.New(slog.DiscardHandler) // LOG_LEVEL=none: the printer says it all
+	}
+	return slog.New(redactingHandler{slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}), redactor})
+}
+
+// newProvider builds the provider named (or the configured default).
+func newProvider(cfg Config, name string, logger *slog.Logger, redactor *drill.Redactor) (drill.Provider, error) {
+	if name == "" {
+		name = cfg.Provider
+	}
+	switch name {
+	case "local":
+		server, err := pgx.ParseConfig(cfg.LocalPostgresURL)
+		if err != nil {
+			return nil, drill.Errorf(drill.ECONFIG, "LOCAL_POSTGRES_URL is not a valid Postgres URL or connection string: %s", redactor.Redact(err.Error()))
+		}
+		redactor.AddSecret(server.Password)
+		dir := cfg.BackupDir
+		if dir == "" {
+			dir = defaultBackupDir()
+		}
+		return localpg.New(localpg.Config{Server: server, BackupDir: dir, Jobs: cfg.RestoreJobs, Logger: logger})
+	case "heroku":
+		return nil, drill.Errorf(drill.ECONFIG, "the heroku provider is not built yet: use --provider local")
+	}
+	return nil, drill.Errorf(drill.ECONFIG, "DRILL_PROVIDER=%q is not a provider: use local or heroku", clip(name))
+}
+
+func defaultBackupDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "restore-drill", "backups")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "restore-drill", "backups")
+	}
+	return filepath.Join(os.TempDir(), "restore-drill", "backups")
+}
+
+func runCommand(ctx context.Context, cfg Config, a runArgs, tio IO, logger *slog.Logger, redactor *drill.Redactor) int {
+	fail := func(err error) int {
+		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
+		return exitUsage
+	}
+	p, err := newProvider(cfg, a.provider, logger, redactor)
+	if err != nil {
+		return fail(err)
+	}
+	if err := p.CheckAppName(a.opts.App); err != nil {
+		return fail(err)
+	}
+	if a.confirm != "" && a.confirm != a.opts.App {
+		return fail(drill.Errorf(drill.EINVALID, "--confirm %s does not match the app %s: pass --confirm %s", clip(a.confirm), a.opts.App, a.opts.App))
+	}
+	if a.opts.Mode == drill.ModeFull && a.confirm == "" && !tio.InteractiveIn {
+		return fail(drill.Errorf(drill.EINVALID, "full mode needs typed confirmations and there is no terminal to ask: run it in a terminal or pass --confirm %s", a.opts.App))
+	}
+	a.opts.Requester = currentUser()
+	printer := newPrinter(tio.Err)
+	runner := &drill.Runner{
+		Provider:     p,
+		Confirmer:    &terminalConfirmer{in: tio.In, out: tio.Err, interactive: tio.InteractiveIn, preset: a.confirm, user: a.opts.Requester},
+		Sink:         printer,
+		Logger:       logger,
+		Redactor:     redactor,
+		MaxBackupAge: cfg.MaxBackupAge,
+	}
+	rep, err := runner.Run(ctx, a.opts)
+	if a.json {
+		if code := writeJSON(tio.Out, rep, fail); code != exitPassed {
+			return code
+		}
+	} else {
+		printReport(tio.Out, rep)
+	}
+	return exitCode(rep, err)
+}
+
+// exitCode is 0 for a passed drill, 2 when bad input or configuration
+// stopped it before it changed anything, 1 otherwise.
+func exitCode(rep *drill.Report, err error) int {
+	if err == nil {
+		return exitPassed
+	}
+	if drill.IsUsage(err) {
+		changed := false
+		for _, s := range rep.Steps {
+			if s.Name != drill.StepPreflight && s.Status != drill.StatusSkipped {
+				changed = true
+			}
+		}
+		if !changed {
+			return exitUsage
+		}
+	}
+	return exitFailed
+}
+
+func writeJSON(w io.Writer, v any, fail func(error) int) int {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fail(drill.Wrap(drill.EINTERNAL, err, "cannot write the JSON report"))
+	}
+	return exitPassed
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}
+
+// terminalConfirmer asks for typed confirmations on the terminal, or takes
+// the text given with --confirm (the heroku CLI's convention).
+type terminalConfirmer struct {
+	in          io.Reader
+	out         io.Writer
+	interactive bool
+	preset      string
+	user        string
+	lines       chan string
+}
+
+func (c *terminalConfirmer) Confirm(ctx context.Context, req drill.ConfirmRequest) (drill.Confirmation, error) {
+	fmt.Fprintf(c.out, "\n !    WARNING: Destructive action: %s\n", req.Action)
+	for _, l := range req.Plan {
+		fmt.Fprintf(c.out, " !    %s\n", l)
+	}
+	if c.preset != "" {
+		fmt.Fprintf(c.out, " !    Confirmed with --confirm %s\n\n", c.preset)
+		return drill.Confirmation{User: c.user, Typed: c.preset, At: time.Now().UTC()}, nil
+	}
+	if !c.interactive {
+		return drill.Confirmation{}, drill.Errorf(drill.EREFUSED, "there is no terminal to type the confirmation on: pass --confirm %s", req.Expect)
+	}
+	fmt.Fprintf(c.out, " !    To proceed, type %q or re-run this command with --confirm %s\n\n> ", req.Expect, req.Expect)
+	if c.lines == nil {
+		c.lines = make(chan string)
+		go readLines(c.in, c.lines)
+	}
+	select {
+	case <-ctx.Done():
+		return drill.Confirmation{}, ctx.Err()
+	case line, ok := <-c.lines:
+		if !ok {
+			return drill.Confirmation{}, drill.Errorf(drill.EREFUSED, "the terminal closed before a confirmation was typed")
+		}
+		return drill.Confirmation{User: c.user, Typed: strings.TrimSpace(line), At: time.Now().UTC()}, nil
+	}
+}
+
+func readLines(r io.Reader, out chan<- string) {
+	defer close(out)
+	buf := make([]byte, 0, 256)
+	one := make([]byte, 1)
+	for {
+		n, err := r.Read(one)
+		if n == 1 {
+			if one[0] == '\n' {
+				out <- string(buf)
+				buf = buf[:0]
+				continue
+			}
+			if len(buf) < 4096 {
+				buf = append(buf, one[0])
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(buf) > 0 {
+				out <- string(buf)
+			}
+			return
+		}
+	}
+}
