@@ -50,6 +50,13 @@ type Provider interface {
 	Serving(ctx context.Context, app string) (Database, error)
 }
 
+// CallCounter is implemented by providers that count their API calls; the
+// report then says how many calls the drill made.
+type CallCounter interface {
+	// Calls returns the number of API calls made so far.
+	Calls() int
+}
+
 // App is what preflight learns about an app.
 type App struct {
 	Name string

@@ -53,6 +53,9 @@ type Report struct {
 	Scratch *Database `json:"scratch,omitempty"`
 	// Kept is true when the scratch database was left in place on request.
 	Kept bool `json:"kept,omitempty"`
+	// APICalls counts the platform API calls the drill made, where the
+	// provider counts them (see CallCounter).
+	APICalls int `json:"api_calls,omitempty"`
 }
 
 // ReportBackup is the backup a drill restored.

@@ -68,6 +68,9 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 		Requester: opts.Requester, StartedAt: d.now(),
 		Tables: []TableResult{}, Steps: []StepRecord{}, Undone: []string{}, Confirmations: []Confirmation{}, Checks: []Check{},
 	}
+	if counter, ok := r.Provider.(CallCounter); ok {
+		d.counter, d.callsBefore = counter, counter.Calls()
+	}
 	err := d.protect(ctx, d.drill)
 	if err == nil {
 		err = d.failedChecks()
@@ -90,6 +93,9 @@ type run struct {
 	logger *slog.Logger
 	report *Report
 	undo   undoStack
+
+	counter     CallCounter
+	callsBefore int
 
 	app     App
 	scratch Database
@@ -632,6 +638,9 @@ func (d *run) finish(ctx context.Context, err error) {
 		if d.opts.Keep && d.scratch.ID != "" {
 			d.report.Kept = true
 		}
+	}
+	if d.counter != nil {
+		d.report.APICalls = d.counter.Calls() - d.callsBefore
 	}
 	d.report.EndedAt = d.now()
 	d.report.TotalSeconds = d.report.EndedAt.Sub(d.report.StartedAt).Seconds()
