@@ -53,6 +53,20 @@ type Runner struct {
 // failed. Whatever went wrong, the undo stack has run by the time Run
 // returns.
 func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
+	d := r.newRun(opts)
+	if counter, ok := r.Provider.(CallCounter); ok {
+		d.counter, d.callsBefore = counter, counter.Calls()
+	}
+	err := d.protect(ctx, d.drill)
+	if err == nil {
+		err = d.failedChecks()
+	}
+	d.finish(ctx, err)
+	return d.report, err
+}
+
+// newRun starts the record of a drill, filling in the defaults.
+func (r *Runner) newRun(opts Options) *run {
 	if opts.DrillID == "" {
 		opts.DrillID = NewDrillID()
 	}
@@ -68,15 +82,7 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 		Requester: opts.Requester, StartedAt: d.now(),
 		Tables: []TableResult{}, Steps: []StepRecord{}, Undone: []string{}, Confirmations: []Confirmation{}, Checks: []Check{},
 	}
-	if counter, ok := r.Provider.(CallCounter); ok {
-		d.counter, d.callsBefore = counter, counter.Calls()
-	}
-	err := d.protect(ctx, d.drill)
-	if err == nil {
-		err = d.failedChecks()
-	}
-	d.finish(ctx, err)
-	return d.report, err
+	return d
 }
 
 func (r *Runner) logger() *slog.Logger {
@@ -289,46 +295,50 @@ func (d *run) drill(ctx context.Context) error {
 }
 
 func (d *run) preflight(ctx context.Context) error {
-	return d.step(ctx, StepPreflight, func(ctx context.Context, _ ProgressFunc) error {
-		p := d.r.Provider
-		if err := p.CheckAppName(d.opts.App); err != nil {
-			return err
+	return d.step(ctx, StepPreflight, func(ctx context.Context, _ ProgressFunc) error { return d.inspect(ctx) })
+}
+
+// inspect learns the app, checks its backups and picks the backup to
+// restore. It changes nothing; Plan and every drill start with it.
+func (d *run) inspect(ctx context.Context) error {
+	p := d.r.Provider
+	if err := p.CheckAppName(d.opts.App); err != nil {
+		return err
+	}
+	app, err := p.Describe(ctx, d.opts.App)
+	if err != nil {
+		return err
+	}
+	d.app = app
+	for _, n := range app.Notes {
+		d.note(n)
+	}
+	if d.opts.Mode == ModeFull && app.FullModeRefusal != "" {
+		return Errorf(EREFUSED, "%s", app.FullModeRefusal)
+	}
+	list, err := p.Backups(ctx, d.opts.App)
+	if err != nil {
+		return err
+	}
+	d.checkBackups(list)
+	switch d.opts.Backup.Kind {
+	case BackupLatest:
+		b, ok := list.NewestSucceeded()
+		if !ok {
+			return Errorf(ENOTFOUND, "%s has no successful backup to restore: run the drill with --backup fresh", d.opts.App)
 		}
-		app, err := p.Describe(ctx, d.opts.App)
-		if err != nil {
-			return err
+		d.backup = b
+	case BackupByID:
+		b, ok := list.Find(d.opts.Backup.Num)
+		if !ok {
+			return Errorf(ENOTFOUND, "backup %s not found for %s: list them with `restore-drill backups %s`", d.opts.Backup, d.opts.App, d.opts.App)
 		}
-		d.app = app
-		for _, n := range app.Notes {
-			d.note(n)
+		if b.Status != BackupSucceeded {
+			return Errorf(EINVALID, "backup %s of %s did not complete successfully (%s): choose a succeeded one from `restore-drill backups %s`", b.ID, d.opts.App, b.Status, d.opts.App)
 		}
-		if d.opts.Mode == ModeFull && app.FullModeRefusal != "" {
-			return Errorf(EREFUSED, "%s", app.FullModeRefusal)
-		}
-		list, err := p.Backups(ctx, d.opts.App)
-		if err != nil {
-			return err
-		}
-		d.checkBackups(list)
-		switch d.opts.Backup.Kind {
-		case BackupLatest:
-			b, ok := list.NewestSucceeded()
-			if !ok {
-				return Errorf(ENOTFOUND, "%s has no successful backup to restore: run the drill with --backup fresh", d.opts.App)
-			}
-			d.backup = b
-		case BackupByID:
-			b, ok := list.Find(d.opts.Backup.Num)
-			if !ok {
-				return Errorf(ENOTFOUND, "backup %s not found for %s: list them with `restore-drill backups %s`", d.opts.Backup, d.opts.App, d.opts.App)
-			}
-			if b.Status != BackupSucceeded {
-				return Errorf(EINVALID, "backup %s of %s did not complete successfully (%s): choose a succeeded one from `restore-drill backups %s`", b.ID, d.opts.App, b.Status, d.opts.App)
-			}
-			d.backup = b
-		}
-		return nil
-	})
+		d.backup = b
+	}
+	return nil
 }
 
 // checkBackups records the RPO and the preflight findings on backups.
