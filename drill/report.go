@@ -56,6 +56,24 @@ type Report struct {
 	// APICalls counts the platform API calls the drill made, where the
 	// provider counts them (see CallCounter).
 	APICalls int `json:"api_calls,omitempty"`
+
+	// The fields below are set by an emergency restore (Runner.Restore).
+
+	// Into is where the backup was restored: "new" or "production".
+	Into Into `json:"into,omitempty"`
+	// SafetyBackup is the backup of production taken before the restore.
+	SafetyBackup *ReportBackup `json:"safety_backup,omitempty"`
+	// NowServing names the database that answers for the app at the end.
+	NowServing string `json:"now_serving,omitempty"`
+	// KeptDatabase names the damaged database kept for forensics (--into
+	// new), and RemoveKept says how to remove it once it is not needed.
+	KeptDatabase string `json:"kept_database,omitempty"`
+	RemoveKept   string `json:"remove_kept,omitempty"`
+	// Rollback is the exact command that undoes the restore.
+	Rollback string `json:"rollback,omitempty"`
+	// ProductionState says in one sentence what state production is in,
+	// whatever happened.
+	ProductionState string `json:"production_state,omitempty"`
 }
 
 // ReportBackup is the backup a drill restored.

@@ -78,7 +78,17 @@ func leftovers(t *testing.T, app string) []string {
 
 func TestProvider_Conformance(t *testing.T) {
 	t.Parallel()
-	drilltest.ExerciseProvider(t, drilltest.Harness{
+	h := harness()
+	drilltest.ExerciseProvider(t, h)
+}
+
+func TestProvider_Emergency(t *testing.T) {
+	t.Parallel()
+	drilltest.ExerciseEmergency(t, harness())
+}
+
+func harness() drilltest.Harness {
+	return drilltest.Harness{
 		Setup: func(t *testing.T) (drill.Provider, string) {
 			return newProvider(t), newApp(t)
 		},
@@ -99,7 +109,7 @@ func TestProvider_Conformance(t *testing.T) {
 			}
 			drilltest.Exec(t, name, sql)
 		},
-	})
+	}
 }
 
 func run(t *testing.T, p drill.Provider, opts drill.Options) (*drill.Report, error) {

@@ -35,17 +35,33 @@ func (p *Provider) Restore(ctx context.Context, b drill.Backup, target drill.Dat
 		return res, err
 	}
 	file := p.dumpPath(app, b.Num)
+	items, err := p.readable(ctx, b, file)
+	if err != nil {
+		return res, err
+	}
+	return p.pgRestore(ctx, b, name, file, items, progress)
+}
+
+// readable checks that backup b's dump exists and that pg_restore can read
+// its table of contents; it returns the number of tables with data.
+func (p *Provider) readable(ctx context.Context, b drill.Backup, file string) (int, error) {
 	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
-		return res, drill.Errorf(drill.ENOTFOUND, "the dump of backup %s is missing from %s", b.ID, p.appDir(app))
+		return 0, drill.Errorf(drill.ENOTFOUND, "the dump of backup %s is missing: %s", b.ID, file)
 	}
 	list, err := p.runTool(ctx, p.cfg.PgRestore, nil, "--list", file)
 	if err != nil {
 		if ctx.Err() != nil {
-			return res, err
+			return 0, err
 		}
-		return res, drill.Wrap(drill.EFAILED, err, "backup %s cannot be read, it is corrupt or truncated: %s", b.ID, toolMessage(err))
+		return 0, drill.Wrap(drill.EFAILED, err, "backup %s cannot be read, it is corrupt or truncated: %s", b.ID, toolMessage(err))
 	}
-	total := strings.Count(string(list), " TABLE DATA ")
+	return strings.Count(string(list), " TABLE DATA "), nil
+}
+
+// pgRestore restores file into the database called name with pg_restore -j.
+// Any error pg_restore reports fails the restore.
+func (p *Provider) pgRestore(ctx context.Context, b drill.Backup, name, file string, total int, progress drill.ProgressFunc) (drill.RestoreResult, error) {
+	var res drill.RestoreResult
 	done := 0
 	onLine := func(line string) {
 		switch {
@@ -57,7 +73,7 @@ func (p *Provider) Restore(ctx context.Context, b drill.Backup, target drill.Dat
 			progress(drill.Progress{Bytes: int64(done), Total: int64(total), Message: fmt.Sprintf("restored %d of %d tables' data", done, total)})
 		}
 	}
-	_, err = p.runTool(ctx, p.cfg.PgRestore, onLine,
+	_, err := p.runTool(ctx, p.cfg.PgRestore, onLine,
 		"--jobs="+fmt.Sprint(p.cfg.Jobs), "--no-owner", "--no-acl", "--verbose", "--dbname="+name, file)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -1,0 +1,200 @@
+package drilltest
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/restore-drill/restore-drill/drill"
+)
+
+// ExerciseEmergency runs the emergency-restore suite against a provider
+// that implements drill.EmergencyProvider: both targets end to end, the
+// checks of the typed proof, a restore that fails half-way, and bad input.
+func ExerciseEmergency(t *testing.T, h Harness) {
+	t.Helper()
+	ctx := context.Background()
+
+	// prepare makes an app, backs it up with the runner's capture, then
+	// damages production the way an incident would.
+	prepare := func(t *testing.T) (drill.EmergencyProvider, string, drill.Backup, drill.Database) {
+		t.Helper()
+		p, app := h.Setup(t)
+		ep, ok := p.(drill.EmergencyProvider)
+		if !ok {
+			t.Fatalf("%s provider does not implement drill.EmergencyProvider", p.Name())
+		}
+		b, err := (&drill.Runner{Provider: p}).Capture(ctx, app)
+		if err != nil {
+			t.Fatalf("capture: %v", err)
+		}
+		prod, err := p.Serving(ctx, app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Exec(t, prod, `DELETE FROM public.drill_items`)
+		return ep, app, b, prod
+	}
+	items := func(t *testing.T, p drill.Provider, db drill.Database) int64 {
+		t.Helper()
+		fp, err := p.Fingerprint(ctx, db)
+		if err != nil {
+			t.Fatalf("fingerprint %s: %v", db.Name, err)
+		}
+		for _, tb := range fp.Tables {
+			if tb.Name == "drill_items" {
+				return tb.Rows
+			}
+		}
+		t.Fatalf("no drill_items in %s", db.Name)
+		return 0
+	}
+	ref := func(b drill.Backup) drill.BackupRef { return drill.BackupRef{Kind: drill.BackupByID, Num: b.Num} }
+
+	t.Run("IntoNew", func(t *testing.T) {
+		t.Parallel()
+		p, app, b, damaged := prepare(t)
+		rec := &drill.Recorder{}
+		r := &drill.Runner{Provider: p, Confirmer: AppConfirmer("U-ONCALL"), Sink: rec}
+		rep, err := r.Restore(ctx, drill.RestoreOptions{App: app, Backup: ref(b), Requester: "U-ONCALL"})
+		if err != nil || rep.Result != drill.Passed {
+			t.Fatalf("restore failed: %v\n%+v", err, rep.Steps)
+		}
+		serving, err := p.Serving(ctx, app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if serving.ID == damaged.ID {
+			t.Fatalf("%s is still served by the damaged database", app)
+		}
+		if n := items(t, p, serving); n < 10 {
+			t.Errorf("the restored database serves %d drill_items, want the backup's", n)
+		}
+		kept, err := p.Lookup(ctx, damaged)
+		if err != nil {
+			t.Fatalf("the damaged database is gone: %v", err)
+		}
+		if n := items(t, p, kept); n != 0 {
+			t.Errorf("the kept database was changed: %d rows", n)
+		}
+		if rep.KeptDatabase != kept.Name || rep.NowServing != serving.Name || rep.RemoveKept == "" {
+			t.Errorf("report: kept %q now_serving %q remove %q; platform: kept %q serving %q", rep.KeptDatabase, rep.NowServing, rep.RemoveKept, kept.Name, serving.Name)
+		}
+		if rep.SafetyBackup == nil || rep.SafetyBackup.ID == b.ID || !strings.Contains(rep.Rollback, rep.SafetyBackup.ID) {
+			t.Errorf("safety backup %+v rollback %q", rep.SafetyBackup, rep.Rollback)
+		}
+		if len(rep.Confirmations) != 2 || rep.Confirmations[0].Typed != app || rep.Confirmations[1].Step != drill.StepPromote {
+			t.Errorf("confirmations %+v", rep.Confirmations)
+		}
+		if !rep.Exact || !strings.Contains(rep.Verification, "match") {
+			t.Logf("verification: %s", rep.Verification)
+		}
+		if !strings.Contains(rep.ProductionState, "restored from "+b.ID) {
+			t.Errorf("production state %q", rep.ProductionState)
+		}
+		planned := false
+		for _, e := range rec.Events() {
+			planned = planned || (e.Step == drill.StepPlan && strings.Contains(e.Message, "safety backup"))
+		}
+		if !planned {
+			t.Errorf("the plan was not posted before the restore")
+		}
+		// The restored database is production now: no drill may destroy it,
+		// and the next drill runs on it.
+		forged := serving
+		forged.DrillID = rep.DrillID
+		if err := p.DestroyScratch(ctx, forged); drill.ErrorCode(err) != drill.EREFUSED {
+			t.Errorf("destroy of the adopted database: %v, want refused", err)
+		}
+		if rep, err := (&drill.Runner{Provider: p}).Run(ctx, drill.Options{App: app}); err != nil {
+			t.Errorf("a drill after the restore failed: %v %+v", err, rep.Steps)
+		}
+	})
+
+	t.Run("IntoProduction", func(t *testing.T) {
+		t.Parallel()
+		p, app, b, prod := prepare(t)
+		r := &drill.Runner{Provider: p, Confirmer: AppConfirmer("U-ONCALL")}
+		rep, err := r.Restore(ctx, drill.RestoreOptions{App: app, Backup: ref(b), Into: drill.IntoProduction})
+		if err != nil || rep.Result != drill.Passed {
+			t.Fatalf("restore failed: %v\n%+v", err, rep.Steps)
+		}
+		serving, _ := p.Serving(ctx, app)
+		if serving.ID != prod.ID {
+			t.Errorf("an in-place restore changed which database serves %s", app)
+		}
+		if n := items(t, p, prod); n < 10 {
+			t.Errorf("production holds %d drill_items after the restore", n)
+		}
+		if h.Maintenance(t, app) {
+			t.Errorf("left in maintenance")
+		}
+		if len(rep.Confirmations) != 1 || rep.Confirmations[0].Typed != drill.ProductionProof(app, b.ID) {
+			t.Errorf("confirmations %+v", rep.Confirmations)
+		}
+		if rep.NowServing != prod.Name || rep.SafetyBackup == nil {
+			t.Errorf("now serving %q safety %+v", rep.NowServing, rep.SafetyBackup)
+		}
+	})
+
+	t.Run("ProductionNeedsAppAndBackupTyped", func(t *testing.T) {
+		t.Parallel()
+		p, app, b, prod := prepare(t)
+		r := &drill.Runner{Provider: p, Confirmer: TypeConfirmer("U-ONCALL", app)}
+		rep, err := r.Restore(ctx, drill.RestoreOptions{App: app, Backup: ref(b), Into: drill.IntoProduction})
+		if drill.ErrorCode(err) != drill.EREFUSED {
+			t.Fatalf("err %v, want refused", err)
+		}
+		if rep.SafetyBackup != nil || items(t, p, prod) != 0 || h.Maintenance(t, app) {
+			t.Errorf("a refused restore changed something: %+v", rep)
+		}
+		// The provider refuses too, without the typed proof.
+		_, err = p.RestoreProduction(ctx, app, b, drill.Confirmation{User: "U", Typed: app}, nil)
+		if drill.ErrorCode(err) != drill.EREFUSED {
+			t.Errorf("provider restore onto production with the wrong proof: %v", err)
+		}
+		if items(t, p, prod) != 0 {
+			t.Errorf("production changed")
+		}
+	})
+
+	t.Run("UnknownBackupChangesNothing", func(t *testing.T) {
+		t.Parallel()
+		p, app, _, _ := prepare(t)
+		r := &drill.Runner{Provider: p, Confirmer: AppConfirmer("U")}
+		rep, err := r.Restore(ctx, drill.RestoreOptions{App: app, Backup: drill.BackupRef{Kind: drill.BackupByID, Num: 77}})
+		if drill.ErrorCode(err) != drill.ENOTFOUND || len(rep.Confirmations) != 0 || rep.SafetyBackup != nil {
+			t.Fatalf("err %v report %+v", err, rep)
+		}
+		if !strings.Contains(rep.ProductionState, "unchanged") {
+			t.Errorf("production state %q", rep.ProductionState)
+		}
+	})
+
+	t.Run("PromoteRefusedKeepsProduction", func(t *testing.T) {
+		t.Parallel()
+		p, app, b, prod := prepare(t)
+		calls := 0
+		c := drill.ConfirmerFunc(func(ctx context.Context, req drill.ConfirmRequest) (drill.Confirmation, error) {
+			calls++
+			if calls == 1 {
+				return drill.Confirmation{User: "U", Typed: req.Expect}, nil
+			}
+			return drill.Confirmation{}, drill.ErrExpired
+		})
+		rep, err := (&drill.Runner{Provider: p, Confirmer: c}).Restore(ctx, drill.RestoreOptions{App: app, Backup: ref(b)})
+		if err == nil {
+			t.Fatal("restore passed without the promote confirmation")
+		}
+		serving, _ := p.Serving(ctx, app)
+		if serving.ID != prod.ID {
+			t.Errorf("production was promoted away without confirmation")
+		}
+		if rep.SafetyBackup == nil {
+			t.Errorf("the safety backup is missing from the report")
+		}
+		if left := h.Leftovers(t, app); len(left) != 0 {
+			t.Errorf("left behind: %v", left)
+		}
+	})
+}

@@ -1,0 +1,110 @@
+package localpg
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/restore-drill/restore-drill/drill"
+)
+
+var _ drill.EmergencyProvider = (*Provider)(nil)
+
+// RestoreProduction replaces the contents of the app's database with backup
+// b, in place: every schema outside the system ones is dropped and the dump
+// restored with pg_restore -j. The database must be in maintenance, and
+// proof must be the typed "APP BACKUPID"; anything else is refused before a
+// byte changes.
+func (p *Provider) RestoreProduction(ctx context.Context, app string, b drill.Backup, proof drill.Confirmation, progress drill.ProgressFunc) (drill.RestoreResult, error) {
+	var res drill.RestoreResult
+	if want := drill.ProductionProof(app, b.ID); strings.TrimSpace(proof.Typed) != want || proof.User == "" {
+		return res, drill.Errorf(drill.EREFUSED, "refusing to restore onto %s in place: it needs a confirmation typed as %q by a named person", app, want)
+	}
+	file := p.dumpPath(app, b.Num)
+	items, err := p.readable(ctx, b, file)
+	if err != nil {
+		return res, err
+	}
+	err = p.withAdmin(ctx, func(admin *pgx.Conn) error {
+		d, err := p.lookupByName(ctx, admin, app)
+		if err != nil {
+			return err
+		}
+		if d.connLimit != 0 {
+			return drill.Errorf(drill.EREFUSED, "refusing to restore onto %s in place while it is not in maintenance", app)
+		}
+		return p.endSessions(ctx, admin, app, false)
+	})
+	if err != nil {
+		return res, err
+	}
+	conn, err := p.connect(ctx, app)
+	if err != nil {
+		return res, err
+	}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT nspname FROM pg_namespace
+			WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+			  AND nspname NOT LIKE 'pg\_temp\_%' AND nspname NOT LIKE 'pg\_toast\_temp\_%'`)
+		if err != nil {
+			return err
+		}
+		schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, s := range schemas {
+			if _, err := tx.Exec(ctx, `DROP SCHEMA `+ident(s)+` CASCADE`); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `CREATE SCHEMA public AUTHORIZATION pg_database_owner; GRANT USAGE ON SCHEMA public TO PUBLIC`)
+		return err
+	})
+	conn.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return res, p.interpret(err, app)
+	}
+	return p.pgRestore(ctx, b, app, file, items, progress)
+}
+
+// Adopt removes the drill's tag from db, which now serves app, so no drill
+// will ever destroy it; its comment records where it came from.
+func (p *Provider) Adopt(ctx context.Context, app string, db drill.Database) (drill.Database, error) {
+	var out drill.Database
+	err := p.withAdmin(ctx, func(conn *pgx.Conn) error {
+		d, err := p.lookupByID(ctx, conn, db)
+		if err != nil {
+			return err
+		}
+		if d.name != app {
+			return drill.Errorf(drill.EREFUSED, "refusing to adopt %q: it does not serve %s", d.name, app)
+		}
+		note := fmt.Sprintf("restored by restore-drill (drill %s) on %s", db.DrillID, p.cfg.Now().UTC().Format("2006-01-02 15:04 UTC"))
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS %s`, ident(d.name), quoteLiteral(note))); err != nil {
+			return p.interpret(err, d.name)
+		}
+		d.comment = note
+		out = d.ref()
+		return nil
+	})
+	return out, err
+}
+
+// Lookup returns db under its current name.
+func (p *Provider) Lookup(ctx context.Context, db drill.Database) (drill.Database, error) {
+	var out drill.Database
+	err := p.withAdmin(ctx, func(conn *pgx.Conn) error {
+		d, err := p.lookupByID(ctx, conn, db)
+		out = d.ref()
+		return err
+	})
+	return out, err
+}
+
+// RemoveHint says how to drop a database kept for forensics.
+func (p *Provider) RemoveHint(app string, db drill.Database) string {
+	return fmt.Sprintf("when it is no longer needed: dropdb %s", db.Name)
+}

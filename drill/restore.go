@@ -1,0 +1,341 @@
+package drill
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Into says where an emergency restore puts the backup.
+type Into string
+
+const (
+	// IntoNew restores into a new database and promotes it after a second
+	// confirmation; the damaged database is kept for forensics.
+	IntoNew Into = "new"
+	// IntoProduction restores in place onto the database that serves the
+	// app, in maintenance.
+	IntoProduction Into = "production"
+)
+
+// ParseInto reads "new" or "production".
+func ParseInto(s string) (Into, error) {
+	switch Into(s) {
+	case IntoNew, IntoProduction:
+		return Into(s), nil
+	}
+	return "", Errorf(EINVALID, "%q is not a restore target: use --into new or --into production", clip(s))
+}
+
+// RestoreOptions are the inputs of an emergency restore.
+type RestoreOptions struct {
+	App string
+	// Backup is an id or latest; an emergency restore never captures the
+	// backup it restores.
+	Backup BackupRef
+	Into   Into
+	// NoSafetyBackup skips the backup of production taken first; the plan
+	// then says loudly that the restore cannot be undone.
+	NoSafetyBackup bool
+	// Force lets the restore run through a freeze.
+	Force     bool
+	DrillID   string
+	Requester string
+}
+
+// ModeRestore is the mode an emergency restore's report carries.
+const ModeRestore Mode = "restore"
+
+// Emergency restore steps.
+const (
+	StepPlan           = "plan"
+	StepSafetyBackup   = "safety_backup"
+	StepRestoreInPlace = "restore_in_place"
+	StepAdopt          = "adopt"
+)
+
+// EmergencyProvider is a provider that can restore production itself. It
+// is the only place the tool writes onto a database no drill created.
+type EmergencyProvider interface {
+	Provider
+	// RestoreProduction replaces the contents of the database that serves
+	// app with backup b. proof is the typed confirmation, which must read
+	// "APP BACKUPID"; the provider checks it again and refuses without it.
+	RestoreProduction(ctx context.Context, app string, b Backup, proof Confirmation, progress ProgressFunc) (RestoreResult, error)
+	// Adopt makes db, created by a drill and promoted to serve app, a
+	// permanent database of the app: it loses its drill tag, so no drill
+	// will ever destroy it. It returns db as it is now named.
+	Adopt(ctx context.Context, app string, db Database) (Database, error)
+	// Lookup returns db as the platform names it now.
+	Lookup(ctx context.Context, db Database) (Database, error)
+	// RemoveHint says how a person removes a database kept for forensics.
+	RemoveHint(app string, db Database) string
+}
+
+// ProductionProof is the text an in-place restore must be confirmed with.
+func ProductionProof(app, backupID string) string { return app + " " + backupID }
+
+// Restore performs an emergency restore: the plan first, a typed
+// confirmation, a safety backup, then the restore into a new database
+// (promoted after a second confirmation) or in place onto production. It
+// runs on the same steps, undo stack and events as a drill. The safety
+// backup is never undone.
+func (r *Runner) Restore(ctx context.Context, opts RestoreOptions) (*Report, error) {
+	if opts.Into == "" {
+		opts.Into = IntoNew
+	}
+	if opts.Backup.Kind == "" || opts.Backup.Kind == BackupFresh {
+		return nil, Errorf(EINVALID, "an emergency restore needs the backup to restore: give an id such as b002, or latest")
+	}
+	d := r.newRun(Options{App: opts.App, Mode: ModeRestore, Backup: opts.Backup, DrillID: opts.DrillID, Requester: opts.Requester})
+	d.report.Into = opts.Into
+	err := d.protect(ctx, func(ctx context.Context) error { return d.emergency(ctx, opts) })
+	d.finish(ctx, err)
+	d.report.ProductionState = d.productionState(ctx, err)
+	return d.report, err
+}
+
+func (d *run) emergency(ctx context.Context, opts RestoreOptions) error {
+	ep, ok := d.r.Provider.(EmergencyProvider)
+	if !ok {
+		return Errorf(ECONFIG, "the %s provider cannot perform emergency restores", d.r.Provider.Name())
+	}
+	if err := d.step(ctx, StepPreflight, func(ctx context.Context, _ ProgressFunc) error { return d.inspect(ctx) }); err != nil {
+		return err
+	}
+	d.setBackup(false)
+	plan := d.restorePlan(opts)
+	if err := d.step(ctx, StepPlan, func(ctx context.Context, _ ProgressFunc) error {
+		for _, l := range plan {
+			d.emit(Event{Step: StepPlan, Kind: DrillNote, Message: l})
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	expect, action := d.opts.App, fmt.Sprintf("restore backup %s of %s into a new database", d.backup.ID, d.opts.App)
+	if opts.Into == IntoProduction {
+		expect = ProductionProof(d.opts.App, d.backup.ID)
+		action = fmt.Sprintf("restore backup %s IN PLACE onto %s, the database serving %s", d.backup.ID, d.app.Database.Name, d.opts.App)
+	}
+	if err := d.confirm(ctx, StepRestore, action, expect, plan); err != nil {
+		return err
+	}
+	if opts.NoSafetyBackup {
+		d.skip(StepSafetyBackup, "--no-safety-backup: THIS RESTORE CANNOT BE UNDONE")
+	} else if err := d.step(ctx, StepSafetyBackup, func(ctx context.Context, progress ProgressFunc) error {
+		c, err := d.r.Provider.Capture(ctx, d.opts.App, false, progress)
+		if err != nil {
+			return err
+		}
+		d.report.SafetyBackup = &ReportBackup{ID: c.Backup.ID, SizeBytes: c.Backup.SizeBytes, CreatedAt: c.Backup.CreatedAt, Fresh: true}
+		d.report.Rollback = fmt.Sprintf("restore-drill restore %s %s --into %s", d.opts.App, c.Backup.ID, opts.Into)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if opts.Into == IntoProduction {
+		return d.restoreInPlace(ctx, ep)
+	}
+	return d.restoreIntoNew(ctx, ep)
+}
+
+// restorePlan states, before anything changes, what the restore will do.
+func (d *run) restorePlan(opts RestoreOptions) []string {
+	b := d.backup
+	lines := []string{
+		fmt.Sprintf("Backup %s of %s: taken %s, %s old, %d bytes.", b.ID, d.opts.App, b.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), roundDuration(d.report.StartedAt.Sub(b.CreatedAt)), b.SizeBytes),
+	}
+	if b.Fingerprint != nil {
+		lines = append(lines, fmt.Sprintf("Backup %s carries the fingerprint of what it holds: the restore will be checked exactly.", b.ID))
+	} else {
+		lines = append(lines, fmt.Sprintf("Backup %s carries no fingerprint: the restore is checked for errors and its tables counted.", b.ID))
+	}
+	if opts.NoSafetyBackup {
+		lines = append(lines, "*NO SAFETY BACKUP* (--no-safety-backup): the current data of "+d.app.Database.Name+" cannot be restored afterwards.")
+	} else {
+		lines = append(lines, fmt.Sprintf("First, a safety backup of %s, so this restore can be undone.", d.app.Database.Name))
+	}
+	switch opts.Into {
+	case IntoProduction:
+		lines = append(lines,
+			fmt.Sprintf("Maintenance on for %s; the contents of %s are REPLACED by %s in place; maintenance back off.", d.opts.App, d.app.Database.Name, b.ID),
+			fmt.Sprintf("To proceed, type `%s`.", ProductionProof(d.opts.App, b.ID)))
+	default:
+		lines = append(lines,
+			fmt.Sprintf("%s is restored into a new database, checked, and promoted to serve %s after a second confirmation (the app restarts).", b.ID, d.opts.App),
+			fmt.Sprintf("The current database %s is kept, untouched, for forensics.", d.app.Database.Name))
+	}
+	lines = append(lines, fmt.Sprintf("Estimated time: %s.", estimate(d.app.SizeBytes, !opts.NoSafetyBackup)))
+	return lines
+}
+
+func (d *run) restoreIntoNew(ctx context.Context, ep EmergencyProvider) error {
+	if err := d.provision(ctx); err != nil {
+		return err
+	}
+	if err := d.restore(ctx); err != nil {
+		return err
+	}
+	if err := d.checkRestored(ctx, d.scratch); err != nil {
+		return err
+	}
+	kept := d.app.Database
+	action := fmt.Sprintf("promote %s (restored from %s) to serve %s", d.scratch.Name, d.backup.ID, d.opts.App)
+	plan := []string{d.report.Verification, fmt.Sprintf("%s stays for forensics; %s will serve %s.", kept.Name, d.scratch.Name, d.opts.App)}
+	if err := d.confirm(ctx, StepPromote, action, d.opts.App, plan); err != nil {
+		return err
+	}
+	back := d.undo.push(StepPromote, func(ctx context.Context) error { return d.r.Provider.Promote(ctx, d.opts.App, kept) })
+	if err := d.step(ctx, StepPromote, func(ctx context.Context, _ ProgressFunc) error {
+		if err := d.r.Provider.Promote(ctx, d.opts.App, d.scratch); err != nil {
+			return err
+		}
+		serving, err := d.r.Provider.Serving(ctx, d.opts.App)
+		if err != nil {
+			return err
+		}
+		if serving.ID != d.scratch.ID {
+			return Errorf(EFAILED, "after the promote %s is served by %s, not by the restored %s", d.opts.App, serving.Name, d.scratch.Name)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return d.step(ctx, StepAdopt, func(ctx context.Context, _ ProgressFunc) error {
+		db, err := ep.Adopt(ctx, d.opts.App, d.scratch)
+		if err != nil {
+			return err
+		}
+		// From here the restored database is production: nothing undoes
+		// the promote, and nothing may destroy it.
+		d.undo.take(back)
+		for _, e := range d.undo.entries {
+			if e.step == StepProvision {
+				d.undo.take(e)
+				break
+			}
+		}
+		d.report.Scratch = nil
+		d.report.NowServing = db.Name
+		keptNow, err := ep.Lookup(ctx, kept)
+		if err != nil {
+			return err
+		}
+		d.report.KeptDatabase = keptNow.Name
+		d.report.RemoveKept = ep.RemoveHint(d.opts.App, keptNow)
+		return nil
+	})
+}
+
+func (d *run) restoreInPlace(ctx context.Context, ep EmergencyProvider) error {
+	was := d.app.Maintenance
+	maintenance := d.undo.push(StepMaintenanceOn, func(ctx context.Context) error {
+		return d.r.Provider.SetMaintenance(ctx, d.opts.App, was)
+	})
+	if err := d.step(ctx, StepMaintenanceOn, func(ctx context.Context, _ ProgressFunc) error {
+		return d.r.Provider.SetMaintenance(ctx, d.opts.App, true)
+	}); err != nil {
+		return err
+	}
+	proof := d.report.Confirmations[len(d.report.Confirmations)-1]
+	start := d.now()
+	err := d.step(ctx, StepRestoreInPlace, func(ctx context.Context, progress ProgressFunc) error {
+		res, err := ep.RestoreProduction(ctx, d.opts.App, d.backup, proof, progress)
+		for _, w := range res.Warnings {
+			d.note("Restore warning: " + w)
+		}
+		return err
+	})
+	d.report.RestoreSeconds = d.now().Sub(start).Seconds()
+	if err != nil {
+		return err
+	}
+	if err := d.checkRestored(ctx, d.app.Database); err != nil {
+		return err
+	}
+	if err := d.runUndoAsStep(ctx, StepMaintenanceOff, maintenance); err != nil {
+		return err
+	}
+	d.report.NowServing = d.app.Database.Name
+	return nil
+}
+
+// checkRestored fingerprints db and, when the backup carries its
+// fingerprint, compares exactly; otherwise it reports the restored tables.
+func (d *run) checkRestored(ctx context.Context, db Database) error {
+	return d.step(ctx, StepVerify, func(ctx context.Context, _ ProgressFunc) error {
+		fp, err := d.r.Provider.Fingerprint(ctx, db)
+		if err != nil {
+			return err
+		}
+		if d.backup.Fingerprint == nil {
+			for _, t := range fp.Tables {
+				d.report.Tables = append(d.report.Tables, TableResult{Schema: t.Schema, Name: t.Name, SourceRows: -1, RestoredRows: t.Rows, RestoredHash: t.Hash, Match: true})
+			}
+			d.report.Verification = fmt.Sprintf("%d tables restored without errors (the backup carries no fingerprint to compare with)", len(fp.Tables))
+			return nil
+		}
+		c := Compare(*d.backup.Fingerprint, fp, true)
+		d.report.Exact, d.report.Tables = true, c.Tables
+		d.report.SchemaMissing, d.report.SchemaExtra, d.report.SequencesBehind = c.SchemaMissing, c.SchemaExtra, c.SequencesBehind
+		d.report.Verification = c.Summary()
+		if !c.OK() {
+			return Errorf(EFAILED, "the restored data does not match backup %s: %s", d.backup.ID, c.Summary())
+		}
+		return nil
+	})
+}
+
+// productionState says what serves the app now, whatever happened, so the
+// thread never leaves people guessing.
+func (d *run) productionState(ctx context.Context, err error) string {
+	serving, serr := d.r.Provider.Serving(context.WithoutCancel(ctx), d.opts.App)
+	if serr != nil {
+		return fmt.Sprintf("UNKNOWN: cannot tell which database serves %s (%s); check by hand", d.opts.App, ErrorMessage(serr))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s is served by %s", d.opts.App, serving.Name)
+	switch {
+	case err == nil && d.report.Into == IntoNew:
+		fmt.Fprintf(&b, ", restored from %s; the previous database is kept as %s", d.backup.ID, d.report.KeptDatabase)
+	case err == nil:
+		fmt.Fprintf(&b, ", its contents replaced by %s", d.backup.ID)
+	case d.report.Into == IntoProduction && hasStepStatus(d.report, StepRestoreInPlace, StatusFailed):
+		fmt.Fprintf(&b, ", whose contents are PARTLY RESTORED and must not be trusted")
+		if d.report.SafetyBackup != nil {
+			fmt.Fprintf(&b, ": restore the safety backup with `%s`", d.report.Rollback)
+		}
+	default:
+		fmt.Fprintf(&b, ", unchanged by this restore")
+	}
+	return b.String() + "."
+}
+
+func hasStepStatus(r *Report, name string, status StepStatus) bool {
+	for _, s := range r.Steps {
+		if s.Name == name && s.Status == status {
+			return true
+		}
+	}
+	return false
+}
+
+// Capture takes a backup of app now, as an operator does before a risky
+// migration, and returns it.
+func (r *Runner) Capture(ctx context.Context, app string) (Backup, error) {
+	d := r.newRun(Options{App: app, Mode: ModeRestore})
+	var b Backup
+	err := d.step(ctx, StepCapture, func(ctx context.Context, progress ProgressFunc) error {
+		if err := r.Provider.CheckAppName(app); err != nil {
+			return err
+		}
+		if _, err := r.Provider.Describe(ctx, app); err != nil {
+			return err
+		}
+		c, err := r.Provider.Capture(ctx, app, false, progress)
+		b = c.Backup
+		return err
+	})
+	return b, err
+}
