@@ -124,7 +124,7 @@ func (d *run) emergency(ctx context.Context, opts RestoreOptions) error {
 	if opts.NoSafetyBackup {
 		d.skip(StepSafetyBackup, "--no-safety-backup: THIS RESTORE CANNOT BE UNDONE")
 	} else if err := d.step(ctx, StepSafetyBackup, func(ctx context.Context, progress ProgressFunc) error {
-		c, err := d.r.Provider.Capture(ctx, d.opts.App, false, progress)
+		c, err := d.r.Provider.Capture(ctx, d.opts.App, true, progress)
 		if err != nil {
 			return err
 		}
@@ -333,7 +333,7 @@ func (r *Runner) Capture(ctx context.Context, app string) (Backup, error) {
 		if _, err := r.Provider.Describe(ctx, app); err != nil {
 			return err
 		}
-		c, err := r.Provider.Capture(ctx, app, false, progress)
+		c, err := r.Provider.Capture(ctx, app, true, progress)
 		b = c.Backup
 		return err
 	})

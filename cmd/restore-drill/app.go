@@ -53,8 +53,15 @@ Commands:
       Run a drill: provision a scratch database, capture (or pick) a backup,
       restore it, compare checksums, and in full mode promote and promote back.
       Exit 0 passed, 1 failed, 2 bad usage or configuration.
+  ` + planUsage + `
+      Say what a drill would do, which backup and how old, what changes; changes nothing.
   ` + backupsUsage + `
       List backups, schedules and the age of the newest successful one (RPO).
+  ` + restoreUsage + `
+      Emergency restore: plan, typed confirmation, safety backup, restore into a new
+      database promoted after a second confirmation (default) or in place.
+  ` + captureUsage + `
+      Take a backup now (before a risky migration).
 
 Configuration (environment): DRILL_PROVIDER (local), LOCAL_POSTGRES_URL (libpq
 defaults), BACKUP_DIR (~/.local/state/restore-drill/backups), DRILL_MAX_BACKUP_AGE (26h).
@@ -89,6 +96,24 @@ func Main(ctx context.Context, args []string, tio IO) int {
 			return fail(err)
 		}
 		return runCommand(ctx, cfg, a, tio, logger, redactor)
+	case "restore":
+		a, err := parseRestoreArgs(args[1:])
+		if err != nil {
+			return fail(err)
+		}
+		return restoreCommand(ctx, cfg, a, tio, logger, redactor)
+	case "plan":
+		a, err := parsePlanArgs(args[1:])
+		if err != nil {
+			return fail(err)
+		}
+		return planCommand(ctx, cfg, a, tio, logger, redactor)
+	case "capture":
+		a, err := parseCaptureArgs(args[1:])
+		if err != nil {
+			return fail(err)
+		}
+		return captureCommand(ctx, cfg, a, tio, logger, redactor)
 	case "backups":
 		a, err := parseBackupsArgs(args[1:])
 		if err != nil {

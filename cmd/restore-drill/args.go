@@ -147,3 +147,81 @@ func parseProvider(values map[string]string) (string, error) {
 	}
 	return "", drill.Errorf(drill.EINVALID, "%q is not a provider: use local or heroku", clip(v))
 }
+
+const restoreUsage = "restore-drill restore APP BACKUP [--provider local|heroku] [--into new|production] [--no-safety-backup] [--force] [--confirm TEXT] [--json]"
+
+// restoreArgs are the inputs of the restore command.
+type restoreArgs struct {
+	provider string
+	opts     drill.RestoreOptions
+	confirm  string
+	json     bool
+}
+
+func parseRestoreArgs(args []string) (restoreArgs, error) {
+	p, err := parseArgs(args, flagSpec{values: map[string]bool{
+		"provider": true, "into": true, "confirm": true, "no-safety-backup": false, "force": false, "json": false,
+	}}, restoreUsage)
+	if err != nil {
+		return restoreArgs{}, err
+	}
+	var out restoreArgs
+	if len(p.positional) != 2 {
+		return out, usageErrorf(restoreUsage, "restore takes an app and a backup, got %d arguments", len(p.positional))
+	}
+	out.opts.App = p.positional[0]
+	if out.opts.Backup, err = drill.ParseBackupRef(p.positional[1]); err != nil {
+		return out, err
+	}
+	if out.opts.Backup.Kind == drill.BackupFresh {
+		return out, usageErrorf(restoreUsage, "restore needs an existing backup (an id such as b002, or latest), not fresh")
+	}
+	out.opts.Into = drill.IntoNew
+	if v, ok := p.values["into"]; ok {
+		if out.opts.Into, err = drill.ParseInto(v); err != nil {
+			return out, err
+		}
+	}
+	if out.provider, err = parseProvider(p.values); err != nil {
+		return out, err
+	}
+	out.opts.NoSafetyBackup, out.opts.Force, out.json = p.bools["no-safety-backup"], p.bools["force"], p.bools["json"]
+	out.confirm = p.values["confirm"]
+	return out, nil
+}
+
+const planUsage = "restore-drill plan APP [--provider local|heroku] [--mode verify|full] [--backup fresh|latest|ID] [--json]"
+
+func parsePlanArgs(args []string) (runArgs, error) {
+	p, err := parseArgs(args, flagSpec{values: map[string]bool{"provider": true, "mode": true, "backup": true, "json": false}}, planUsage)
+	if err != nil {
+		return runArgs{}, err
+	}
+	rebuilt := append([]string{}, p.positional...)
+	for k, v := range p.values {
+		rebuilt = append(rebuilt, "--"+k+"="+v)
+	}
+	if p.bools["json"] {
+		rebuilt = append(rebuilt, "--json")
+	}
+	a, err := parseRunArgs(rebuilt)
+	if err != nil {
+		return a, drill.Errorf(drill.EINVALID, "%s", strings.Replace(drill.ErrorMessage(err), runUsage, planUsage, 1))
+	}
+	return a, nil
+}
+
+const captureUsage = "restore-drill capture APP [--provider local|heroku] [--json]"
+
+func parseCaptureArgs(args []string) (backupsArgs, error) {
+	p, err := parseArgs(args, flagSpec{values: map[string]bool{"provider": true, "json": false}}, captureUsage)
+	if err != nil {
+		return backupsArgs{}, err
+	}
+	if len(p.positional) != 1 {
+		return backupsArgs{}, usageErrorf(captureUsage, "capture takes exactly one app, got %d arguments", len(p.positional))
+	}
+	out := backupsArgs{app: p.positional[0], json: p.bools["json"]}
+	out.provider, err = parseProvider(p.values)
+	return out, err
+}

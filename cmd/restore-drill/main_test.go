@@ -372,3 +372,78 @@ func TestRun_InterruptUndoes(t *testing.T) {
 		})
 	}
 }
+
+// The emergency restore through the binary: capture, damage, restore into
+// a new database and in place, with the JSON the runbook relies on.
+func TestRestore_ThroughTheBinary(t *testing.T) {
+	t.Parallel()
+	app, env := newApp(t)
+	r := cli(t, env, "capture", app, "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"id": "b001"`) {
+		t.Fatalf("capture: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	drilltest.Exec(t, app, `DELETE FROM drill_items WHERE id > 10`)
+
+	r = cli(t, env, "restore", app, "b001", "--confirm", app, "--json")
+	if r.code != 0 {
+		t.Fatalf("restore --into new: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var rep struct {
+		Result       string `json:"result"`
+		Into         string `json:"into"`
+		NowServing   string `json:"now_serving"`
+		KeptDatabase string `json:"kept_database"`
+		Backup       struct {
+			ID string `json:"id"`
+		} `json:"backup"`
+		SafetyBackup struct {
+			ID string `json:"id"`
+		} `json:"safety_backup"`
+		Tables        []struct{ Name string } `json:"tables"`
+		Steps         []struct{ Name string } `json:"steps"`
+		Confirmations []struct{ Typed string } `json:"confirmations"`
+		Exact         bool                     `json:"exact"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != "passed" || rep.Into != "new" || rep.NowServing != app || rep.KeptDatabase == "" ||
+		rep.Backup.ID != "b001" || rep.SafetyBackup.ID != "b002" || len(rep.Tables) == 0 || len(rep.Confirmations) != 2 || !rep.Exact {
+		t.Errorf("report: %s", r.stdout)
+	}
+	var n int
+	if err := drilltest.Connect(t, app).QueryRow(context.Background(), `SELECT count(*) FROM drill_items`).Scan(&n); err != nil || n != 100 {
+		t.Errorf("after restore %s serves %d drill_items (%v), want 100", app, n, err)
+	}
+	drilltest.Exec(t, app, `DELETE FROM drill_items WHERE id > 20`)
+	t.Cleanup(func() { drilltest.DropDatabase(t, rep.KeptDatabase) })
+
+	// In place, the typed text is APP BACKUP.
+	r = cli(t, env, "restore", app, "b001", "--into", "production", "--confirm", app)
+	if r.code != 2 || !strings.Contains(r.stderr, "confirmed with the app and the backup id") {
+		t.Fatalf("in place with only the app typed: exit %d\n%s", r.code, r.stderr)
+	}
+	r = cli(t, env, "restore", app, "b001", "--into", "production", "--confirm", app+" b001")
+	if r.code != 0 || !strings.Contains(r.stdout, "PASSED") || !strings.Contains(r.stdout, "to roll back: restore-drill restore "+app+" b003 --into production") {
+		t.Fatalf("in place: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if err := drilltest.Connect(t, app).QueryRow(context.Background(), `SELECT count(*) FROM drill_items`).Scan(&n); err != nil || n != 100 {
+		t.Errorf("after the in-place restore %d drill_items (%v), want 100", n, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"restore", app, "fresh", "--confirm", app}, "needs an existing backup"},
+		{[]string{"restore", app}, "takes an app and a backup"},
+		{[]string{"restore", app, "b001"}, "no terminal to ask"},
+		{[]string{"restore", app, "b001", "--into", "staging"}, `"staging" is not a restore target`},
+		{[]string{"restore", app, "b999", "--confirm", app}, "backup b999 not found"},
+		{[]string{"capture", app + "_nope"}, "there is no database named"},
+	} {
+		r := cli(t, env, tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, want 2 saying %q\n%s%s", tc.args, r.code, tc.want, r.stdout, r.stderr)
+		}
+	}
+}

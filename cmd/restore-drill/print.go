@@ -70,7 +70,11 @@ func progressText(e drill.Event) string {
 
 // printReport prints the drill's evidence for people.
 func printReport(w io.Writer, r *drill.Report) {
-	fmt.Fprintf(w, "\nDrill %s of %s (%s, %s mode): %s\n", r.DrillID, r.App, r.Provider, r.Mode, strings.ToUpper(string(r.Result)))
+	what := fmt.Sprintf("Drill %s of %s (%s, %s mode)", r.DrillID, r.App, r.Provider, r.Mode)
+	if r.Mode == drill.ModeRestore {
+		what = fmt.Sprintf("Restore %s of %s (%s, into %s)", r.DrillID, r.App, r.Provider, r.Into)
+	}
+	fmt.Fprintf(w, "\n%s: %s\n", what, strings.ToUpper(string(r.Result)))
 	if r.Error != "" {
 		fmt.Fprintf(w, "  %s\n", r.Error)
 	}
@@ -108,6 +112,21 @@ func printReport(w io.Writer, r *drill.Report) {
 	}
 	if len(r.UndoFailed) > 0 {
 		fmt.Fprintf(w, "  UNDO FAILED, act by hand: %s\n", strings.Join(r.UndoFailed, ", "))
+	}
+	if r.SafetyBackup != nil {
+		fmt.Fprintf(w, "  safety backup: %s (taken before the restore)\n", r.SafetyBackup.ID)
+	}
+	if r.NowServing != "" {
+		fmt.Fprintf(w, "  now serving %s: %s\n", r.App, r.NowServing)
+	}
+	if r.KeptDatabase != "" {
+		fmt.Fprintf(w, "  kept for forensics: %s (%s)\n", r.KeptDatabase, r.RemoveKept)
+	}
+	if r.ProductionState != "" {
+		fmt.Fprintf(w, "  production: %s\n", r.ProductionState)
+	}
+	if r.Rollback != "" {
+		fmt.Fprintf(w, "  to roll back: %s\n", r.Rollback)
 	}
 	if r.Kept && r.Scratch != nil {
 		fmt.Fprintf(w, "  kept:     %s (drop it when done)\n", r.Scratch.Name)
