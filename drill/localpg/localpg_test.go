@@ -25,7 +25,7 @@ CREATE TABLE nopk (a int, b text);
 INSERT INTO nopk VALUES (1, 'x'), (1, 'x'), (2, NULL);
 `
 
-func newProvider(t *testing.T, mutate ...func(*localpg.Config)) *localpg.Provider {
+func newProvider(t testing.TB, mutate ...func(*localpg.Config)) *localpg.Provider {
 	t.Helper()
 	cfg := localpg.Config{Server: drilltest.ConnConfig(t, ""), BackupDir: t.TempDir()}
 	for _, m := range mutate {
