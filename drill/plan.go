@@ -18,11 +18,11 @@ type Plan struct {
 	// BackupAge is Backup's age now.
 	BackupAge time.Duration `json:"backup_age,omitempty"`
 	// Production is the database that serves the app.
-	Production Database `json:"production"`
-	SizeBytes  int64    `json:"size_bytes"`
+	Production Database   `json:"production"`
+	SizeBytes  int64      `json:"size_bytes"`
 	Steps      []PlanStep `json:"steps"`
-	Checks     []Check  `json:"checks"`
-	Notes      []string `json:"notes,omitempty"`
+	Checks     []Check    `json:"checks"`
+	Notes      []string   `json:"notes,omitempty"`
 	// RPOSeconds: see Report.RPOSeconds.
 	RPOSeconds *float64 `json:"rpo_seconds"`
 	// Estimate is a rough duration of the whole drill from the database's

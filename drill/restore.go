@@ -89,7 +89,12 @@ func (r *Runner) Restore(ctx context.Context, opts RestoreOptions) (*Report, err
 	}
 	d := r.newRun(Options{App: opts.App, Mode: ModeRestore, Backup: opts.Backup, DrillID: opts.DrillID, Requester: opts.Requester})
 	d.report.Into = opts.Into
-	err := d.protect(ctx, func(ctx context.Context) error { return d.emergency(ctx, opts) })
+	d.record.Force = opts.Force
+	err := d.begin(ctx)
+	if err == nil {
+		defer d.release()
+		err = d.protect(ctx, func(ctx context.Context) error { return d.emergency(ctx, opts) })
+	}
 	d.finish(ctx, err)
 	d.report.ProductionState = d.productionState(ctx, err)
 	return d.report, err
@@ -186,11 +191,11 @@ func (d *run) restoreIntoNew(ctx context.Context, ep EmergencyProvider) error {
 	if err := d.confirm(ctx, StepPromote, action, d.opts.App, plan); err != nil {
 		return err
 	}
-	back := d.undo.push(StepPromote, func(ctx context.Context) error { return d.r.Provider.Promote(ctx, d.opts.App, kept) })
-	if err := d.step(ctx, StepPromote, func(ctx context.Context, _ ProgressFunc) error {
-		if err := d.r.Provider.Promote(ctx, d.opts.App, d.scratch); err != nil {
-			return err
-		}
+	back, err := d.promote(ctx)
+	if err != nil {
+		return err
+	}
+	if err := d.step(ctx, StepCheckPromoted, func(ctx context.Context, _ ProgressFunc) error {
 		serving, err := d.r.Provider.Serving(ctx, d.opts.App)
 		if err != nil {
 			return err
@@ -210,11 +215,10 @@ func (d *run) restoreIntoNew(ctx context.Context, ep EmergencyProvider) error {
 		// From here the restored database is production: nothing undoes
 		// the promote, and nothing may destroy it.
 		d.undo.take(back)
-		for _, e := range d.undo.entries {
-			if e.step == StepProvision {
-				d.undo.take(e)
-				break
-			}
+		d.done(ctx, back)
+		if e := d.undo.find(UndoDestroyScratch); e != nil {
+			d.undo.take(e)
+			d.done(ctx, e)
 		}
 		d.report.Scratch = nil
 		d.report.NowServing = db.Name
@@ -229,18 +233,13 @@ func (d *run) restoreIntoNew(ctx context.Context, ep EmergencyProvider) error {
 }
 
 func (d *run) restoreInPlace(ctx context.Context, ep EmergencyProvider) error {
-	was := d.app.Maintenance
-	maintenance := d.undo.push(StepMaintenanceOn, func(ctx context.Context) error {
-		return d.r.Provider.SetMaintenance(ctx, d.opts.App, was)
-	})
-	if err := d.step(ctx, StepMaintenanceOn, func(ctx context.Context, _ ProgressFunc) error {
-		return d.r.Provider.SetMaintenance(ctx, d.opts.App, true)
-	}); err != nil {
+	maintenance, err := d.maintenance(ctx)
+	if err != nil {
 		return err
 	}
 	proof := d.report.Confirmations[len(d.report.Confirmations)-1]
 	start := d.now()
-	err := d.step(ctx, StepRestoreInPlace, func(ctx context.Context, progress ProgressFunc) error {
+	err = d.step(ctx, StepRestoreInPlace, func(ctx context.Context, progress ProgressFunc) error {
 		res, err := ep.RestoreProduction(ctx, d.opts.App, d.backup, proof, progress)
 		for _, w := range res.Warnings {
 			d.note("Restore warning: " + w)

@@ -44,6 +44,12 @@ type Runner struct {
 	// UndoTimeout bounds the undo stack's run after a failure; 15 minutes
 	// when zero.
 	UndoTimeout time.Duration
+	// Journal, when set, records every drill durably so that a drill whose
+	// process died can be undone by another (see Resume).
+	Journal Journal
+	// Channel and ThreadTS say where a drill was asked for, for the
+	// journal.
+	Channel, ThreadTS string
 }
 
 // Run runs one drill and returns its report, whatever happened. The error is
@@ -57,7 +63,11 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	if counter, ok := r.Provider.(CallCounter); ok {
 		d.counter, d.callsBefore = counter, counter.Calls()
 	}
-	err := d.protect(ctx, d.drill)
+	err := d.begin(ctx)
+	if err == nil {
+		defer d.release()
+		err = d.protect(ctx, d.drill)
+	}
 	if err == nil {
 		err = d.failedChecks()
 	}
@@ -76,13 +86,29 @@ func (r *Runner) newRun(opts Options) *run {
 	if opts.Backup.Kind == "" {
 		opts.Backup.Kind = BackupFresh
 	}
-	d := &run{r: r, opts: opts, logger: r.logger().With("drill", opts.DrillID, "app", opts.App)}
+	d := &run{r: r, opts: opts, logger: r.logger().With("drill", opts.DrillID, "app", opts.App), release: func() {}}
 	d.report = &Report{
 		DrillID: opts.DrillID, App: opts.App, Provider: r.Provider.Name(), Mode: opts.Mode,
 		Requester: opts.Requester, StartedAt: d.now(),
 		Tables: []TableResult{}, Steps: []StepRecord{}, Undone: []string{}, Confirmations: []Confirmation{}, Checks: []Check{},
 	}
+	d.record = DrillRecord{DrillID: opts.DrillID, App: opts.App, Provider: r.Provider.Name(), Mode: opts.Mode,
+		Requester: opts.Requester, Channel: r.Channel, ThreadTS: r.ThreadTS, Keep: opts.Keep, StartedAt: d.report.StartedAt}
 	return d
+}
+
+// begin records the drill in the journal, which makes this process its
+// owner and holds the app for it.
+func (d *run) begin(ctx context.Context) error {
+	if d.r.Journal == nil {
+		return nil
+	}
+	release, err := d.r.Journal.Begin(ctx, d.record)
+	if err != nil {
+		return err
+	}
+	d.journaled, d.release = true, release
+	return nil
 }
 
 func (r *Runner) logger() *slog.Logger {
@@ -102,6 +128,11 @@ type run struct {
 
 	counter     CallCounter
 	callsBefore int
+	// record is what the journal keeps; journaled is true once Begin took
+	// it, and release gives the drill up.
+	record    DrillRecord
+	journaled bool
+	release   func()
 
 	app     App
 	scratch Database
@@ -186,11 +217,21 @@ func (d *run) step(ctx context.Context, name string, fn func(ctx context.Context
 	} else {
 		d.emit(Event{Step: name, Kind: StepSucceeded, Duration: dur})
 	}
-	d.report.Steps = append(d.report.Steps, rec)
+	d.addStep(ctx, rec)
 	if err != nil {
 		return fmt.Errorf("step %s: %w", name, err)
 	}
 	return nil
+}
+
+// addStep records a step in the report and the journal.
+func (d *run) addStep(ctx context.Context, rec StepRecord) {
+	d.report.Steps = append(d.report.Steps, rec)
+	if d.journaled {
+		if err := d.r.Journal.Step(context.WithoutCancel(ctx), d.opts.DrillID, rec); err != nil {
+			d.logger.Error("cannot journal a step", "step", rec.Name, "err", err)
+		}
+	}
 }
 
 func (d *run) canceled(step string, cause error) error {
@@ -198,7 +239,7 @@ func (d *run) canceled(step string, cause error) error {
 }
 
 func (d *run) skip(name, why string) {
-	d.report.Steps = append(d.report.Steps, StepRecord{Name: name, Status: StatusSkipped, Note: why})
+	d.addStep(context.Background(), StepRecord{Name: name, Status: StatusSkipped, Note: why})
 	d.emit(Event{Step: name, Kind: StepSkipped, Message: why})
 }
 
@@ -230,6 +271,11 @@ func (d *run) confirm(ctx context.Context, step, action, expect string, plan []s
 		c.At = d.now()
 	}
 	d.report.Confirmations = append(d.report.Confirmations, c)
+	if d.journaled {
+		if err := d.r.Journal.Confirmed(ctx, d.opts.DrillID, c); err != nil {
+			d.logger.Error("cannot journal a confirmation", "err", err)
+		}
+	}
 	d.emit(Event{Step: step, Kind: DrillConfirmed, Message: fmt.Sprintf("%s confirmed %s by typing %q", c.User, action, c.Typed)})
 	return nil
 }
@@ -402,15 +448,19 @@ func (d *run) provision(ctx context.Context) error {
 	if d.opts.Keep {
 		return d.step(ctx, StepProvision, d.createScratch)
 	}
-	// The undo is registered before the change; it destroys whatever the
-	// provider reports having created, even half-way.
-	d.undo.push(StepProvision, func(ctx context.Context) error {
-		if d.scratch.ID == "" {
-			return nil
+	// The undo is journaled before the change; it destroys whatever the
+	// provider reports having created, even half-way, or (after a crash)
+	// whatever carries the drill's tag.
+	return d.step(ctx, StepProvision, func(ctx context.Context, progress ProgressFunc) error {
+		e, err := d.push(ctx, UndoRecord{Step: StepProvision, Kind: UndoDestroyScratch})
+		if err != nil {
+			return err
 		}
-		return d.destroyScratch(ctx)
+		err = d.createScratch(ctx, progress)
+		e.rec.Database = d.scratch
+		d.update(ctx, e)
+		return err
 	})
-	return d.step(ctx, StepProvision, d.createScratch)
 }
 
 func (d *run) createScratch(ctx context.Context, progress ProgressFunc) error {
@@ -420,13 +470,6 @@ func (d *run) createScratch(ctx context.Context, progress ProgressFunc) error {
 		d.report.Scratch = &db
 	}
 	return err
-}
-
-func (d *run) destroyScratch(ctx context.Context) error {
-	if err := d.guardOwned(d.scratch); err != nil {
-		return err
-	}
-	return d.r.Provider.DestroyScratch(ctx, d.scratch)
 }
 
 func (d *run) maintenanceOn(ctx context.Context) (*undoEntry, error) {
@@ -441,11 +484,17 @@ func (d *run) maintenanceOn(ctx context.Context) (*undoEntry, error) {
 		d.skip(StepMaintenanceOn, "not confirmed")
 		return nil, err
 	}
-	was := d.app.Maintenance
-	e := d.undo.push(StepMaintenanceOn, func(ctx context.Context) error {
-		return d.r.Provider.SetMaintenance(ctx, d.opts.App, was)
-	})
+	return d.maintenance(ctx)
+}
+
+// maintenance turns maintenance on, its undo journaled first.
+func (d *run) maintenance(ctx context.Context) (*undoEntry, error) {
+	var e *undoEntry
 	err := d.step(ctx, StepMaintenanceOn, func(ctx context.Context, _ ProgressFunc) error {
+		var err error
+		if e, err = d.push(ctx, UndoRecord{Step: StepMaintenanceOn, Kind: UndoMaintenance, Was: d.app.Maintenance}); err != nil {
+			return err
+		}
 		return d.r.Provider.SetMaintenance(ctx, d.opts.App, true)
 	})
 	return e, err
@@ -552,26 +601,8 @@ func (d *run) promoteAndBack(ctx context.Context) error {
 		d.skip(StepPromote, "not confirmed")
 		return err
 	}
-	original := d.app.Database
-	back := d.undo.push(StepPromote, func(ctx context.Context) error {
-		if err := d.r.Provider.Promote(ctx, d.opts.App, original); err != nil {
-			return err
-		}
-		now, err := d.r.Provider.Serving(ctx, d.opts.App)
-		if err != nil {
-			return err
-		}
-		if now.ID != original.ID {
-			return Errorf(EFAILED, "%s is served by %s, not its original database %s: promote %s by hand", d.opts.App, now.Name, original.Name, original.Name)
-		}
-		return nil
-	})
-	if err := d.step(ctx, StepPromote, func(ctx context.Context, _ ProgressFunc) error {
-		if err := d.guardOwned(d.scratch); err != nil {
-			return err
-		}
-		return d.r.Provider.Promote(ctx, d.opts.App, d.scratch)
-	}); err != nil {
+	back, err := d.promote(ctx)
+	if err != nil {
 		return err
 	}
 	if err := d.step(ctx, StepCheckPromoted, func(ctx context.Context, _ ProgressFunc) error {
@@ -600,15 +631,34 @@ func (d *run) promoteAndBack(ctx context.Context) error {
 	return d.runUndoAsStep(ctx, StepPromoteBack, back)
 }
 
+// promote makes the scratch database serve the app, its undo (promote the
+// original back) journaled first.
+func (d *run) promote(ctx context.Context) (*undoEntry, error) {
+	var e *undoEntry
+	err := d.step(ctx, StepPromote, func(ctx context.Context, _ ProgressFunc) error {
+		if err := d.guardOwned(d.scratch); err != nil {
+			return err
+		}
+		var err error
+		if e, err = d.push(ctx, UndoRecord{Step: StepPromote, Kind: UndoPromoteBack, Database: d.app.Database}); err != nil {
+			return err
+		}
+		return d.r.Provider.Promote(ctx, d.opts.App, d.scratch)
+	})
+	return e, err
+}
+
 // runUndoAsStep takes e off the undo stack and runs it as the named step. If
 // it fails, e goes back on the stack so the undo run tries again.
 func (d *run) runUndoAsStep(ctx context.Context, name string, e *undoEntry) error {
 	d.undo.take(e)
-	err := d.step(ctx, name, func(ctx context.Context, _ ProgressFunc) error { return e.do(ctx) })
+	err := d.step(ctx, name, func(ctx context.Context, _ ProgressFunc) error { return d.r.Undo(ctx, e.rec) })
 	if err != nil {
-		d.undo.entries = append(d.undo.entries, e)
+		d.undo.add(e)
+		return err
 	}
-	return err
+	d.done(ctx, e)
+	return nil
 }
 
 func (d *run) destroy(ctx context.Context) error {
@@ -617,10 +667,8 @@ func (d *run) destroy(ctx context.Context) error {
 		d.skip(StepDestroy, fmt.Sprintf("--keep: %s stays for inspection; destroy it when done", d.scratch.Name))
 		return nil
 	}
-	for _, e := range d.undo.entries {
-		if e.step == StepProvision {
-			return d.runUndoAsStep(ctx, StepDestroy, e)
-		}
+	if e := d.undo.find(UndoDestroyScratch); e != nil {
+		return d.runUndoAsStep(ctx, StepDestroy, e)
 	}
 	return nil
 }
@@ -635,15 +683,17 @@ func (d *run) finish(ctx context.Context, err error) {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		defer cancel()
 		for _, e := range d.undo.popAll() {
-			if uerr := d.protect(uctx, e.do); uerr != nil {
+			step := e.rec.Step
+			if uerr := d.protect(uctx, func(ctx context.Context) error { return d.r.Undo(ctx, e.rec) }); uerr != nil {
 				msg := d.describe(uerr)
-				d.logger.Error("undo failed", "step", e.step, "err", d.redact(uerr.Error()))
-				d.report.UndoFailed = append(d.report.UndoFailed, e.step)
-				d.emit(Event{Step: e.step, Kind: StepUndoFailed, Message: fmt.Sprintf("Undoing %s FAILED: %s. Act by hand.", e.step, msg)})
+				d.logger.Error("undo failed", "step", step, "err", d.redact(uerr.Error()))
+				d.report.UndoFailed = append(d.report.UndoFailed, step)
+				d.emit(Event{Step: step, Kind: StepUndoFailed, Message: fmt.Sprintf("Undoing %s FAILED: %s. Act by hand.", step, msg)})
 				continue
 			}
-			d.report.Undone = append(d.report.Undone, e.step)
-			d.emit(Event{Step: e.step, Kind: StepUndone, Message: "undone: " + e.step})
+			d.done(uctx, e)
+			d.report.Undone = append(d.report.Undone, step)
+			d.emit(Event{Step: step, Kind: StepUndone, Message: "undone: " + step})
 		}
 		if d.opts.Keep && d.scratch.ID != "" {
 			d.report.Kept = true
@@ -658,6 +708,11 @@ func (d *run) finish(ctx context.Context, err error) {
 	if err != nil {
 		d.report.Result = Failed
 		d.report.Error = d.describe(err)
+	}
+	if d.journaled {
+		if jerr := d.r.Journal.Finish(context.WithoutCancel(ctx), d.report); jerr != nil {
+			d.logger.Error("cannot journal the report", "err", jerr)
+		}
 	}
 	d.emit(Event{Kind: DrillFinished, Message: string(d.report.Result), Report: d.report})
 }

@@ -3,26 +3,20 @@ package drill
 import "context"
 
 // undoStack holds the reversal of every change a drill has made, newest
-// last. A step pushes its undo before it makes its change; the drill's own
-// reversing steps (promote back, maintenance off, destroy the scratch
-// database) take their entry off the stack and run it as a normal step; on
-// failure, cancellation or a refused confirmation, whatever is left runs in
-// reverse.
+// last, as records (see UndoRecord) journaled before each change is made.
+// The drill's own reversing steps (promote back, maintenance off, destroy
+// the scratch database) take their entry off the stack and run it as a
+// normal step; on failure, cancellation or a refused confirmation, whatever
+// is left runs in reverse.
 type undoStack struct {
 	entries []*undoEntry
 }
 
 type undoEntry struct {
-	// step is the step whose change this reverses.
-	step string
-	do   func(ctx context.Context) error
+	rec UndoRecord
 }
 
-func (s *undoStack) push(step string, do func(ctx context.Context) error) *undoEntry {
-	e := &undoEntry{step: step, do: do}
-	s.entries = append(s.entries, e)
-	return e
-}
+func (s *undoStack) add(e *undoEntry) { s.entries = append(s.entries, e) }
 
 // take removes e from the stack, so that the drill can run it as a step.
 func (s *undoStack) take(e *undoEntry) {
@@ -34,6 +28,16 @@ func (s *undoStack) take(e *undoEntry) {
 	}
 }
 
+// find returns the entry of the given kind, if any.
+func (s *undoStack) find(kind UndoKind) *undoEntry {
+	for _, e := range s.entries {
+		if e.rec.Kind == kind {
+			return e
+		}
+	}
+	return nil
+}
+
 // popAll empties the stack and returns its entries newest first.
 func (s *undoStack) popAll() []*undoEntry {
 	out := make([]*undoEntry, 0, len(s.entries))
@@ -42,4 +46,38 @@ func (s *undoStack) popAll() []*undoEntry {
 	}
 	s.entries = nil
 	return out
+}
+
+// push journals u, then puts it on the stack. A change whose undo cannot be
+// journaled must not be made.
+func (d *run) push(ctx context.Context, u UndoRecord) (*undoEntry, error) {
+	u.App, u.DrillID = d.opts.App, d.opts.DrillID
+	e := &undoEntry{rec: u}
+	if j := d.r.Journal; d.journaled {
+		id, err := j.PushUndo(ctx, d.opts.DrillID, u)
+		if err != nil {
+			return nil, Wrap(EFAILED, err, "cannot journal the undo of %s, so %s was not done", u.Step, u.Step)
+		}
+		e.rec.ID = id
+	}
+	d.undo.add(e)
+	return e, nil
+}
+
+// update journals what a change learned about its undo.
+func (d *run) update(ctx context.Context, e *undoEntry) {
+	if j := d.r.Journal; d.journaled && e != nil {
+		if err := j.UpdateUndo(ctx, d.opts.DrillID, e.rec); err != nil {
+			d.logger.Error("cannot journal an undo update", "step", e.rec.Step, "err", err)
+		}
+	}
+}
+
+// done journals that e ran or is no longer needed.
+func (d *run) done(ctx context.Context, e *undoEntry) {
+	if j := d.r.Journal; d.journaled {
+		if err := j.DropUndo(ctx, d.opts.DrillID, e.rec.ID); err != nil {
+			d.logger.Error("cannot journal a finished undo", "step", e.rec.Step, "err", err)
+		}
+	}
 }

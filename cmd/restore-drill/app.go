@@ -44,6 +44,9 @@ type Config struct {
 	MaxBackupAge     time.Duration `envconfig:"DRILL_MAX_BACKUP_AGE" default:"26h"`
 	RestoreJobs      int           `envconfig:"DRILL_RESTORE_JOBS" default:"2"`
 	LogLevel         string        `envconfig:"LOG_LEVEL" default:"none"`
+	// DatabaseURL is the state database; without it, a restore_drill
+	// database on the local server.
+	DatabaseURL string `envconfig:"DATABASE_URL"`
 }
 
 const usage = `restore-drill proves that a Postgres database can be restored from its backups.
@@ -62,6 +65,14 @@ Commands:
       database promoted after a second confirmation (default) or in place.
   ` + captureUsage + `
       Take a backup now (before a risky migration).
+  ` + resumeUsage + `
+      Finish or undo every drill a dead process left unfinished, and say what was done.
+  ` + historyUsage + `
+      The last drills of an app: result, RTO, RPO, tables, who confirmed; --png draws the trend.
+  ` + reportUsage + `
+      One drill's full evidence for auditors.
+  ` + freezeUsage + `
+      Stop every new drill and restore during an incident (a restore with --force still runs).
 
 Configuration (environment): DRILL_PROVIDER (local), LOCAL_POSTGRES_URL (libpq
 defaults), BACKUP_DIR (~/.local/state/restore-drill/backups), DRILL_MAX_BACKUP_AGE (26h).
@@ -114,6 +125,8 @@ func Main(ctx context.Context, args []string, tio IO) int {
 			return fail(err)
 		}
 		return captureCommand(ctx, cfg, a, tio, logger, redactor)
+	case "resume", "history", "report", "freeze", "unfreeze":
+		return stateCommand(ctx, cfg, args[0], args[1:], tio, logger, redactor)
 	case "backups":
 		a, err := parseBackupsArgs(args[1:])
 		if err != nil {
@@ -207,9 +220,15 @@ func runCommand(ctx context.Context, cfg Config, a runArgs, tio IO, logger *slog
 	if a.opts.Mode == drill.ModeFull && a.confirm == "" && !tio.InteractiveIn {
 		return fail(drill.Errorf(drill.EINVALID, "full mode needs typed confirmations and there is no terminal to ask: run it in a terminal or pass --confirm %s", a.opts.App))
 	}
+	store, closeState, err := openJournal(ctx, cfg, p, tio, logger, redactor)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeState()
 	a.opts.Requester = currentUser()
 	printer := newPrinter(tio.Err)
 	runner := &drill.Runner{
+		Journal:      store,
 		Provider:     p,
 		Confirmer:    &terminalConfirmer{in: tio.In, out: tio.Err, interactive: tio.InteractiveIn, preset: a.confirm, user: a.opts.Requester},
 		Sink:         printer,

@@ -399,8 +399,8 @@ func TestRestore_ThroughTheBinary(t *testing.T) {
 		SafetyBackup struct {
 			ID string `json:"id"`
 		} `json:"safety_backup"`
-		Tables        []struct{ Name string } `json:"tables"`
-		Steps         []struct{ Name string } `json:"steps"`
+		Tables        []struct{ Name string }  `json:"tables"`
+		Steps         []struct{ Name string }  `json:"steps"`
 		Confirmations []struct{ Typed string } `json:"confirmations"`
 		Exact         bool                     `json:"exact"`
 	}

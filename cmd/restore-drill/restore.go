@@ -36,8 +36,14 @@ func restoreCommand(ctx context.Context, cfg Config, a restoreArgs, tio IO, logg
 	case a.confirm != "" && a.opts.Into == drill.IntoProduction && !strings.HasPrefix(a.confirm, a.opts.App+" "):
 		return fail(drill.Errorf(drill.EINVALID, "an in-place restore is confirmed with the app and the backup id, e.g. --confirm %q", drill.ProductionProof(a.opts.App, a.opts.Backup.String())))
 	}
+	store, closeState, err := openJournal(ctx, cfg, p, tio, logger, redactor)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeState()
 	a.opts.Requester = currentUser()
 	runner := &drill.Runner{
+		Journal:      store,
 		Provider:     p,
 		Confirmer:    &terminalConfirmer{in: tio.In, out: tio.Err, interactive: tio.InteractiveIn, preset: a.confirm, user: a.opts.Requester},
 		Sink:         newPrinter(tio.Err),

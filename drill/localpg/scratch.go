@@ -243,3 +243,37 @@ func (p *Provider) swap(ctx context.Context, conn *pgx.Conn, from, fromTo, to, a
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// FindScratch finds drill drillID's scratch database for app by its tag, or
+// by its name when the process died between creating and tagging it (the
+// journal proves the drill made it), tagging it then.
+func (p *Provider) FindScratch(ctx context.Context, app, drillID string) (drill.Database, bool, error) {
+	var out drill.Database
+	var found bool
+	err := p.withAdmin(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, `SELECT `+databaseColumns+` FROM pg_database d
+			WHERE shobj_description(d.oid, 'pg_database') = $1 OR d.datname = $2`,
+			tag{drillID: drillID, app: app}.String(), scratchName(app, drillID))
+		if err != nil {
+			return p.interpret(err, app)
+		}
+		dbs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (database, error) { return scanDatabase(r) })
+		if err != nil {
+			return p.interpret(err, app)
+		}
+		for _, d := range dbs {
+			if _, tagged := parseTag(d.comment); !tagged && d.name != app {
+				t := tag{drillID: drillID, app: app}
+				if _, err := conn.Exec(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS %s`, ident(d.name), quoteLiteral(t.String()))); err != nil {
+					return p.interpret(err, d.name)
+				}
+				d.comment = t.String()
+			}
+			if t, ok := parseTag(d.comment); ok && t.drillID == drillID {
+				out, found = d.ref(), true
+			}
+		}
+		return nil
+	})
+	return out, found, err
+}

@@ -81,6 +81,7 @@ func (p *Provider) env() []string {
 func (p *Provider) runTool(ctx context.Context, bin string, onLine func(string), args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = p.env()
+	dieWithParent(cmd)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	stderr, err := cmd.StderrPipe()

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/url"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/restore-drill/restore-drill/drill/drilltest"
+)
+
+// stateURL points DATABASE_URL at a state database of the test's own.
+func stateURL(t *testing.T) string {
+	t.Helper()
+	db := drilltest.CreateDatabase(t, "state")
+	base := drilltest.ServerURL()
+	if base == "" {
+		return "dbname=" + db
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme == "" {
+		return base + " dbname=" + db
+	}
+	u.Path = "/" + db
+	return u.String()
+}
+
+// A full drill killed with SIGKILL at every step boundary, and in the
+// middle of the long steps, is finished by `restore-drill resume`:
+// production ends out of maintenance, served by its original database,
+// with its data, and no database of the drill is left behind.
+func TestKill_AtEveryStepResumeRestoresProduction(t *testing.T) {
+	t.Parallel()
+	app, env := newApp(t)
+	drilltest.Exec(t, app, `CREATE TABLE bulk AS SELECT g, md5(g::text) AS h FROM generate_series(1, 200000) g`)
+	env = append(env, "DATABASE_URL="+stateURL(t))
+	admin := drilltest.Connect(t, "")
+	var oid uint32
+	if err := admin.QueryRow(context.Background(), `SELECT oid FROM pg_database WHERE datname = $1`, app).Scan(&oid); err != nil {
+		t.Fatal(err)
+	}
+	type point struct {
+		line  string
+		delay time.Duration
+	}
+	var points []point
+	for _, s := range []string{"preflight", "provision", "canary", "maintenance_on", "capture", "restore", "verify",
+		"promote", "check_promoted", "promote_back", "maintenance_off", "destroy_scratch"} {
+		points = append(points, point{line: "…  " + s})
+	}
+	points = append(points,
+		point{line: "…  capture", delay: 150 * time.Millisecond},
+		point{line: "…  restore", delay: 150 * time.Millisecond},
+		point{line: "✓  promote ", delay: 0},
+		point{line: "✓  restore ", delay: 0},
+	)
+	restored := 0
+	for _, pt := range points {
+		name := strings.TrimSpace(strings.NewReplacer("…", "", "✓", "done").Replace(pt.line))
+		if pt.delay > 0 {
+			name += " (mid-step)"
+		}
+		ok := t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(binary, "run", app, "--mode", "full", "--confirm", app)
+			cmd.Env = append(baseEnv(), env...)
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			killed := false
+			sc := bufio.NewScanner(stderr)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), pt.line) {
+					if pt.delay > 0 {
+						time.Sleep(pt.delay) // land inside the step: this is the fault, not a wait
+					}
+					_ = cmd.Process.Signal(syscall.SIGKILL)
+					killed = true
+					break
+				}
+			}
+			_ = cmd.Wait()
+			if !killed {
+				t.Fatalf("the drill never reached %q", pt.line)
+			}
+			r := cli(t, env, "resume", "--json")
+			if r.code != 0 {
+				t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+			}
+			var out struct {
+				Resumed []struct {
+					DrillID    string   `json:"drill_id"`
+					Undone     []string `json:"undone"`
+					UndoFailed []string `json:"undo_failed"`
+				} `json:"resumed"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Resumed) != 1 || len(out.Resumed[0].UndoFailed) > 0 {
+				t.Errorf("resume: %s", r.stdout)
+			}
+			var limit int
+			var nowOID uint32
+			if err := admin.QueryRow(context.Background(), `SELECT oid, datconnlimit FROM pg_database WHERE datname = $1`, app).Scan(&nowOID, &limit); err != nil {
+				t.Fatalf("%s has no database after resume: %v", app, err)
+			}
+			if limit != -1 {
+				t.Errorf("left in maintenance (connection limit %d)", limit)
+			}
+			if nowOID != oid {
+				t.Errorf("%s is served by database oid %d, not its original %d", app, nowOID, oid)
+			}
+			var rows int
+			if err := drilltest.Connect(t, app).QueryRow(context.Background(), `SELECT count(*) FROM bulk`).Scan(&rows); err != nil || rows != 200000 {
+				t.Errorf("production data: %d rows, %v", rows, err)
+			}
+			if left := leftovers(t, app); len(left) != 0 {
+				t.Errorf("left behind: %v", left)
+			}
+			var parked int
+			if err := admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_database WHERE datname LIKE $1 || '\_orig\_%'`, app).Scan(&parked); err != nil || parked != 0 {
+				t.Errorf("%d parked databases left", parked)
+			}
+		})
+		if ok {
+			restored++
+		}
+	}
+	t.Logf("kill points: %d; production restored after resume: %d", len(points), restored)
+}

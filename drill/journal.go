@@ -1,0 +1,126 @@
+package drill
+
+import (
+	"context"
+	"time"
+)
+
+// Journal records a drill as it runs, durably, so that another process can
+// finish what a dead one left: every undo is journaled before its change is
+// made. Runner works without one (nil), as in tests of the engine alone.
+type Journal interface {
+	// Begin records a new drill and makes this process its owner until
+	// release is called. It fails with ErrLocked when another live drill
+	// holds the app, and with ErrFrozen when drills are frozen (unless the
+	// record says Force).
+	Begin(ctx context.Context, rec DrillRecord) (release func(), err error)
+	// Step records a step's outcome.
+	Step(ctx context.Context, drillID string, s StepRecord) error
+	// PushUndo records an undo before its change is made, and returns its id.
+	PushUndo(ctx context.Context, drillID string, u UndoRecord) (int64, error)
+	// UpdateUndo rewrites an undo once the change knows more (the id of the
+	// database it created).
+	UpdateUndo(ctx context.Context, drillID string, u UndoRecord) error
+	// DropUndo records that an undo ran, or is no longer needed.
+	DropUndo(ctx context.Context, drillID string, id int64) error
+	// Confirmed records a typed confirmation.
+	Confirmed(ctx context.Context, drillID string, c Confirmation) error
+	// Finish records the report and ends the drill.
+	Finish(ctx context.Context, rep *Report) error
+}
+
+// DrillRecord is what a journal keeps about a drill besides its steps.
+type DrillRecord struct {
+	DrillID   string    `json:"drill_id"`
+	App       string    `json:"app"`
+	Provider  string    `json:"provider"`
+	Mode      Mode      `json:"mode"`
+	Requester string    `json:"requester"`
+	Channel   string    `json:"channel,omitempty"`
+	ThreadTS  string    `json:"thread_ts,omitempty"`
+	Keep      bool      `json:"keep"`
+	Force     bool      `json:"force,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// ErrLocked is wrapped when another drill holds the app.
+var ErrLocked = Errorf(EREFUSED, "another drill holds this app")
+
+// ErrFrozen is wrapped when drills are frozen.
+var ErrFrozen = Errorf(EREFUSED, "drills are frozen")
+
+// UndoKind says how to reverse a change.
+type UndoKind string
+
+// Undo kinds.
+const (
+	// UndoDestroyScratch destroys the scratch database of the drill.
+	UndoDestroyScratch UndoKind = "destroy_scratch"
+	// UndoMaintenance sets maintenance back to Was.
+	UndoMaintenance UndoKind = "maintenance"
+	// UndoPromoteBack promotes Database, the original, back.
+	UndoPromoteBack UndoKind = "promote_back"
+)
+
+// UndoRecord is one undo as data, so that a process that did not make the
+// change can still reverse it.
+type UndoRecord struct {
+	ID      int64    `json:"id"`
+	Step    string   `json:"step"`
+	Kind    UndoKind `json:"kind"`
+	App     string   `json:"app"`
+	DrillID string   `json:"drill_id"`
+	// Database is the scratch database to destroy (its ID may be empty if
+	// the process died while creating it), or the original to promote back.
+	Database Database `json:"database"`
+	// Was is the maintenance state to restore.
+	Was bool `json:"was"`
+}
+
+// ScratchFinder is implemented by providers that can find a drill's scratch
+// database by its tag, for undoing a creation whose result was never
+// journaled.
+type ScratchFinder interface {
+	FindScratch(ctx context.Context, app, drillID string) (Database, bool, error)
+}
+
+// Undo reverses one recorded change through the provider. It is what the
+// undo stack runs, in the process that made the change or in one resuming
+// a dead drill.
+func (r *Runner) Undo(ctx context.Context, u UndoRecord) error {
+	p := r.Provider
+	switch u.Kind {
+	case UndoDestroyScratch:
+		db := u.Database
+		if db.ID == "" {
+			f, ok := p.(ScratchFinder)
+			if !ok {
+				return nil // nothing was journaled as created, and nothing can be found
+			}
+			found, ok, err := f.FindScratch(ctx, u.App, u.DrillID)
+			if err != nil || !ok {
+				return err
+			}
+			db = found
+		}
+		if db.DrillID != u.DrillID || db.DrillID == "" {
+			return Errorf(EREFUSED, "refusing to destroy %s: drill %s did not create it", db.Name, u.DrillID)
+		}
+		return p.DestroyScratch(ctx, db)
+	case UndoMaintenance:
+		return p.SetMaintenance(ctx, u.App, u.Was)
+	case UndoPromoteBack:
+		if err := p.Promote(ctx, u.App, u.Database); err != nil {
+			return err
+		}
+		now, err := p.Serving(ctx, u.App)
+		if err != nil {
+			return err
+		}
+		if now.ID != u.Database.ID {
+			return Errorf(EFAILED, "%s is served by %s, not its original database %s: promote %s by hand", u.App, now.Name, u.Database.Name, u.Database.Name)
+		}
+		return nil
+	}
+	return Errorf(EINTERNAL, "unknown undo kind %q", u.Kind)
+}

@@ -1,0 +1,330 @@
+package pgstate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/restore-drill/restore-drill/drill"
+)
+
+// Store is the state database.
+type Store struct {
+	pool *pgxpool.Pool
+	// owner names this process in the drills it owns.
+	owner string
+	now   func() time.Time
+}
+
+var _ drill.ResumeJournal = (*Store)(nil)
+
+// New returns a store on pool, which the caller built and closes. Call
+// Migrate first.
+func New(pool *pgxpool.Pool) *Store {
+	host, _ := os.Hostname()
+	return &Store{pool: pool, owner: fmt.Sprintf("%s/%d", host, os.Getpid()), now: time.Now}
+}
+
+// Lock keys: the two halves of pg_advisory_lock(int, int). The first says
+// what is locked, the second is hashtext of its name, computed by Postgres.
+const (
+	lockDrill = 0x7264 // "rd"
+	lockApp   = 0x7261 // "ra"
+)
+
+// Begin records the drill and takes, on a connection held until release,
+// the drill's lock and the app's lock. Postgres releases both the moment
+// this process's connection dies.
+func (s *Store) Begin(ctx context.Context, rec drill.DrillRecord) (func(), error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, drill.Wrap(drill.ECONFIG, err, "cannot reach the state database")
+	}
+	// The connection carries session locks: never hand it back to the pool.
+	held := conn.Hijack()
+	release := func() { _ = held.Close(context.Background()) }
+	fail := func(err error) (func(), error) {
+		release()
+		return nil, err
+	}
+	if frozen, by, reason, at, err := s.Frozen(ctx); err != nil {
+		return fail(err)
+	} else if frozen && !rec.Force {
+		return fail(drill.Wrap(drill.EREFUSED, drill.ErrFrozen, "drills are frozen since %s by %s (%s): no drill or restore starts until `unfreeze`, except a restore with --force", at.UTC().Format("15:04 UTC"), by, reason))
+	} else if frozen {
+		_ = s.Audit(ctx, rec.Requester, "freeze_forced", rec.App, rec.DrillID, "an emergency restore ran through the freeze with --force")
+	}
+	if abandoned, err := s.abandonedFor(ctx, rec.App); err != nil {
+		return fail(err)
+	} else if abandoned != "" {
+		return fail(drill.Errorf(drill.EREFUSED, "drill %s of %s was left unfinished by a process that died: run `restore-drill resume` first", abandoned, rec.App))
+	}
+	var got bool
+	if err := held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, lockApp, rec.App).Scan(&got); err != nil {
+		return fail(drill.Wrap(drill.ECONFIG, err, "cannot lock %s in the state database", rec.App))
+	}
+	if !got {
+		return fail(s.lockedError(ctx, rec.App))
+	}
+	if _, err := held.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, lockDrill, rec.DrillID); err != nil {
+		return fail(drill.Wrap(drill.ECONFIG, err, "cannot lock drill %s", rec.DrillID))
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO drills (drill_id, app, provider, mode, requester, channel, thread_ts, keep, force, owner, started_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		rec.DrillID, rec.App, rec.Provider, string(rec.Mode), rec.Requester, rec.Channel, rec.ThreadTS, rec.Keep, rec.Force, s.owner, rec.StartedAt)
+	if err != nil {
+		return fail(drill.Wrap(drill.EFAILED, err, "cannot record drill %s", rec.DrillID))
+	}
+	_ = s.Audit(ctx, rec.Requester, "drill_started", rec.App, rec.DrillID, string(rec.Mode))
+	return release, nil
+}
+
+// lockedError says who holds app and since when.
+func (s *Store) lockedError(ctx context.Context, app string) error {
+	var id, requester string
+	var since time.Time
+	err := s.pool.QueryRow(ctx, `SELECT drill_id, requester, started_at FROM drills
+		WHERE app = $1 AND status = 'running' ORDER BY started_at DESC LIMIT 1`, app).Scan(&id, &requester, &since)
+	if err != nil {
+		return drill.Wrap(drill.EREFUSED, drill.ErrLocked, "%s is held by another drill", app)
+	}
+	return drill.Wrap(drill.EREFUSED, drill.ErrLocked, "%s is held by drill %s of %s since %s: wait for it, or cancel it", app, id, requester, since.UTC().Format("2006-01-02 15:04 UTC"))
+}
+
+// abandonedFor returns an unfinished drill of app whose owner is dead.
+func (s *Store) abandonedFor(ctx context.Context, app string) (string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT drill_id FROM drills WHERE app = $1 AND status = 'running'`, app)
+	if err != nil {
+		return "", drill.Wrap(drill.ECONFIG, err, "cannot read the state database")
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", drill.Wrap(drill.ECONFIG, err, "cannot read the state database")
+	}
+	for _, id := range ids {
+		alive, err := s.ownerAlive(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if !alive {
+			return id, nil
+		}
+	}
+	return "", nil
+}
+
+// ownerAlive tells whether some session holds the drill's lock.
+func (s *Store) ownerAlive(ctx context.Context, drillID string) (bool, error) {
+	var held bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND classid = $1::int4::oid AND objid = hashtext($2)::oid AND objsubid = 2)`,
+		lockDrill, drillID).Scan(&held)
+	if err != nil {
+		return false, drill.Wrap(drill.ECONFIG, err, "cannot read locks from the state database")
+	}
+	return held, nil
+}
+
+// Step records a step.
+func (s *Store) Step(ctx context.Context, drillID string, st drill.StepRecord) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO drill_steps (drill_id, name, status, seconds, error, note) VALUES ($1, $2, $3, $4, $5, $6)`,
+		drillID, st.Name, string(st.Status), st.Seconds, st.Error, st.Note)
+	return err
+}
+
+// PushUndo records an undo before its change.
+func (s *Store) PushUndo(ctx context.Context, drillID string, u drill.UndoRecord) (int64, error) {
+	data, err := json.Marshal(u)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = s.pool.QueryRow(ctx, `INSERT INTO drill_undo (drill_id, record) VALUES ($1, $2) RETURNING id`, drillID, data).Scan(&id)
+	return id, err
+}
+
+// UpdateUndo rewrites an undo record.
+func (s *Store) UpdateUndo(ctx context.Context, drillID string, u drill.UndoRecord) error {
+	data, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `UPDATE drill_undo SET record = $3 WHERE id = $1 AND drill_id = $2`, u.ID, drillID, data)
+	return err
+}
+
+// DropUndo marks an undo as run.
+func (s *Store) DropUndo(ctx context.Context, drillID string, id int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE drill_undo SET done_at = now() WHERE id = $1 AND drill_id = $2`, id, drillID)
+	return err
+}
+
+// Confirmed records a confirmation, in the audit log too.
+func (s *Store) Confirmed(ctx context.Context, drillID string, c drill.Confirmation) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO confirmations (drill_id, step, user_id, typed, at) VALUES ($1, $2, $3, $4, $5)`,
+		drillID, c.Step, c.User, c.Typed, c.At)
+	if err != nil {
+		return err
+	}
+	return s.Audit(ctx, c.User, "confirmed", "", drillID, fmt.Sprintf("%s by typing %q", c.Step, c.Typed))
+}
+
+// Finish stores the report and ends the drill.
+func (s *Store) Finish(ctx context.Context, rep *drill.Report) error {
+	data, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `UPDATE drills SET status = $2, ended_at = $3, report = $4 WHERE drill_id = $1`,
+		rep.DrillID, string(rep.Result), rep.EndedAt, data)
+	if err != nil {
+		return err
+	}
+	return s.Audit(ctx, rep.Requester, "drill_"+string(rep.Result), rep.App, rep.DrillID, rep.Error)
+}
+
+// Abandoned returns the running drills whose owner is dead, each locked for
+// the caller until released.
+func (s *Store) Abandoned(ctx context.Context) ([]drill.Abandoned, error) {
+	rows, err := s.pool.Query(ctx, `SELECT drill_id FROM drills WHERE status = 'running' ORDER BY started_at`)
+	if err != nil {
+		return nil, drill.Wrap(drill.ECONFIG, err, "cannot read the state database")
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, drill.Wrap(drill.ECONFIG, err, "cannot read the state database")
+	}
+	var out []drill.Abandoned
+	for _, id := range ids {
+		a, ok, err := s.claim(ctx, id)
+		if err != nil {
+			for _, o := range out {
+				o.Release()
+			}
+			return nil, err
+		}
+		if ok {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// claim takes over drill id if its owner is dead: whoever gets its lock
+// owns it. A live owner holds the lock, so it is never touched.
+func (s *Store) claim(ctx context.Context, id string) (drill.Abandoned, bool, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return drill.Abandoned{}, false, drill.Wrap(drill.ECONFIG, err, "cannot reach the state database")
+	}
+	held := conn.Hijack()
+	release := func() { _ = held.Close(context.Background()) }
+	var got bool
+	if err := held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, lockDrill, id).Scan(&got); err != nil || !got {
+		release()
+		return drill.Abandoned{}, false, err
+	}
+	// Hold the app too while undoing, so no new drill starts on it.
+	if _, err := held.Exec(ctx, `SELECT pg_try_advisory_lock($1, hashtext(app)) FROM drills WHERE drill_id = $2`, lockApp, id); err != nil {
+		release()
+		return drill.Abandoned{}, false, err
+	}
+	a := drill.Abandoned{Release: release}
+	var mode string
+	err = s.pool.QueryRow(ctx, `SELECT drill_id, app, provider, mode, requester, channel, thread_ts, keep, force, started_at
+		FROM drills WHERE drill_id = $1 AND status = 'running'`, id).Scan(
+		&a.Record.DrillID, &a.Record.App, &a.Record.Provider, &mode, &a.Record.Requester,
+		&a.Record.Channel, &a.Record.ThreadTS, &a.Record.Keep, &a.Record.Force, &a.Record.StartedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		release() // finished between the list and the lock
+		return drill.Abandoned{}, false, nil
+	}
+	if err != nil {
+		release()
+		return drill.Abandoned{}, false, err
+	}
+	a.Record.Mode = drill.Mode(mode)
+	if a.Undo, err = s.undoOf(ctx, id); err == nil {
+		a.Steps, err = s.Steps(ctx, id)
+	}
+	if err != nil {
+		release()
+		return drill.Abandoned{}, false, err
+	}
+	return a, true, nil
+}
+
+func (s *Store) undoOf(ctx context.Context, id string) ([]drill.UndoRecord, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, record FROM drill_undo WHERE drill_id = $1 AND done_at IS NULL ORDER BY id`, id)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (drill.UndoRecord, error) {
+		var u drill.UndoRecord
+		var uid int64
+		var data []byte
+		if err := r.Scan(&uid, &data); err != nil {
+			return u, err
+		}
+		err := json.Unmarshal(data, &u)
+		u.ID = uid
+		return u, err
+	})
+}
+
+// Steps returns a drill's journaled steps in order.
+func (s *Store) Steps(ctx context.Context, id string) ([]drill.StepRecord, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name, status, seconds, error, note FROM drill_steps WHERE drill_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (drill.StepRecord, error) {
+		var st drill.StepRecord
+		var status string
+		err := r.Scan(&st.Name, &status, &st.Seconds, &st.Error, &st.Note)
+		st.Status = drill.StepStatus(status)
+		return st, err
+	})
+}
+
+// Audit appends to the audit log.
+func (s *Store) Audit(ctx context.Context, actor, action, app, drillID, detail string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO audit_log (actor, action, app, drill_id, detail) VALUES ($1, $2, $3, $4, $5)`,
+		actor, action, app, drillID, detail)
+	return err
+}
+
+// Frozen says whether drills are frozen, by whom, why and since when.
+func (s *Store) Frozen(ctx context.Context) (bool, string, string, time.Time, error) {
+	var frozen bool
+	var by, reason string
+	var at time.Time
+	err := s.pool.QueryRow(ctx, `SELECT frozen, by, reason, at FROM drill_freeze WHERE id = 1`).Scan(&frozen, &by, &reason, &at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, "", "", time.Time{}, nil
+	}
+	if err != nil {
+		return false, "", "", time.Time{}, drill.Wrap(drill.ECONFIG, err, "cannot read the freeze from the state database")
+	}
+	return frozen, by, reason, at, nil
+}
+
+// SetFreeze freezes or unfreezes every new drill and restore.
+func (s *Store) SetFreeze(ctx context.Context, frozen bool, by, reason string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO drill_freeze (id, frozen, by, reason, at) VALUES (1, $1, $2, $3, now())
+		ON CONFLICT (id) DO UPDATE SET frozen = $1, by = $2, reason = $3, at = now()`, frozen, by, reason)
+	if err != nil {
+		return err
+	}
+	action := "unfreeze"
+	if frozen {
+		action = "freeze"
+	}
+	return s.Audit(ctx, by, action, "", "", reason)
+}
