@@ -124,3 +124,9 @@ func (r *Runner) Undo(ctx context.Context, u UndoRecord) error {
 	}
 	return Errorf(EINTERNAL, "unknown undo kind %q", u.Kind)
 }
+
+// History reads the reports of past drills.
+type History interface {
+	// History returns app's last n finished drills, newest first.
+	History(ctx context.Context, app string, n int) ([]*Report, error)
+}

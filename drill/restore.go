@@ -3,7 +3,9 @@ package drill
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Into says where an emergency restore puts the backup.
@@ -109,7 +111,7 @@ func (d *run) emergency(ctx context.Context, opts RestoreOptions) error {
 		return err
 	}
 	d.setBackup(false)
-	plan := d.restorePlan(opts)
+	plan := d.restorePlan(ctx, opts)
 	if err := d.step(ctx, StepPlan, func(ctx context.Context, _ ProgressFunc) error {
 		for _, l := range plan {
 			d.emit(Event{Step: StepPlan, Kind: DrillNote, Message: l})
@@ -146,7 +148,7 @@ func (d *run) emergency(ctx context.Context, opts RestoreOptions) error {
 }
 
 // restorePlan states, before anything changes, what the restore will do.
-func (d *run) restorePlan(opts RestoreOptions) []string {
+func (d *run) restorePlan(ctx context.Context, opts RestoreOptions) []string {
 	b := d.backup
 	lines := []string{
 		fmt.Sprintf("Backup %s of %s: taken %s, %s old, %d bytes.", b.ID, d.opts.App, b.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), roundDuration(d.report.StartedAt.Sub(b.CreatedAt)), b.SizeBytes),
@@ -171,8 +173,58 @@ func (d *run) restorePlan(opts RestoreOptions) []string {
 			fmt.Sprintf("%s is restored into a new database, checked, and promoted to serve %s after a second confirmation (the app restarts).", b.ID, d.opts.App),
 			fmt.Sprintf("The current database %s is kept, untouched, for forensics.", d.app.Database.Name))
 	}
-	lines = append(lines, fmt.Sprintf("Estimated time: %s.", estimate(d.app.SizeBytes, !opts.NoSafetyBackup)))
+	past := d.pastDrills(ctx)
+	lines = append(lines, verifiedLine(b, past), estimateLine(d.app.SizeBytes, !opts.NoSafetyBackup, past))
 	return lines
+}
+
+// pastDrills reads the app's recent drills, if a history is at hand.
+func (d *run) pastDrills(ctx context.Context) []*Report {
+	if d.r.History == nil {
+		return nil
+	}
+	past, err := d.r.History.History(ctx, d.opts.App, 50)
+	if err != nil {
+		d.logger.Warn("cannot read the drill history", "err", err)
+		return nil
+	}
+	return past
+}
+
+// verifiedLine says whether a drill ever restored backup b and passed.
+func verifiedLine(b Backup, past []*Report) string {
+	for _, r := range past {
+		if r.Result == Passed && r.Mode != ModeRestore && r.Backup != nil && r.Backup.ID == b.ID {
+			return fmt.Sprintf("Backup %s was verified by drill %s on %s.", b.ID, r.DrillID, r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"))
+		}
+	}
+	for _, r := range past {
+		if r.Result == Passed && r.Mode != ModeRestore {
+			return fmt.Sprintf("Backup %s itself was never drill-verified; the last passing drill of this app was %s on %s.", b.ID, r.DrillID, r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"))
+		}
+	}
+	return fmt.Sprintf("Backup %s was never drill-verified, and no drill of this app has passed on record.", b.ID)
+}
+
+// estimateLine estimates the restore's duration from the app's past
+// drills' restore times when there are some, else from the size.
+func estimateLine(size int64, safety bool, past []*Report) string {
+	var times []float64
+	for _, r := range past {
+		if r.Result == Passed && r.RestoreSeconds > 0 {
+			times = append(times, r.RestoreSeconds)
+		}
+	}
+	if len(times) == 0 {
+		return fmt.Sprintf("Estimated time: %s (from the database's size; no drill of this app on record).", estimate(size, safety))
+	}
+	slices.Sort(times)
+	median := time.Duration(times[len(times)/2] * float64(time.Second))
+	total := 2*median + estimateFixed
+	if !safety {
+		total = median + estimateFixed
+	}
+	return fmt.Sprintf("Estimated time: %s (the restore took %s in the median of the last %d drills).", total.Round(time.Second), median.Round(time.Second), len(times))
 }
 
 func (d *run) restoreIntoNew(ctx context.Context, ep EmergencyProvider) error {

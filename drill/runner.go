@@ -47,6 +47,9 @@ type Runner struct {
 	// Journal, when set, records every drill durably so that a drill whose
 	// process died can be undone by another (see Resume).
 	Journal Journal
+	// History, when set, lets plans say whether a backup was ever verified
+	// by a drill and estimate times from the app's past drills.
+	History History
 	// Channel and ThreadTS say where a drill was asked for, for the
 	// journal.
 	Channel, ThreadTS string

@@ -44,6 +44,7 @@ func restoreCommand(ctx context.Context, cfg Config, a restoreArgs, tio IO, logg
 	a.opts.Requester = currentUser()
 	runner := &drill.Runner{
 		Journal:      store,
+		History:      store,
 		Provider:     p,
 		Confirmer:    &terminalConfirmer{in: tio.In, out: tio.Err, interactive: tio.InteractiveIn, preset: a.confirm, user: a.opts.Requester},
 		Sink:         newPrinter(tio.Err),

@@ -54,8 +54,13 @@ func ExerciseEmergency(t *testing.T, h Harness) {
 	t.Run("IntoNew", func(t *testing.T) {
 		t.Parallel()
 		p, app, b, damaged := prepare(t)
+		store := NewStateStore(t)
+		// A drill of the backup, on record, before the incident.
+		if rep, err := (&drill.Runner{Provider: p, Journal: store}).Run(ctx, drill.Options{App: app, Backup: ref(b)}); err != nil {
+			t.Fatalf("drill of %s: %v %+v", b.ID, err, rep.Steps)
+		}
 		rec := &drill.Recorder{}
-		r := &drill.Runner{Provider: p, Confirmer: AppConfirmer("U-ONCALL"), Sink: rec}
+		r := &drill.Runner{Provider: p, Confirmer: AppConfirmer("U-ONCALL"), Sink: rec, Journal: store, History: store}
 		rep, err := r.Restore(ctx, drill.RestoreOptions{App: app, Backup: ref(b), Requester: "U-ONCALL"})
 		if err != nil || rep.Result != drill.Passed {
 			t.Fatalf("restore failed: %v\n%+v", err, rep.Steps)
@@ -92,12 +97,21 @@ func ExerciseEmergency(t *testing.T, h Harness) {
 		if !strings.Contains(rep.ProductionState, "restored from "+b.ID) {
 			t.Errorf("production state %q", rep.ProductionState)
 		}
-		planned := false
+		var plan []string
 		for _, e := range rec.Events() {
-			planned = planned || (e.Step == drill.StepPlan && strings.Contains(e.Message, "safety backup"))
+			if e.Step == drill.StepPlan && e.Kind == drill.DrillNote {
+				plan = append(plan, e.Message)
+			}
 		}
-		if !planned {
-			t.Errorf("the plan was not posted before the restore")
+		joined := strings.Join(plan, "\n")
+		for _, want := range []string{"safety backup", "was verified by drill", "Estimated time", "median of the last 1 drills", "kept, untouched"} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("the plan posted before the restore does not say %q:\n%s", want, joined)
+			}
+		}
+		hist, err := store.History(ctx, app, 5)
+		if err != nil || len(hist) != 2 || hist[0].DrillID != rep.DrillID || hist[0].SafetyBackup == nil {
+			t.Errorf("the restore is not on record: %+v %v", hist, err)
 		}
 		// The restored database is production now: no drill may destroy it,
 		// and the next drill runs on it.
