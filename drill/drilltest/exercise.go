@@ -54,6 +54,7 @@ func ExerciseProvider(t *testing.T, h Harness) {
 		app      string
 		rec      *drill.Recorder
 		before   drill.Database
+		data     drill.Fingerprint
 	}
 	setup := func(t *testing.T) *bundle {
 		t.Helper()
@@ -62,7 +63,11 @@ func ExerciseProvider(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatalf("serving before the drill: %v", err)
 		}
-		return &bundle{provider: p, faulty: NewFaulty(p), app: app, rec: &drill.Recorder{}, before: before}
+		data, err := p.Fingerprint(context.Background(), before)
+		if err != nil {
+			t.Fatalf("fingerprint before the drill: %v", err)
+		}
+		return &bundle{provider: p, faulty: NewFaulty(p), app: app, rec: &drill.Recorder{}, before: before, data: data}
 	}
 	runner := func(b *bundle, c drill.Confirmer) *drill.Runner {
 		return &drill.Runner{Provider: b.faulty, Confirmer: c, Sink: b.rec, UndoTimeout: time.Minute}
@@ -83,6 +88,15 @@ func ExerciseProvider(t *testing.T, h Harness) {
 		}
 		if left := h.Leftovers(t, b.app); len(left) > 0 {
 			t.Errorf("the drill left databases behind: %v", left)
+		}
+		// The data is exactly as it was, apart from the canary table.
+		after, err := b.provider.Fingerprint(context.Background(), now)
+		if err != nil {
+			t.Fatalf("fingerprint after the drill: %v", err)
+		}
+		c := drill.Compare(withoutCanary(b.data), withoutCanary(after), true)
+		if !c.OK() {
+			t.Errorf("production changed: %s", c.Summary())
 		}
 	}
 	requirePassed := func(t *testing.T, rep *drill.Report, err error) {
@@ -354,6 +368,23 @@ func ExerciseProvider(t *testing.T, h Harness) {
 		}
 		requireIntact(t, b)
 	})
+}
+
+// withoutCanary drops the canary table, the one thing a drill may add to
+// production, from a fingerprint.
+func withoutCanary(f drill.Fingerprint) drill.Fingerprint {
+	out := drill.Fingerprint{Sequences: f.Sequences}
+	for _, t := range f.Tables {
+		if t.Name != "restore_drill_canary" {
+			out.Tables = append(out.Tables, t)
+		}
+	}
+	for _, l := range f.Schema {
+		if !strings.Contains(l, "restore_drill_canary") {
+			out.Schema = append(out.Schema, l)
+		}
+	}
+	return out
 }
 
 func mustCapture(t *testing.T, p drill.Provider, app string) drill.Backup {
