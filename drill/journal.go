@@ -130,3 +130,24 @@ type History interface {
 	// History returns app's last n finished drills, newest first.
 	History(ctx context.Context, app string, n int) ([]*Report, error)
 }
+
+type drillKey struct{}
+
+// WithDrill returns ctx carrying the id of the drill it works for, so that
+// providers can tag the sessions and processes they start with it.
+func WithDrill(ctx context.Context, drillID string) context.Context {
+	return context.WithValue(ctx, drillKey{}, drillID)
+}
+
+// DrillFrom returns the drill id ctx carries, or "".
+func DrillFrom(ctx context.Context) string {
+	id, _ := ctx.Value(drillKey{}).(string)
+	return id
+}
+
+// Quiescer is implemented by providers that can stop whatever a dead
+// drill's process left running on the platform (a CREATE DATABASE, a
+// pg_restore), so that its undo does not race it.
+type Quiescer interface {
+	Quiesce(ctx context.Context, drillID string) error
+}

@@ -65,6 +65,15 @@ func (r *Runner) resumeOne(ctx context.Context, j Journal, a Abandoned) *Report 
 		}
 	}
 	emit(Event{Kind: DrillNote, Message: fmt.Sprintf("Drill %s of %s was left unfinished after %s by a process that died; undoing it.", rec.DrillID, rec.App, last)})
+	ctx = WithDrill(ctx, rec.DrillID)
+	if q, ok := r.Provider.(Quiescer); ok {
+		// Statements the dead process sent may still be running on the
+		// server (a CREATE DATABASE, a pg_restore): stop them first, or the
+		// undo could run before what it undoes.
+		if err := q.Quiesce(ctx, rec.DrillID); err != nil {
+			r.logger().Error("cannot stop the dead drill's sessions", "drill", rec.DrillID, "err", err)
+		}
+	}
 	for i := len(a.Undo) - 1; i >= 0; i-- {
 		u := a.Undo[i]
 		if u.Kind == UndoDestroyScratch && rec.Keep {

@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -66,6 +67,7 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	if counter, ok := r.Provider.(CallCounter); ok {
 		d.counter, d.callsBefore = counter, counter.Calls()
 	}
+	ctx = WithDrill(ctx, d.opts.DrillID)
 	err := d.begin(ctx)
 	if err == nil {
 		defer d.release()
@@ -264,7 +266,10 @@ func (d *run) confirm(ctx context.Context, step, action, expect string, plan []s
 		if code != EREFUSED && code != ECANCELED {
 			code = EREFUSED
 		}
-		return Wrap(code, err, "%s was not confirmed", action)
+		if errors.Is(err, ErrExpired) {
+			return Wrap(code, err, "%s was not confirmed: the confirmation expired, so nothing was changed by it", action)
+		}
+		return Wrap(code, err, "%s was not confirmed: %s", action, ErrorMessage(err))
 	}
 	if strings.TrimSpace(c.Typed) != expect {
 		return Errorf(EREFUSED, "%s was not confirmed: %q was typed where %q was expected", action, clip(c.Typed), expect)

@@ -220,7 +220,7 @@ func (p *Provider) dump(ctx context.Context, app string, m meta, fingerprint boo
 	)
 	if fingerprint {
 		wg.Go(func() {
-			fp, fpErr = pgsum.Fingerprint(ctx, p.connConfig(app), pgsum.Options{Workers: p.cfg.Workers, Snapshot: snapshot})
+			fp, fpErr = pgsum.Fingerprint(ctx, p.connConfigFor(ctx, app), pgsum.Options{Workers: p.cfg.Workers, Snapshot: snapshot})
 			if fpErr != nil {
 				cancel()
 			}

@@ -106,12 +106,28 @@ func (p *Provider) CheckAppName(name string) error {
 
 // connect opens a connection to dbname (the admin database when empty).
 func (p *Provider) connect(ctx context.Context, dbname string) (*pgx.Conn, error) {
-	cfg := p.connConfig(dbname)
+	cfg := p.connConfigFor(ctx, dbname)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, p.interpret(err, dbname)
 	}
 	return conn, nil
+}
+
+// appName is the application_name of the drill's sessions: restore-drill
+// and the drill's id, so a resumer can find what a dead drill left running.
+func appName(ctx context.Context) string {
+	if id := drill.DrillFrom(ctx); id != "" {
+		return "restore-drill " + id
+	}
+	return "restore-drill"
+}
+
+// connConfigFor is connConfig with the drill's application_name.
+func (p *Provider) connConfigFor(ctx context.Context, dbname string) *pgx.ConnConfig {
+	cfg := p.connConfig(dbname)
+	cfg.RuntimeParams["application_name"] = appName(ctx)
+	return cfg
 }
 
 func (p *Provider) connConfig(dbname string) *pgx.ConnConfig {
@@ -299,7 +315,7 @@ func (p *Provider) Fingerprint(ctx context.Context, db drill.Database) (drill.Fi
 	var fp drill.Fingerprint
 	err := p.withDatabase(ctx, db, func(_ *pgx.Conn, name string) error {
 		var err error
-		fp, err = pgsum.Fingerprint(ctx, p.connConfig(name), pgsum.Options{Workers: p.cfg.Workers})
+		fp, err = pgsum.Fingerprint(ctx, p.connConfigFor(ctx, name), pgsum.Options{Workers: p.cfg.Workers})
 		return p.interpret(err, name)
 	})
 	return fp, err

@@ -62,15 +62,25 @@ func (p *Provider) readable(ctx context.Context, b drill.Backup, file string) (i
 // Any error pg_restore reports fails the restore.
 func (p *Provider) pgRestore(ctx context.Context, b drill.Backup, name, file string, total int, progress drill.ProgressFunc) (drill.RestoreResult, error) {
 	var res drill.RestoreResult
-	done := 0
+	// With -j, pg_restore prints "finished item N TABLE DATA schema name";
+	// without, "processing data for table". Count each table once.
+	done := map[string]bool{}
 	onLine := func(line string) {
 		switch {
 		case strings.Contains(line, "warning:") && !strings.Contains(line, "errors ignored on restore"):
 			res.Warnings = append(res.Warnings, line)
-		case progress != nil && strings.Contains(line, "finished item") && strings.Contains(line, "TABLE DATA"),
-			progress != nil && strings.Contains(line, "processing data for table"):
-			done++
-			progress(drill.Progress{Bytes: int64(done), Total: int64(total), Message: fmt.Sprintf("restored %d of %d tables' data", done, total)})
+			return
+		case progress == nil:
+		case strings.Contains(line, "finished item") && strings.Contains(line, " TABLE DATA "):
+			done[line[strings.Index(line, " TABLE DATA ")+len(" TABLE DATA "):]] = true
+		case strings.Contains(line, "processing data for table"):
+			done[line[strings.Index(line, "processing data for table")+len("processing data for table"):]] = true
+		default:
+			return
+		}
+		if progress != nil && len(done) > 0 {
+			n := min(len(done), total)
+			progress(drill.Progress{Message: fmt.Sprintf("restored %d of %d tables' data (%d%%)", n, total, 100*n/max(total, 1))})
 		}
 	}
 	_, err := p.runTool(ctx, p.cfg.PgRestore, onLine,

@@ -167,7 +167,7 @@ func (p *Provider) endSessions(ctx context.Context, conn *pgx.Conn, dbname strin
 	sql := `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE datname = $1 AND pid <> pg_backend_pid()`
 	if !all {
-		sql += ` AND application_name <> 'restore-drill'`
+		sql += ` AND application_name NOT LIKE 'restore-drill%'`
 	}
 	var n int
 	if err := conn.QueryRow(ctx, sql, dbname).Scan(&n); err != nil {
@@ -276,4 +276,32 @@ func (p *Provider) FindScratch(ctx context.Context, app, drillID string) (drill.
 		return nil
 	})
 	return out, found, err
+}
+
+// Quiesce ends the sessions a dead drill left on the server (its
+// application_name names the drill) and waits until they are gone, so that
+// a CREATE DATABASE or pg_restore still running cannot outlive the undo.
+func (p *Provider) Quiesce(ctx context.Context, drillID string) error {
+	name := "restore-drill " + drillID
+	return p.withAdmin(ctx, func(conn *pgx.Conn) error {
+		for attempt := 0; ; attempt++ {
+			var left int
+			err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE NOT pg_terminate_backend(pid))
+				+ count(*) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`, name).Scan(&left)
+			if err != nil {
+				return p.interpret(err, "")
+			}
+			if left == 0 {
+				return nil
+			}
+			if attempt == 100 {
+				return drill.Errorf(drill.EFAILED, "sessions of drill %s are still running after 10 s", drillID)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
 }

@@ -61,7 +61,6 @@ func (p *Provider) env() []string {
 		"PGHOST="+s.Host,
 		"PGPORT="+strconv.Itoa(int(s.Port)),
 		"PGUSER="+s.User,
-		"PGAPPNAME=restore-drill",
 		"PGCONNECT_TIMEOUT=10",
 	)
 	if s.Password != "" {
@@ -80,7 +79,7 @@ func (p *Provider) env() []string {
 // set); the error lines and the last lines are kept for the error.
 func (p *Provider) runTool(ctx context.Context, bin string, onLine func(string), args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = p.env()
+	cmd.Env = append(p.env(), "PGAPPNAME="+appName(ctx))
 	dieWithParent(cmd)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout

@@ -97,7 +97,9 @@ func openSession(ctx context.Context, cfg *pgx.ConnConfig, snapshot string) (*se
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
 	}
-	cfg.RuntimeParams["application_name"] = applicationName
+	if !strings.HasPrefix(cfg.RuntimeParams["application_name"], applicationName) {
+		cfg.RuntimeParams["application_name"] = applicationName // the caller may name the drill too
+	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to database %s: %w", cfg.Database, err)
