@@ -1,0 +1,119 @@
+package heroku_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/restore-drill/restore-drill/drill"
+	"github.com/restore-drill/restore-drill/drill/drilltest"
+	"github.com/restore-drill/restore-drill/drill/heroku"
+	"github.com/restore-drill/restore-drill/drill/heroku/herokutest"
+)
+
+// appSQL fills a test app: the suite's drill_items plus a few shapes.
+const appSQL = `
+CREATE TABLE drill_items (id int PRIMARY KEY, note text);
+INSERT INTO drill_items SELECT g, 'item ' || g FROM generate_series(1, 50) g;
+CREATE TABLE "Mixed Case" (v jsonb, b bytea, t timestamptz);
+INSERT INTO "Mixed Case" SELECT jsonb_build_object('g', g), decode(md5(g::text), 'hex'), now() FROM generate_series(1, 20) g;
+CREATE TABLE nopk (a int, b text);
+INSERT INTO nopk VALUES (1, 'x'), (1, 'x'), (2, NULL);
+`
+
+// fastTransport retries at once, so tests never wait on backoff.
+func fastTransport() *heroku.Transport {
+	return &heroku.Transport{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, LowDelay: time.Millisecond}
+}
+
+func newProvider(t *testing.T, s *herokutest.Server, mutate ...func(*heroku.Config)) *heroku.Provider {
+	t.Helper()
+	cfg := heroku.Config{
+		APIKey: herokutest.APIKey, APIURL: s.URL, DataAPIURL: s.URL,
+		PollInterval: time.Millisecond, MaxPollInterval: 4 * time.Millisecond,
+		Transport: fastTransport(),
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	p, err := heroku.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// newApp adds an app filled with appSQL, with a schedule and a backup an
+// hour old, so that preflight passes.
+func newApp(t *testing.T, s *herokutest.Server, mutate ...func(*herokutest.AppOptions)) string {
+	t.Helper()
+	opts := herokutest.AppOptions{SQL: appSQL, Backups: []time.Duration{time.Hour}}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	name := "app-" + drilltest.RandomSuffix()
+	if _, err := s.AddApp(name, opts); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// leftovers are the add-ons drills created that still exist on any app.
+func leftovers(s *herokutest.Server, apps ...string) []string {
+	var out []string
+	for _, app := range apps {
+		for _, a := range s.AddOns(app) {
+			if strings.HasPrefix(a.Name, "restore-drill-") {
+				out = append(out, a.Name)
+			}
+		}
+	}
+	return out
+}
+
+func TestProvider_Conformance(t *testing.T) {
+	t.Parallel()
+	var servers sync.Map // app → *herokutest.Server
+	server := func(t *testing.T, app string) *herokutest.Server {
+		v, ok := servers.Load(app)
+		if !ok {
+			t.Fatalf("no fake server for %s", app)
+		}
+		return v.(*herokutest.Server)
+	}
+	drilltest.ExerciseProvider(t, drilltest.Harness{
+		Setup: func(t *testing.T) (drill.Provider, string) {
+			s := herokutest.NewServer(t)
+			app := newApp(t, s)
+			servers.Store(app, s)
+			return newProvider(t, s), app
+		},
+		Maintenance: func(t *testing.T, app string) bool { return server(t, app).Maintenance(app) },
+		Leftovers:   func(t *testing.T, app string) []string { return leftovers(server(t, app), app) },
+		Exec: func(t *testing.T, db drill.Database, sql string) {
+			var found bool
+			servers.Range(func(_, v any) bool {
+				s := v.(*herokutest.Server)
+				if s.DatabaseOf(db.ID) != "" {
+					found = true
+					if err := s.Exec(db.ID, sql); err != nil {
+						t.Fatal(err)
+					}
+					return false
+				}
+				return true
+			})
+			if !found {
+				t.Fatalf("no add-on %s on any fake server", db.ID)
+			}
+		},
+	})
+}
+
+func run(t *testing.T, p drill.Provider, opts drill.Options) (*drill.Report, error) {
+	t.Helper()
+	r := &drill.Runner{Provider: p, Confirmer: drilltest.AppConfirmer("tester"), UndoTimeout: time.Minute}
+	return r.Run(context.Background(), opts)
+}

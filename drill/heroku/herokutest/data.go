@@ -1,0 +1,380 @@
+package herokutest
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// dataTime is the data API's timestamp form (not RFC 3339).
+const dataTime = "2006-01-02 15:04:05 -0700"
+
+type transferLog struct {
+	at      time.Time
+	level   string
+	message string
+}
+
+type transfer struct {
+	uuid       string
+	num        int
+	app        string // the app it is listed under
+	fromName   string
+	fromType   string
+	toName     string
+	toType     string
+	toURL      string
+	publicURLs []string
+	file       string
+	created    time.Time
+	started    time.Time
+	finished   time.Time
+	succeeded  bool
+	warnings   int
+	size       int64
+	processed  int64
+	schedule   string
+	logs       []transferLog
+
+	// What the transfer ends as, once stepsLeft polls have seen it run.
+	stepsLeft      int
+	finalSucceeded bool
+	finalWarnings  int
+}
+
+func ts(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.Format(dataTime)
+}
+
+func (t *transfer) json(verbose bool) map[string]any {
+	out := map[string]any{
+		"uuid": t.uuid, "num": t.num, "from_name": t.fromName, "from_type": t.fromType,
+		"to_name": t.toName, "to_type": t.toType, "to_url": t.toURL, "from_url": nil,
+		"created_at": ts(t.created), "started_at": ts(t.started), "finished_at": ts(t.finished),
+		"updated_at": ts(t.created), "canceled_at": nil, "deleted_at": nil, "purged_at": nil,
+		"succeeded": t.succeeded, "warnings": t.warnings, "source_bytes": t.size, "processed_bytes": t.processed,
+		"options": map[string]any{}, "num_keep": 25, "schedule": nil,
+	}
+	if t.schedule != "" {
+		out["schedule"] = map[string]string{"uuid": t.schedule}
+	}
+	if verbose {
+		logs := []map[string]any{}
+		for _, l := range t.logs {
+			logs = append(logs, map[string]any{"created_at": ts(l.at), "level": l.level, "message": l.message})
+		}
+		out["logs"] = logs
+	}
+	return out
+}
+
+// advance moves a running transfer one poll on. Called locked.
+func (t *transfer) advance() {
+	if !t.finished.IsZero() {
+		return
+	}
+	if t.started.IsZero() {
+		t.started = time.Now()
+	}
+	t.stepsLeft--
+	if t.stepsLeft > 0 {
+		t.processed = t.size / int64(t.stepsLeft+1)
+		return
+	}
+	t.finished = time.Now()
+	t.succeeded, t.warnings = t.finalSucceeded, t.finalWarnings
+	if t.succeeded {
+		t.processed = t.size
+	}
+}
+
+// newTransfer numbers a transfer under app. Called locked.
+func (s *Server) newTransfer(app string, t *transfer) {
+	t.uuid, t.app = newID(), app
+	t.num = len(s.transfers[app]) + 1
+	if t.created.IsZero() {
+		t.created = time.Now()
+	}
+	t.stepsLeft = s.cfg.TransferSteps
+	s.transfers[app] = append(s.transfers[app], t)
+	if t.stepsLeft <= 0 {
+		t.stepsLeft = 1
+		t.advance()
+	}
+}
+
+func (s *Server) findTransfer(app, ident string) *transfer {
+	for _, t := range s.transfers[app] {
+		if t.uuid == ident || strconv.Itoa(t.num) == ident {
+			return t
+		}
+	}
+	return nil
+}
+
+// backup runs pg_dump -Fc of the add-on's database into the server's
+// directory and records a backup transfer. A backup dated in the past is
+// finished already.
+func (s *Server) backup(ad *addon, at time.Time, scheduled bool) (*transfer, error) {
+	file := filepath.Join(s.dir, newID()+".dump")
+	s.mu.Lock()
+	fail := s.captureFail
+	s.mu.Unlock()
+	t := &transfer{fromName: "DATABASE", fromType: "pg_dump", toName: "BACKUP", toType: "gof3r", file: file, created: at}
+	t.logs = append(t.logs, transferLog{at: time.Now(), level: "info", message: "Running pg_dump on database"})
+	var stderr bytes.Buffer
+	cmd := exec.Command("pg_dump", "-Fc", "--no-owner", "--no-acl", "-f", file, "-d", s.connString(ad.dbname))
+	cmd.Env = s.pgEnv()
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if err == nil && fail {
+		err = fmt.Errorf("injected")
+		stderr.WriteString("pg_dump: error: query failed: server closed the connection unexpectedly\npg_dump: error: could not write to output file\n")
+	}
+	if err != nil {
+		for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+			t.logs = append(t.logs, transferLog{at: time.Now(), level: "error", message: l})
+		}
+		t.logs = append(t.logs, transferLog{at: time.Now(), level: "error", message: "Backup failed: pg_dump exited with an error"})
+	} else {
+		t.finalSucceeded = true
+		if fi, err := os.Stat(file); err == nil {
+			t.size = fi.Size()
+		}
+		t.logs = append(t.logs, transferLog{at: time.Now(), level: "info", message: "pg_dump done; upload done"})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	billing := ad.app
+	s.newTransfer(billing, t)
+	t.toURL = fmt.Sprintf("https://xfrtu.s3.amazonaws.com/%s/%s/backup.dump?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=%s", billing, t.uuid, randomHex(16))
+	if scheduled && len(ad.schedules) > 0 {
+		t.schedule = ad.schedules[0].UUID
+	}
+	if at.Before(time.Now().Add(-time.Minute)) {
+		t.started, t.finished = at, at.Add(30*time.Second)
+		t.succeeded, t.processed, t.stepsLeft = t.finalSucceeded, t.size, 0
+	}
+	return t, nil
+}
+
+func (s *Server) connString(dbname string) string {
+	host := s.admin.Host
+	port := s.admin.Port
+	if port == 0 {
+		port = 5432
+	}
+	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s", host, port, s.admin.User, dbname)
+}
+
+func (s *Server) pgEnv() []string {
+	env := os.Environ()
+	if s.admin.Password != "" {
+		env = append(env, "PGPASSWORD="+s.admin.Password)
+	}
+	return env
+}
+
+func (s *Server) dataRoutes(mux *http.ServeMux) {
+	notFoundDB := func(w http.ResponseWriter) {
+		writeError(w, http.StatusNotFound, "not_found", "Couldn't find that database.")
+	}
+	// ready finds a provisioned add-on; a provisioning one is a 404, as on
+	// Heroku. Called locked.
+	ready := func(w http.ResponseWriter, ident string) *addon {
+		ad := s.findAddon(ident)
+		if ad == nil || ad.state != "provisioned" {
+			notFoundDB(w)
+			return nil
+		}
+		return ad
+	}
+	mux.HandleFunc("GET /client/v11/databases/{db}/wait_status", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ad := ready(w, r.PathValue("db"))
+		if ad == nil {
+			return
+		}
+		if ad.waitPolls > 0 {
+			ad.waitPolls--
+			notFoundDB(w)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"waiting?": false, "message": "Available", "error?": false})
+	})
+	mux.HandleFunc("GET /client/v11/databases/{db}", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ad := ready(w, r.PathValue("db"))
+		if ad == nil || ad.waitPolls > 0 {
+			if ad != nil {
+				notFoundDB(w)
+			}
+			return
+		}
+		plan := any(ad.plan) // a string on multi-tenant plans
+		if !strings.HasPrefix(ad.plan, "essential") {
+			plan = map[string]string{"id": "plan-" + ad.plan, "name": ad.plan}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"addon_id": ad.id, "name": ad.name, "database_name": ad.dbname, "database_user": s.admin.User,
+			"created_at": ts(ad.created), "num_bytes": 8 << 20, "num_tables": 0, "num_connections": 1,
+			"postgres_version": "15.20", "resource_url": "", "following": nil, "leader": nil, "forked_from": nil,
+			"waiting?": false, "hot_standby?": false, "plan": plan,
+			"info": []map[string]any{{"name": "Plan", "values": []string{ad.plan}}, {"name": "Status", "values": []string{"Available"}}},
+		})
+	})
+	mux.HandleFunc("GET /client/v11/databases/{db}/transfer-schedules", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ad := ready(w, r.PathValue("db"))
+		if ad == nil {
+			return
+		}
+		out := append([]schedule{}, ad.schedules...)
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("POST /client/v11/databases/{db}/backups", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		ad := ready(w, r.PathValue("db"))
+		s.mu.Unlock()
+		if ad == nil {
+			return
+		}
+		t, err := s.backup(ad, time.Now(), false)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "internal_server_error", "Internal server error.")
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		writeJSON(w, http.StatusCreated, t.json(false))
+	})
+	mux.HandleFunc("GET /client/v11/apps/{app}/transfers", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.findApp(r.PathValue("app")) == nil {
+			writeError(w, http.StatusNotFound, "not_found", "Couldn't find that app.")
+			return
+		}
+		out := []map[string]any{}
+		for _, t := range s.transfers[r.PathValue("app")] {
+			out = append(out, t.json(false))
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /client/v11/apps/{app}/transfers/{num}", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		t := s.findTransfer(r.PathValue("app"), r.PathValue("num"))
+		if t == nil {
+			writeError(w, http.StatusNotFound, "not_found", "Couldn't find that transfer.")
+			return
+		}
+		t.advance()
+		writeJSON(w, http.StatusOK, t.json(r.URL.Query().Get("verbose") == "true"))
+	})
+	mux.HandleFunc("POST /client/v11/apps/{app}/transfers/{num}/actions/public-url", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		t := s.findTransfer(r.PathValue("app"), r.PathValue("num"))
+		if t == nil || t.file == "" {
+			writeError(w, http.StatusNotFound, "not_found", "Couldn't find that transfer.")
+			return
+		}
+		u := fmt.Sprintf("https://xfrtu.s3.amazonaws.com/%s/%s/backup.dump?X-Amz-Expires=3600&X-Amz-Signature=%s", t.app, t.uuid, randomHex(16))
+		t.publicURLs = append(t.publicURLs, u)
+		writeJSON(w, http.StatusOK, map[string]string{"url": u, "expires_at": ts(time.Now().Add(time.Hour)).(string)})
+	})
+	mux.HandleFunc("POST /client/v11/databases/{db}/restores", s.restore)
+}
+
+// restore runs pg_restore of the backup behind backup_url into the target
+// add-on's database. pg_restore exiting 1 (errors it skipped) is what
+// Heroku reports as succeeded with warnings.
+func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		BackupURL string `json:"backup_url"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "Invalid JSON.")
+		return
+	}
+	s.mu.Lock()
+	ad := s.findAddon(r.PathValue("db"))
+	if ad == nil || ad.state != "provisioned" || ad.waitPolls > 0 {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, "not_found", "Couldn't find that database.")
+		return
+	}
+	var src *transfer
+	for _, list := range s.transfers {
+		for _, t := range list {
+			if t.file != "" && body.BackupURL != "" && (t.toURL == body.BackupURL || contains(t.publicURLs, body.BackupURL)) {
+				src = t
+			}
+		}
+	}
+	warn := s.warnings
+	target := ""
+	for _, at := range s.attachmentsOf(ad.id) {
+		if at.namespace == nil && (target == "" || at.app == ad.app) {
+			target = at.name
+		}
+	}
+	s.mu.Unlock()
+	if src == nil || !src.succeeded {
+		writeError(w, http.StatusUnprocessableEntity, "invalid_params", "The backup_url could not be read: check that the backup exists and completed.")
+		return
+	}
+	t := &transfer{fromName: "BACKUP", fromType: "htcat", toName: target, toType: "pg_restore", size: src.size}
+	t.logs = append(t.logs, transferLog{at: time.Now(), level: "info", message: "Running pg_restore on database"})
+	var stderr bytes.Buffer
+	cmd := exec.Command("pg_restore", "--no-owner", "--no-acl", "-d", s.connString(ad.dbname), src.file)
+	cmd.Env = s.pgEnv()
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		if l != "" {
+			t.logs = append(t.logs, transferLog{at: time.Now(), level: "warning", message: l})
+		}
+	}
+	if warn {
+		t.logs = append(t.logs,
+			transferLog{at: time.Now(), level: "warning", message: `pg_restore: error: could not execute query: ERROR:  extension "pg_stat_statements" is not available`},
+			transferLog{at: time.Now(), level: "warning", message: "pg_restore: warning: errors ignored on restore: 1"})
+		t.finalWarnings = 1
+	}
+	switch ee, _ := err.(*exec.ExitError); {
+	case err == nil:
+		t.finalSucceeded = true
+	case ee != nil && ee.ExitCode() == 1:
+		t.finalSucceeded = true
+		t.finalWarnings = max(t.finalWarnings, strings.Count(stderr.String(), "error:"), 1)
+	default:
+		t.logs = append(t.logs, transferLog{at: time.Now(), level: "error", message: "Restore failed: pg_restore exited with an error"})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.newTransfer(ad.app, t)
+	writeJSON(w, http.StatusCreated, t.json(false))
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
