@@ -1,0 +1,116 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Access is who may do what, from configuration. An empty list means no
+// restriction of that kind.
+type Access struct {
+	// AllowedUsers may run destructive commands and confirm (user ids).
+	AllowedUsers []string
+	// AdminGroup is a user group (S…) whose members may too.
+	AdminGroup string
+	// AllowedChannels are the channels the bot answers in.
+	AllowedChannels []string
+	// Apps are the apps the bot may touch.
+	Apps []string
+}
+
+// Describe says in one line what Access allows, for the start-up log.
+func (a Access) Describe() string {
+	list := func(l []string, none string) string {
+		if len(l) == 0 {
+			return none
+		}
+		return strings.Join(l, ",")
+	}
+	who := "anyone"
+	if len(a.AllowedUsers) > 0 || a.AdminGroup != "" {
+		group := a.AdminGroup
+		if group == "" {
+			group = "(none)"
+		}
+		who = "users " + list(a.AllowedUsers, "(none)") + " and members of user group " + group
+	}
+	return fmt.Sprintf("destructive commands and confirmations: %s; channels: %s; apps: %s",
+		who, list(a.AllowedChannels, "any"), list(a.Apps, "any"))
+}
+
+func (a Access) channelAllowed(ch string) bool {
+	return len(a.AllowedChannels) == 0 || slices.Contains(a.AllowedChannels, ch)
+}
+
+func (a Access) appAllowed(app string) bool {
+	return len(a.Apps) == 0 || slices.Contains(a.Apps, app)
+}
+
+// authorizer decides who may run destructive commands, caching the admin
+// group's members briefly.
+type authorizer struct {
+	access  Access
+	members func(ctx context.Context, group string) ([]string, error)
+	ttl     time.Duration
+	now     func() time.Time
+
+	mu        sync.Mutex
+	cached    []string
+	fetchedAt time.Time
+	fetching  bool
+}
+
+// allowed reports whether user may run destructive commands and confirm.
+// It reads the group cache; when the cache is stale it refreshes it, in the
+// background if there is an old list to use meanwhile.
+func (z *authorizer) allowed(ctx context.Context, user string) (bool, error) {
+	a := z.access
+	if len(a.AllowedUsers) == 0 && a.AdminGroup == "" {
+		return true, nil
+	}
+	if slices.Contains(a.AllowedUsers, user) {
+		return true, nil
+	}
+	if a.AdminGroup == "" {
+		return false, nil
+	}
+	z.mu.Lock()
+	fresh := !z.fetchedAt.IsZero() && z.now().Sub(z.fetchedAt) < z.ttl
+	have := !z.fetchedAt.IsZero()
+	members := z.cached
+	start := !fresh && have && !z.fetching
+	if start {
+		z.fetching = true
+	}
+	z.mu.Unlock()
+	if start {
+		go func() { _, _ = z.refresh(context.WithoutCancel(ctx)) }()
+	}
+	if !have {
+		var err error
+		members, err = z.refresh(ctx)
+		if err != nil {
+			return false, err
+		}
+	}
+	return slices.Contains(members, user), nil
+}
+
+// refresh fetches the group's members.
+func (z *authorizer) refresh(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	members, err := z.members(ctx, z.access.AdminGroup)
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.fetching = false
+	if err != nil {
+		return nil, fmt.Errorf("list the members of user group %s: %w", z.access.AdminGroup, err)
+	}
+	z.cached, z.fetchedAt = members, z.now()
+	return members, nil
+}

@@ -1,0 +1,495 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/restore-drill/restore-drill/drill"
+)
+
+// Defaults of Config.
+const (
+	DefaultConfirmTimeout = 10 * time.Minute
+	DefaultUpdateInterval = 3 * time.Second
+	DefaultGroupCacheTTL  = time.Minute
+)
+
+// Config configures a Bot.
+type Config struct {
+	Engine    Engine
+	Transport Transport
+	Access    Access
+	// TwoPerson requires the confirmer to be someone other than the
+	// requester (DRILL_TWO_PERSON).
+	TwoPerson bool
+	// ConfirmTimeout is how long a confirmation waits; 10 minutes when zero.
+	ConfirmTimeout time.Duration
+	// UpdateInterval is the least time between two edits of a drill's
+	// parent message; 3 s when zero.
+	UpdateInterval time.Duration
+	// GroupCacheTTL is how long the admin group's members are cached.
+	GroupCacheTTL time.Duration
+	// Pending keeps pending confirmations; in memory when nil.
+	Pending  PendingStore
+	Logger   *slog.Logger
+	Redactor *drill.Redactor
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Bot turns requests into drill calls and drill events into messages. It
+// does not know how requests arrive: Listener feeds it from Socket Mode,
+// Console from a terminal.
+type Bot struct {
+	cfg   Config
+	reply *replier
+	auth  *authorizer
+	reg   *registry
+	wg    sync.WaitGroup
+}
+
+// New returns a Bot.
+func New(cfg Config) *Bot {
+	if cfg.ConfirmTimeout <= 0 {
+		cfg.ConfirmTimeout = DefaultConfirmTimeout
+	}
+	if cfg.UpdateInterval <= 0 {
+		cfg.UpdateInterval = DefaultUpdateInterval
+	}
+	if cfg.GroupCacheTTL <= 0 {
+		cfg.GroupCacheTTL = DefaultGroupCacheTTL
+	}
+	if cfg.Pending == nil {
+		cfg.Pending = NewMemoryPending()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Redactor == nil {
+		cfg.Redactor = drill.NewRedactor()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	b := &Bot{cfg: cfg, reg: newRegistry()}
+	b.reply = &replier{t: cfg.Transport, redactor: cfg.Redactor, logger: cfg.Logger}
+	b.auth = &authorizer{access: cfg.Access, members: cfg.Transport.GroupMembers, ttl: cfg.GroupCacheTTL, now: cfg.Now}
+	return b
+}
+
+func (b *Bot) now() time.Time                { return b.cfg.Now() }
+func (b *Bot) updateInterval() time.Duration { return b.cfg.UpdateInterval }
+
+// Prime logs what the bot allows and warms the admin group cache.
+func (b *Bot) Prime(ctx context.Context) {
+	b.cfg.Logger.Info("restore-drill bot access", "allows", b.cfg.Access.Describe(), "two_person", b.cfg.TwoPerson,
+		"confirm_timeout", b.cfg.ConfirmTimeout.String())
+	if b.cfg.Access.AdminGroup != "" {
+		if _, err := b.auth.refresh(ctx); err != nil {
+			b.cfg.Logger.Warn("cannot list the admin group yet", "err", err)
+		}
+	}
+}
+
+// Go runs fn in a goroutine Wait waits for.
+func (b *Bot) Go(fn func()) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn()
+	}()
+}
+
+// Wait waits for every drill and follow-up the bot started.
+func (b *Bot) Wait() { b.wg.Wait() }
+
+// Later is slow work to run after the ack.
+type Later func(ctx context.Context)
+
+// HandleCommand answers a /restore-drill command. It returns at once with
+// the ephemeral reply to ack with, and the slow work (nil when none) to run
+// after the ack.
+func (b *Bot) HandleCommand(ctx context.Context, req Request) (Message, Later) {
+	a := b.cfg.Access
+	if !a.channelAllowed(req.Channel) {
+		return textMessage(fmt.Sprintf(":no_entry: restore-drill does not work in this channel. Use one of: %s.", channelList(a.AllowedChannels))), nil
+	}
+	cmd, err := ParseCommand(req.Text)
+	if err != nil {
+		var ue *UsageError
+		if errors.As(err, &ue) {
+			return usageMessage(ue), nil
+		}
+		return errorMessage(err), nil
+	}
+	if cmd.App != "" {
+		if !a.appAllowed(cmd.App) {
+			return textMessage(fmt.Sprintf(":no_entry: %s is not an app this bot may touch. It may touch: %s.", code(cmd.App), codeList(a.Apps))), nil
+		}
+		if err := b.cfg.Engine.CheckAppName(cmd.App); err != nil {
+			d, _ := Lookup(cmd.Verb)
+			return textMessage(fmt.Sprintf(":warning: %s\nUsage: `%s %s`", Escape(drill.ErrorMessage(err)), SlashCommand, d.Usage)), nil
+		}
+	}
+	if cmd.Destructive() {
+		ok, err := b.auth.allowed(ctx, req.User)
+		if err != nil {
+			b.cfg.Logger.Warn("authorization check failed", "user", req.User, "err", err)
+			return textMessage(":warning: I could not check whether you may do that (the admin user group could not be read). Try again in a minute."), nil
+		}
+		if !ok {
+			return textMessage(fmt.Sprintf(":no_entry: %s, you are not allowed to `%s`: ask someone in DRILL_ALLOWED_USERS or the admin user group.", user(req.User), cmd.Verb)), nil
+		}
+	}
+	switch cmd.Verb {
+	case VerbHelp:
+		return textMessage(HelpText()), nil
+	case VerbStatus:
+		return b.statusMessage(cmd.DrillID), nil
+	case VerbHistory:
+		return b.historyMessage(cmd.App), nil
+	case VerbCancel:
+		d, ok := b.reg.cancel(cmd.DrillID)
+		if !ok {
+			return textMessage(fmt.Sprintf(":warning: Drill %s is not running here: see `%s status`.", code(cmd.DrillID), SlashCommand)), nil
+		}
+		b.cfg.Logger.Info("drill cancelled", "drill", d.ID, "by", req.User)
+		return textMessage(fmt.Sprintf("Cancelling drill %s of %s: its undo stack runs now; follow it in the thread.", code(d.ID), code(d.App))), nil
+	case VerbBackups:
+		return textMessage(fmt.Sprintf("Listing the backups of %s…", code(cmd.App))), func(ctx context.Context) {
+			l, err := b.cfg.Engine.Backups(ctx, cmd.App)
+			if err != nil {
+				b.reply.respond(ctx, req.ResponseURL, errorMessage(err))
+				return
+			}
+			b.reply.respond(ctx, req.ResponseURL, backupsMessage(l, b.now()))
+		}
+	case VerbPlan:
+		return textMessage(fmt.Sprintf("Planning a %s drill of %s…", cmd.Mode, code(cmd.App))), func(ctx context.Context) {
+			p, err := b.cfg.Engine.Plan(ctx, drill.Options{App: cmd.App, Mode: cmd.Mode, Backup: cmd.Backup})
+			if err != nil {
+				b.reply.respond(ctx, req.ResponseURL, errorMessage(err))
+				return
+			}
+			b.reply.respond(ctx, req.ResponseURL, planMessage(p))
+		}
+	case VerbCapture:
+		return b.startCapture(req, cmd)
+	}
+	return b.startDrill(req, cmd)
+}
+
+func channelList(ids []string) string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, "<#"+Escape(id)+">")
+	}
+	return strings.Join(out, ", ")
+}
+
+func codeList(l []string) string {
+	var out []string
+	for _, s := range l {
+		out = append(out, code(s))
+	}
+	return strings.Join(out, ", ")
+}
+
+func (b *Bot) busyMessage(h drillRecord) Message {
+	return textMessage(fmt.Sprintf(":no_entry: %s is busy: drill %s (%s) started by %s at %s is %s. Wait for it, or `%s cancel %s`.",
+		code(h.App), code(h.ID), h.Verb, user(h.Requester), h.Started.UTC().Format("15:04:05 UTC"), Escape(h.Status), SlashCommand, h.ID))
+}
+
+// startDrill reserves the app for a run or restore and starts it after the ack.
+func (b *Bot) startDrill(req Request, cmd Command) (Message, Later) {
+	rec := &drillRecord{ID: drill.NewDrillID(), App: cmd.App, Verb: cmd.Verb, Mode: cmd.Mode, Requester: req.User, Channel: req.Channel, Started: b.now()}
+	if h, ok := b.reg.reserve(rec); !ok {
+		return b.busyMessage(h), nil
+	}
+	what := fmt.Sprintf("%s drill", cmd.Mode)
+	if cmd.Verb == VerbRestore {
+		what = fmt.Sprintf("emergency restore of backup %s into %s", cmd.Backup, cmd.Into)
+	}
+	ack := textMessage(fmt.Sprintf("Starting drill %s: %s of %s. Follow it in the thread.", code(rec.ID), what, code(cmd.App)))
+	return ack, func(ctx context.Context) { b.runDrill(ctx, req, cmd, rec.ID) }
+}
+
+// runDrill runs a reserved drill with its thread and confirmations.
+func (b *Bot) runDrill(ctx context.Context, req Request, cmd Command, id string) {
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b.reg.update(id, func(d *drillRecord) { d.cancel = cancel })
+	v := drillView{ID: id, App: cmd.App, Verb: cmd.Verb, Requester: req.User, Mode: cmd.Mode, Backup: cmd.Backup.String(), Started: b.now()}
+	rep := newReporter(b, req.Channel, req.ResponseURL, v)
+	sctx := context.WithoutCancel(ctx)
+	if err := rep.start(sctx); err != nil {
+		b.reply.respond(sctx, req.ResponseURL, textMessage(fmt.Sprintf(
+			":warning: I cannot post in this channel, so drill %s did not start and nothing changed. Invite me with `/invite @restore-drill` and run the command again.", code(id))))
+		b.reg.finish(id, nil, b.now())
+		return
+	}
+	b.reg.update(id, func(d *drillRecord) { d.ThreadTS = rep.thread() })
+	b.Go(func() { rep.run(sctx) })
+	conf := &confirmer{b: b, channel: req.Channel, rep: rep}
+	var report *drill.Report
+	var err error
+	switch cmd.Verb {
+	case VerbRestore:
+		report, err = b.cfg.Engine.Restore(dctx, drill.RestoreOptions{App: cmd.App, Backup: cmd.Backup, Into: drill.Into(cmd.Into),
+			NoSafetyBackup: cmd.NoSafetyBackup, Force: cmd.Force, DrillID: id, Requester: req.User}, conf, rep)
+	default:
+		report, err = b.cfg.Engine.Run(dctx, drill.Options{App: cmd.App, Mode: cmd.Mode, Backup: cmd.Backup, Keep: cmd.Keep,
+			DrillID: id, Requester: req.User}, conf, rep)
+	}
+	if err != nil {
+		b.cfg.Logger.Info("drill did not pass", "drill", id, "app", cmd.App, "err", b.cfg.Redactor.Redact(err.Error()))
+	}
+	rep.wait(sctx)
+	b.reg.finish(id, report, b.now())
+}
+
+func (b *Bot) startCapture(req Request, cmd Command) (Message, Later) {
+	rec := &drillRecord{ID: drill.NewDrillID(), App: cmd.App, Verb: cmd.Verb, Requester: req.User, Channel: req.Channel, Started: b.now()}
+	if h, ok := b.reg.reserve(rec); !ok {
+		return b.busyMessage(h), nil
+	}
+	return textMessage(fmt.Sprintf("Capturing a backup of %s…", code(cmd.App))), func(ctx context.Context) {
+		defer b.reg.finish(rec.ID, nil, b.now())
+		bk, err := b.cfg.Engine.Capture(ctx, cmd.App)
+		if err != nil {
+			b.reply.respond(ctx, req.ResponseURL, errorMessage(err))
+			return
+		}
+		_, perr := b.reply.post(ctx, req.Channel, textMessage(fmt.Sprintf("%s captured backup %s of %s (%s).", user(req.User), code(bk.ID), code(cmd.App), bytesText(bk.SizeBytes))), PostOptions{})
+		if perr != nil {
+			b.reply.respond(ctx, req.ResponseURL, textMessage(fmt.Sprintf("Captured backup %s of %s.", code(bk.ID), code(cmd.App))))
+		}
+	}
+}
+
+func (b *Bot) statusMessage(id string) Message {
+	if id != "" {
+		d, ok := b.reg.get(id)
+		if !ok {
+			return textMessage(fmt.Sprintf("No drill %s in this bot's memory.", code(id)))
+		}
+		return textMessage(fmt.Sprintf("Drill %s of %s (%s %s) by %s since %s: %s", code(d.ID), code(d.App), d.Verb, d.Mode, user(d.Requester),
+			d.Started.UTC().Format("15:04:05 UTC"), Escape(d.Status)))
+	}
+	running := b.reg.running()
+	if len(running) == 0 {
+		return textMessage("No drill is running.")
+	}
+	var sb strings.Builder
+	sb.WriteString("*Running drills*\n")
+	for _, d := range running {
+		fmt.Fprintf(&sb, "• %s %s of %s by %s since %s: %s\n", code(d.ID), d.Verb, code(d.App), user(d.Requester), d.Started.UTC().Format("15:04:05 UTC"), Escape(d.Status))
+	}
+	return textMessage(sb.String())
+}
+
+func (b *Bot) historyMessage(app string) Message {
+	h := b.reg.historyOf(app)
+	if len(h) == 0 {
+		return textMessage(fmt.Sprintf("This bot has not seen a drill of %s finish since it started.", code(app)))
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "*Drills of %s* (newest first)\n", code(app))
+	for i := len(h) - 1; i >= 0; i-- {
+		d, r := h[i], h[i].Report
+		fmt.Fprintf(&sb, "• %s %s %s by %s at %s: *%s*, restore %s, whole %s", code(d.ID), d.Verb, r.Mode, user(d.Requester),
+			d.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Result, secs(r.RestoreSeconds), secs(r.TotalSeconds))
+		if r.RPOSeconds != nil {
+			fmt.Fprintf(&sb, ", RPO %s", secs(*r.RPOSeconds))
+		}
+		fmt.Fprintf(&sb, ", %d tables", len(r.Tables))
+		for _, c := range r.Confirmations {
+			fmt.Fprintf(&sb, ", %s confirmed by %s", c.Step, user(c.User))
+		}
+		sb.WriteString("\n")
+	}
+	return textMessage(sb.String())
+}
+
+// HandleClick handles a click on a confirmation button. The click is acked
+// with no payload; the returned work opens the modal at once (trigger ids
+// last 3 s) or tells the user, ephemerally, why not.
+func (b *Bot) HandleClick(ctx context.Context, req Request) Later {
+	if req.ActionID != actionConfirm {
+		return nil
+	}
+	return func(ctx context.Context) {
+		p, err := b.cfg.Pending.Get(ctx, req.Value)
+		if err != nil {
+			b.reply.ephemeral(ctx, req.Channel, req.User, textMessage(":warning: That confirmation is not known to this bot (it may have restarted)."))
+			return
+		}
+		if problem := b.checkConfirmer(ctx, req.User, p); problem != "" {
+			b.reply.ephemeral(ctx, req.Channel, req.User, textMessage(":no_entry: "+problem))
+			return
+		}
+		if err := b.cfg.Transport.OpenModal(ctx, req.TriggerID, modalView(p)); err != nil {
+			b.cfg.Logger.Warn("views.open failed", "err", err)
+			b.reply.ephemeral(ctx, req.Channel, req.User, textMessage(":warning: Slack could not open the confirmation window in time; click the button again."))
+		}
+	}
+}
+
+// checkConfirmer says why user may not confirm p, or "".
+func (b *Bot) checkConfirmer(ctx context.Context, u string, p Pending) string {
+	switch p.State {
+	case StateConfirmed:
+		return fmt.Sprintf("This was already confirmed by %s.", user(p.By))
+	case StateExpired:
+		return "This confirmation has expired."
+	case StateCancelled:
+		return "This confirmation was cancelled: the drill stopped."
+	}
+	ok, err := b.auth.allowed(ctx, u)
+	if err != nil {
+		return "I could not check whether you may confirm (the admin user group could not be read). Try again."
+	}
+	if !ok {
+		return fmt.Sprintf("%s, you are not allowed to confirm destructive steps: ask someone in DRILL_ALLOWED_USERS or the admin user group.", user(u))
+	}
+	if b.cfg.TwoPerson && u == p.Requester {
+		return fmt.Sprintf("Two people are required: someone other than %s, who asked for the drill, must confirm.", user(p.Requester))
+	}
+	return ""
+}
+
+// Submit checks typed against confirmation id and, when right and allowed,
+// confirms it (once, whoever else submits at the same time). It returns the
+// problem to show under the input, or "".
+func (b *Bot) Submit(ctx context.Context, u, id, typed string) string {
+	p, err := b.cfg.Pending.Get(ctx, id)
+	if err != nil {
+		return "This confirmation is not known to this bot (it may have restarted)."
+	}
+	if problem := b.checkConfirmer(ctx, u, p); problem != "" {
+		return problem
+	}
+	typed = strings.TrimSpace(typed)
+	if typed != p.Expect {
+		return fmt.Sprintf("Type %s exactly to confirm; you typed %s.", p.Expect, clipRunes(typed, 40))
+	}
+	got, ok, err := b.cfg.Pending.Resolve(ctx, id, StateConfirmed, u, typed, b.now())
+	if err != nil {
+		return "This confirmation could not be recorded; try again."
+	}
+	if !ok {
+		return b.checkConfirmer(ctx, u, got)
+	}
+	b.cfg.Logger.Info("confirmed", "drill", p.DrillID, "step", p.Step, "by", u)
+	return ""
+}
+
+// HandleSubmission answers a modal submission: nil closes the modal, a
+// response with errors shows them under the input.
+func (b *Bot) HandleSubmission(ctx context.Context, req Request) *slack.ViewSubmissionResponse {
+	if req.CallbackID != callbackTyped {
+		return nil
+	}
+	if problem := b.Submit(ctx, req.User, req.PrivateMetadata, req.Values[inputBlockID]); problem != "" {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{inputBlockID: clipRunes(problem, 150)})
+	}
+	return nil
+}
+
+// Prompter is implemented by transports that can ask a person directly
+// (the console); the confirmer then asks there instead of waiting for a
+// button.
+type Prompter interface {
+	// Prompt asks for the text of p; it returns who typed what.
+	Prompt(ctx context.Context, p Pending) (user, typed string, err error)
+}
+
+// confirmer is the drill.Confirmer of one drill: it posts the prompt in the
+// drill's thread and waits for a submission, expiry or cancellation.
+type confirmer struct {
+	b       *Bot
+	channel string
+	rep     *reporter
+}
+
+var _ drill.Confirmer = (*confirmer)(nil)
+
+func (c *confirmer) Confirm(ctx context.Context, req drill.ConfirmRequest) (drill.Confirmation, error) {
+	b := c.b
+	sctx := context.WithoutCancel(ctx)
+	p := Pending{ID: "c" + drill.NewDrillID()[1:], DrillID: req.DrillID, App: req.App, Step: req.Step, Action: req.Action,
+		Expect: req.Expect, Requester: req.Requester, Plan: req.Plan, Channel: c.channel, ThreadTS: c.rep.thread(),
+		ExpiresAt: b.now().Add(b.cfg.ConfirmTimeout), State: StatePending}
+	if err := b.cfg.Pending.Create(ctx, p); err != nil {
+		return drill.Confirmation{}, drill.Wrap(drill.EREFUSED, err, "the confirmation could not be recorded")
+	}
+	pctx, cancel := context.WithTimeout(sctx, 30*time.Second)
+	c.rep.flush(pctx)
+	ts, err := b.reply.post(pctx, c.channel, promptMessage(p), PostOptions{ThreadTS: p.ThreadTS, Broadcast: p.ThreadTS != ""})
+	cancel()
+	if err != nil {
+		_, _, _ = b.cfg.Pending.Resolve(sctx, p.ID, StateCancelled, "", "", b.now())
+		return drill.Confirmation{}, drill.Wrap(drill.EREFUSED, err, "the confirmation prompt could not be posted")
+	}
+	p.PromptTS = ts
+	_ = b.cfg.Pending.SetPromptTS(ctx, p.ID, ts)
+	wctx, wcancel := context.WithDeadline(ctx, p.ExpiresAt)
+	defer wcancel()
+	if pr, ok := b.cfg.Transport.(Prompter); ok {
+		b.Go(func() { c.ask(wctx, pr, p) })
+	}
+	got, werr := b.cfg.Pending.Wait(wctx, p.ID)
+	if werr != nil {
+		state := StateExpired
+		if ctx.Err() != nil {
+			state = StateCancelled
+		}
+		var ok bool
+		got, ok, _ = b.cfg.Pending.Resolve(sctx, p.ID, state, "", "", b.now())
+		if !ok && got.State == "" {
+			got.State = state
+		}
+	}
+	got.PromptTS = ts
+	b.Go(func() { _ = b.reply.update(sctx, c.channel, ts, promptMessage(got)) })
+	switch got.State {
+	case StateConfirmed:
+		c.rep.say(confirmedMessage(got))
+		return drill.Confirmation{User: got.By, Typed: got.Typed, At: got.At}, nil
+	case StateExpired:
+		c.rep.say(textMessage(fmt.Sprintf(":hourglass: Nobody confirmed *%s* by %s: the confirmation expired, and the drill undoes what it did.",
+			Escape(p.Action), p.ExpiresAt.UTC().Format("15:04:05 UTC"))))
+		return drill.Confirmation{}, fmt.Errorf("confirmation %s of %q expired at %s: %w", p.ID, p.Action, p.ExpiresAt.UTC().Format(time.RFC3339), drill.ErrExpired)
+	}
+	if ctx.Err() != nil {
+		return drill.Confirmation{}, ctx.Err()
+	}
+	return drill.Confirmation{}, drill.Errorf(drill.EREFUSED, "%s was refused", req.Action)
+}
+
+// ask asks on a Prompter until the text is right or the wait ends.
+func (c *confirmer) ask(ctx context.Context, pr Prompter, p Pending) {
+	for ctx.Err() == nil {
+		u, typed, err := pr.Prompt(ctx, p)
+		if err != nil {
+			_, _, _ = c.b.cfg.Pending.Resolve(context.WithoutCancel(ctx), p.ID, StateCancelled, "", "", c.b.now())
+			return
+		}
+		problem := c.b.Submit(ctx, u, p.ID, typed)
+		if problem == "" {
+			return
+		}
+		cur, _ := c.b.cfg.Pending.Get(ctx, p.ID)
+		if cur.State != StatePending {
+			return
+		}
+		c.b.reply.ephemeral(ctx, p.Channel, u, textMessage(":warning: "+Escape(problem)))
+	}
+}

@@ -1,0 +1,262 @@
+package bot
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/slack-go/slack"
+)
+
+// ConsoleTransport is the Transport of the terminal: it renders the thread as
+// indented text and asks confirmations on the prompt. Everything else
+// (parsing, dispatch, rendering, confirmations) is the Slack path's.
+type ConsoleTransport struct {
+	mu       sync.Mutex
+	out      io.Writer
+	next     int
+	threads  map[string]bool
+	shown    map[string]string
+	answer   chan string
+	prompted chan struct{}
+	closed   bool
+	// User is who types at the terminal.
+	User string
+}
+
+var (
+	_ Transport = (*ConsoleTransport)(nil)
+	_ Prompter  = (*ConsoleTransport)(nil)
+)
+
+// NewConsoleTransport returns a transport that writes to out.
+func NewConsoleTransport(out io.Writer, user string) *ConsoleTransport {
+	return &ConsoleTransport{out: out, User: user, threads: map[string]bool{}, shown: map[string]string{},
+		prompted: make(chan struct{}, 1)}
+}
+
+var emoji = strings.NewReplacer(":white_check_mark:", "✓", ":x:", "✗", ":warning:", "!", ":fast_forward:", "–",
+	":leftwards_arrow_with_hook:", "↺", ":rotating_light:", "!!", ":information_source:", "i", ":hourglass:", "⌛",
+	":hourglass_flowing_sand:", "…", ":arrows_counterclockwise:", "…", ":no_entry:", "✗", ":no_entry_sign:", "✗")
+
+// RenderText renders a message as plain text for a terminal.
+func RenderText(m Message) string {
+	var parts []string
+	for _, b := range m.Blocks {
+		switch x := b.(type) {
+		case *slack.SectionBlock:
+			if x.Text != nil {
+				parts = append(parts, x.Text.Text)
+			}
+		case *slack.ActionBlock:
+			if x.Elements == nil {
+				continue
+			}
+			for _, e := range x.Elements.ElementSet {
+				if btn, ok := e.(*slack.ButtonBlockElement); ok && btn.Text != nil {
+					parts = append(parts, "[ "+btn.Text.Text+" ]")
+				}
+			}
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, m.Text)
+	}
+	s := strings.Join(parts, "\n")
+	s = strings.ReplaceAll(s, "```", "")
+	return html.UnescapeString(emoji.Replace(s))
+}
+
+func (t *ConsoleTransport) print(prefix string, s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		fmt.Fprintln(t.out, prefix+line)
+	}
+}
+
+// Post prints a parent message, or an indented thread reply.
+func (t *ConsoleTransport) Post(_ context.Context, channel string, m Message, o PostOptions) (string, error) {
+	t.mu.Lock()
+	t.next++
+	ts := strconv.Itoa(t.next)
+	t.shown[ts] = lastLine(RenderText(m))
+	t.mu.Unlock()
+	if o.ThreadTS == "" {
+		text := RenderText(m)
+		first, rest, _ := strings.Cut(text, "\n")
+		t.print("● ", first)
+		if rest != "" {
+			t.print("  ", rest)
+		}
+	} else {
+		t.print("    │ ", RenderText(m))
+	}
+	return ts, nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndex(s, "\n")+1:]
+}
+
+// Update prints the changed status line of a message.
+func (t *ConsoleTransport) Update(_ context.Context, _, ts string, m Message) error {
+	line := lastLine(RenderText(m))
+	t.mu.Lock()
+	same := t.shown[ts] == line
+	t.shown[ts] = line
+	t.mu.Unlock()
+	if !same {
+		t.print("    ↻ ", line)
+	}
+	return nil
+}
+
+// Ephemeral prints a reply only the user sees.
+func (t *ConsoleTransport) Ephemeral(_ context.Context, _, _ string, m Message) error {
+	t.print("  » ", RenderText(m))
+	return nil
+}
+
+// Respond prints a command's late reply.
+func (t *ConsoleTransport) Respond(_ context.Context, _ string, m Message) error {
+	t.print("  » ", RenderText(m))
+	return nil
+}
+
+// OpenModal is not used on the console: Prompt asks instead.
+func (t *ConsoleTransport) OpenModal(context.Context, string, slack.ModalViewRequest) error {
+	return errors.New("the console has no modals")
+}
+
+// Join does nothing: the console is every channel.
+func (t *ConsoleTransport) Join(context.Context, string) error { return nil }
+
+// GroupMembers knows no groups.
+func (t *ConsoleTransport) GroupMembers(context.Context, string) ([]string, error) { return nil, nil }
+
+// Prompt asks the terminal for the confirmation text.
+func (t *ConsoleTransport) Prompt(ctx context.Context, p Pending) (string, string, error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return "", "", errors.New("the terminal closed before a confirmation was typed")
+	}
+	ch := make(chan string, 1)
+	t.answer = ch
+	fmt.Fprintf(t.out, "    ? Type %s to confirm:\n", p.Expect)
+	t.mu.Unlock()
+	select {
+	case t.prompted <- struct{}{}:
+	default:
+	}
+	select {
+	case line, ok := <-ch:
+		if !ok {
+			return "", "", errors.New("the terminal closed before a confirmation was typed")
+		}
+		return t.User, line, nil
+	case <-ctx.Done():
+		t.mu.Lock()
+		if t.answer == ch {
+			t.answer = nil
+		}
+		t.mu.Unlock()
+		fmt.Fprintln(t.out)
+		return "", "", ctx.Err()
+	}
+}
+
+// takeAnswer hands line to a waiting prompt, if any.
+func (t *ConsoleTransport) takeAnswer(line string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.answer == nil {
+		return false
+	}
+	t.answer <- line
+	t.answer = nil
+	return true
+}
+
+func (t *ConsoleTransport) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	if t.answer != nil {
+		close(t.answer)
+		t.answer = nil
+	}
+}
+
+// RunConsole reads /restore-drill lines from in and runs them through b,
+// whose Transport must be t. Each command runs until it ends or asks for a
+// confirmation before the next line is read, so scripted input works. It
+// returns at the end of input, once every drill has finished.
+func RunConsole(ctx context.Context, b *Bot, t *ConsoleTransport, in io.Reader) error {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 4096), 64<<10)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var job chan struct{}
+	idle := func() {
+		if job == nil {
+			return
+		}
+		select {
+		case <-job:
+			job = nil
+		case <-t.prompted:
+		case <-ctx.Done():
+		}
+	}
+	defer b.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			t.close()
+			return nil
+		case line, ok := <-lines:
+			if !ok {
+				t.close()
+				return nil
+			}
+			if t.takeAnswer(strings.TrimSpace(line)) {
+				idle()
+				continue
+			}
+			text := strings.TrimSpace(line)
+			text = strings.TrimSpace(strings.TrimPrefix(text, SlashCommand))
+			if text == "" || strings.HasPrefix(text, "#") {
+				continue
+			}
+			m, later := b.HandleCommand(ctx, Request{Kind: KindCommand, User: t.User, Channel: "console", Text: text, ResponseURL: "console"})
+			_ = t.Ephemeral(ctx, "console", t.User, m)
+			if later != nil {
+				done := make(chan struct{})
+				job = done
+				b.Go(func() {
+					defer close(done)
+					later(ctx)
+				})
+				idle()
+			}
+		}
+	}
+}

@@ -1,0 +1,411 @@
+package bot
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"github.com/restore-drill/restore-drill/drill"
+)
+
+// Limits the renderer keeps under (Slack's are 3000 per section and 50
+// blocks per message).
+const (
+	sectionLimit = 2900
+	blocksLimit  = 45
+	textLimit    = 3000
+)
+
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}
+
+func plain(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
+}
+
+// clipRunes cuts s to at most n runes.
+func clipRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// splitText cuts mrkdwn text into pieces of at most limit runes, at line
+// ends where possible.
+func splitText(s string, limit int) []string {
+	var out []string
+	var cur strings.Builder
+	n := 0
+	flush := func() {
+		if n > 0 {
+			out = append(out, cur.String())
+			cur.Reset()
+			n = 0
+		}
+	}
+	for _, line := range strings.Split(s, "\n") {
+		line = clipRunes(line, limit)
+		l := utf8.RuneCountInString(line)
+		if n > 0 && n+1+l > limit {
+			flush()
+		}
+		if n > 0 {
+			cur.WriteByte('\n')
+			n++
+		}
+		cur.WriteString(line)
+		n += l
+	}
+	flush()
+	return out
+}
+
+// sections renders mrkdwn text as as many section blocks as it needs.
+func sections(s string) []slack.Block {
+	var out []slack.Block
+	for _, part := range splitText(s, sectionLimit) {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		out = append(out, slack.NewSectionBlock(mrkdwn(part), nil, nil))
+	}
+	return out
+}
+
+// textMessage is a message of mrkdwn text.
+func textMessage(s string) Message {
+	return Message{Text: clipRunes(s, textLimit), Blocks: sections(s)}
+}
+
+func code(s string) string { return "`" + Escape(strings.ReplaceAll(s, "`", "'")) + "`" }
+
+func user(id string) string {
+	if id == "" {
+		return "someone"
+	}
+	if strings.HasPrefix(id, "U") || strings.HasPrefix(id, "W") {
+		return "<@" + Escape(id) + ">"
+	}
+	return Escape(id)
+}
+
+func usageMessage(err *UsageError) Message {
+	return textMessage(fmt.Sprintf(":warning: %s.\nUsage: `%s`", err.Problem, err.Usage()))
+}
+
+func errorMessage(err error) Message {
+	return textMessage(":warning: " + Escape(drill.ErrorMessage(err)))
+}
+
+func duration(d time.Duration) string {
+	switch {
+	case d >= time.Hour:
+		return d.Round(time.Minute).String()
+	case d >= time.Minute:
+		return d.Round(time.Second).String()
+	}
+	return d.Round(10 * time.Millisecond).String()
+}
+
+func secs(s float64) string { return duration(time.Duration(s * float64(time.Second))) }
+
+func bytesText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func progressText(e drill.Event) string {
+	var parts []string
+	if e.Message != "" {
+		parts = append(parts, Escape(e.Message))
+	}
+	if pct := e.Percent(); pct >= 0 {
+		parts = append(parts, fmt.Sprintf("%.0f%% of %s", pct, bytesText(e.Total)))
+	} else if e.Bytes > 0 {
+		parts = append(parts, bytesText(e.Bytes))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// drillView is what the parent message shows.
+type drillView struct {
+	ID, App, Verb, Requester string
+	Mode                     drill.Mode
+	Backup                   string
+	Step                     string
+	Progress                 string
+	Started                  time.Time
+	Report                   *drill.Report
+}
+
+func (v drillView) parent() Message {
+	title := fmt.Sprintf("*Drill %s* of %s — %s mode, backup %s, requested by %s", code(v.ID), code(v.App), v.Mode, code(v.Backup), user(v.Requester))
+	var status string
+	switch {
+	case v.Report == nil && v.Step == "":
+		status = ":hourglass_flowing_sand: starting…"
+	case v.Report == nil:
+		status = ":arrows_counterclockwise: running " + code(v.Step)
+		if v.Progress != "" {
+			status += " (" + v.Progress + ")"
+		}
+	default:
+		status = verdictLine(v.Report)
+	}
+	text := title + "\n" + status
+	return Message{Text: clipRunes(fmt.Sprintf("Drill %s of %s: %s", v.ID, v.App, stripMarks(status)), textLimit), Blocks: sections(text)}
+}
+
+func stripMarks(s string) string {
+	return strings.NewReplacer("*", "", "`", "", ":white_check_mark: ", "", ":x: ", "", ":arrows_counterclockwise: ", "", ":hourglass_flowing_sand: ", "").Replace(s)
+}
+
+func verdictLine(r *drill.Report) string {
+	if r.Result == drill.Passed {
+		return fmt.Sprintf(":white_check_mark: *PASSED* in %s", secs(r.TotalSeconds))
+	}
+	return fmt.Sprintf(":x: *FAILED* after %s: %s", secs(r.TotalSeconds), Escape(r.Error))
+}
+
+var stepMarks = map[drill.EventKind]string{
+	drill.StepSucceeded: ":white_check_mark:", drill.StepFailed: ":x:", drill.StepSkipped: ":fast_forward:",
+	drill.StepUndone: ":leftwards_arrow_with_hook:", drill.StepUndoFailed: ":rotating_light:", drill.DrillNote: ":information_source:",
+}
+
+// stepMessage is the thread reply for a finished, failed, skipped or undone
+// step, or a note; last is the step's last progress, if any.
+func stepMessage(e drill.Event, last string) Message {
+	mark := stepMarks[e.Kind]
+	var s string
+	switch e.Kind {
+	case drill.StepSucceeded:
+		s = fmt.Sprintf("%s %s done in %s", mark, code(e.Step), duration(e.Duration))
+	case drill.StepFailed:
+		s = fmt.Sprintf("%s %s failed after %s: %s", mark, code(e.Step), duration(e.Duration), Escape(e.Message))
+	case drill.StepSkipped:
+		s = fmt.Sprintf("%s %s skipped: %s", mark, code(e.Step), Escape(e.Message))
+	case drill.StepUndone:
+		s = fmt.Sprintf("%s undone: %s", mark, code(e.Step))
+	case drill.StepUndoFailed:
+		s = fmt.Sprintf("%s *%s*", mark, Escape(e.Message))
+	default:
+		s = fmt.Sprintf("%s %s", mark, Escape(e.Message))
+	}
+	if last != "" && (e.Kind == drill.StepSucceeded || e.Kind == drill.StepFailed) {
+		s += " — " + last
+	}
+	return textMessage(s)
+}
+
+// tableMessages renders the checksum table in as many messages as it needs,
+// each under Slack's block and text limits.
+func tableMessages(r *drill.Report) []Message {
+	if len(r.Tables) == 0 {
+		return nil
+	}
+	match := 0
+	lines := make([]string, 0, len(r.Tables))
+	for _, t := range r.Tables {
+		mark := "✓"
+		if t.Match {
+			match++
+		} else {
+			mark = "✗"
+		}
+		line := fmt.Sprintf("%s %s  %d → %d rows", mark, clipRunes(drill.QuoteIdent(t.Schema)+"."+drill.QuoteIdent(t.Name), 120), t.SourceRows, t.RestoredRows)
+		if t.Problem != "" {
+			line += "  " + clipRunes(t.Problem, 200)
+		}
+		lines = append(lines, Escape(strings.ReplaceAll(line, "```", "'''")))
+	}
+	head := fmt.Sprintf("*Checksums* — %d tables, %d match", len(r.Tables), match)
+	if r.Verification != "" {
+		head += ": " + Escape(r.Verification)
+	}
+	if !r.Exact {
+		head += "\n_Not an exact comparison: differences are drift since the backup._"
+	}
+	var blocks []slack.Block
+	blocks = append(blocks, sections(head)...)
+	for _, part := range splitText(strings.Join(lines, "\n"), sectionLimit-8) {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("```"+part+"```"), nil, nil))
+	}
+	var out []Message
+	for i := 0; i < len(blocks); i += blocksLimit {
+		end := min(i+blocksLimit, len(blocks))
+		out = append(out, Message{Blocks: blocks[i:end]})
+	}
+	for i := range out {
+		out[i].Text = fmt.Sprintf("Checksums of drill %s (%d/%d): %d tables, %d match", r.DrillID, i+1, len(out), len(r.Tables), match)
+	}
+	return out
+}
+
+// verdictMessage is the final result, broadcast to the channel.
+func verdictMessage(r *drill.Report) Message {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*Drill %s of %s:* %s\n", code(r.DrillID), code(r.App), verdictLine(r))
+	if r.Backup != nil {
+		fmt.Fprintf(&b, "• Backup %s, %s\n", code(r.Backup.ID), bytesText(r.Backup.SizeBytes))
+	}
+	fmt.Fprintf(&b, "• RTO: restore %s, whole drill %s\n", secs(r.RestoreSeconds), secs(r.TotalSeconds))
+	if r.RPOSeconds != nil {
+		fmt.Fprintf(&b, "• RPO: %s (age of the newest backup before the drill)\n", secs(*r.RPOSeconds))
+	} else {
+		b.WriteString("• RPO: unknown, no backup existed before the drill\n")
+	}
+	if r.Canary.Expected {
+		fmt.Fprintf(&b, "• Canary: %s\n", map[bool]string{true: "found in the restore", false: "*missing* from the restore"}[r.Canary.Found])
+	}
+	if r.Verification != "" {
+		fmt.Fprintf(&b, "• Checksums: %s\n", Escape(r.Verification))
+	}
+	for _, c := range r.Checks {
+		if !c.OK {
+			fmt.Fprintf(&b, "• :warning: %s\n", Escape(c.Message))
+		}
+	}
+	for _, c := range r.Confirmations {
+		fmt.Fprintf(&b, "• %s confirmed %s by typing %s at %s\n", user(c.User), code(c.Step), code(c.Typed), c.At.UTC().Format("15:04:05 UTC"))
+	}
+	if len(r.Undone) > 0 {
+		fmt.Fprintf(&b, "• Undone: %s\n", Escape(strings.Join(r.Undone, ", ")))
+	}
+	if len(r.UndoFailed) > 0 {
+		fmt.Fprintf(&b, "• :rotating_light: *UNDO FAILED, act by hand:* %s\n", Escape(strings.Join(r.UndoFailed, ", ")))
+	}
+	if r.Kept && r.Scratch != nil {
+		fmt.Fprintf(&b, "• Kept %s: destroy it when done\n", code(r.Scratch.Name))
+	}
+	return Message{Text: clipRunes(fmt.Sprintf("Drill %s of %s %s", r.DrillID, r.App, strings.ToUpper(string(r.Result))), textLimit), Blocks: sections(b.String())}
+}
+
+// Confirmation prompt rendering.
+
+const (
+	actionConfirm  = "restore_drill_confirm"
+	callbackTyped  = "restore_drill_typed"
+	inputBlockID   = "typed_confirmation"
+	inputActionID  = "typed"
+	promptActionsB = "confirm_actions"
+)
+
+func promptText(p Pending) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, ":warning: *Confirmation needed* for drill %s of %s: *%s*\n", code(p.DrillID), code(p.App), Escape(p.Action))
+	for _, l := range p.Plan {
+		fmt.Fprintf(&b, "• %s\n", Escape(l))
+	}
+	fmt.Fprintf(&b, "Requested by %s. Type %s to confirm; expires at %s.", user(p.Requester), code(p.Expect), p.ExpiresAt.UTC().Format("15:04:05 UTC"))
+	return b.String()
+}
+
+// promptMessage is the confirmation prompt; while pending it carries the
+// danger button, afterwards the outcome instead.
+func promptMessage(p Pending) Message {
+	blocks := sections(promptText(p))
+	if p.State == StatePending {
+		btn := slack.NewButtonBlockElement(actionConfirm, p.ID, plain("Confirm…"))
+		btn.Style = slack.StyleDanger
+		blocks = append(blocks, slack.NewActionBlock(promptActionsB, btn))
+	} else {
+		blocks = append(blocks, sections(outcomeText(p))...)
+	}
+	return Message{Text: clipRunes(fmt.Sprintf("Confirmation needed: %s (type %s)", p.Action, p.Expect), textLimit), Blocks: blocks}
+}
+
+func outcomeText(p Pending) string {
+	switch p.State {
+	case StateConfirmed:
+		return fmt.Sprintf(":white_check_mark: Confirmed by %s at %s.", user(p.By), p.At.UTC().Format("15:04:05 UTC"))
+	case StateExpired:
+		return ":hourglass: *Expired*: nobody confirmed in time; the drill undoes what it did."
+	}
+	return ":no_entry_sign: *Cancelled*: the drill stopped before this was confirmed."
+}
+
+func confirmedMessage(p Pending) Message {
+	return textMessage(fmt.Sprintf("%s confirmed *%s* by typing %s", user(p.By), Escape(p.Action), code(p.Typed)))
+}
+
+func modalView(p Pending) slack.ModalViewRequest {
+	input := slack.NewInputBlock(inputBlockID, plain(clipRunes("Type "+p.Expect+" to confirm", 150)), nil,
+		slack.NewPlainTextInputBlockElement(plain(p.Expect), inputActionID))
+	blocks := append(sections(clipRunes(promptText(p), 2*sectionLimit)), input)
+	return slack.ModalViewRequest{
+		Type: slack.VTModal, CallbackID: callbackTyped, PrivateMetadata: p.ID,
+		Title: plain("Confirm"), Submit: plain("Confirm"), Close: plain("Cancel"),
+		Blocks: slack.Blocks{BlockSet: blocks},
+	}
+}
+
+func backupsMessage(l drill.BackupList, now time.Time) Message {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*Backups of %s*\n", code(l.App))
+	if len(l.Backups) == 0 {
+		b.WriteString("No backups.\n")
+	}
+	start := max(0, len(l.Backups)-40)
+	if start > 0 {
+		fmt.Fprintf(&b, "_%d older backups not shown_\n", start)
+	}
+	for _, x := range l.Backups[start:] {
+		fmt.Fprintf(&b, "• %s %s %s, %s old\n", code(x.ID), x.Status, bytesText(x.SizeBytes), duration(now.Sub(x.CreatedAt)))
+	}
+	for _, s := range l.Schedules {
+		fmt.Fprintf(&b, "Schedule: daily at %02d:00 %s\n", s.Hour, Escape(s.Timezone))
+	}
+	if l.Scheduling && len(l.Schedules) == 0 {
+		b.WriteString(":warning: No backup schedule.\n")
+	}
+	if n, ok := l.NewestSucceeded(); ok {
+		age := now.Sub(*n.FinishedAt)
+		flag := ""
+		if age > drill.DefaultMaxBackupAge {
+			flag = " :warning: stale"
+		}
+		fmt.Fprintf(&b, "RPO: newest successful backup %s is %s old%s\n", code(n.ID), duration(age), flag)
+	}
+	return textMessage(b.String())
+}
+
+func planMessage(p *drill.Plan) Message {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*Plan for a %s drill of %s* (%s), about %s\n", p.Mode, code(p.App), Escape(p.Provider), duration(p.Estimate))
+	if p.Refusal != "" {
+		fmt.Fprintf(&b, ":no_entry: %s\n", Escape(p.Refusal))
+	}
+	if p.Backup != nil {
+		fmt.Fprintf(&b, "Backup %s, %s old\n", code(p.Backup.ID), duration(p.BackupAge))
+	}
+	for i, s := range p.Steps {
+		c := ""
+		if s.Confirm {
+			c = " _(typed confirmation)_"
+		}
+		fmt.Fprintf(&b, "%d. %s%s\n", i+1, Escape(s.What), c)
+	}
+	for _, c := range p.Checks {
+		if !c.OK {
+			fmt.Fprintf(&b, ":warning: %s\n", Escape(c.Message))
+		}
+	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(&b, ":information_source: %s\n", Escape(n))
+	}
+	return textMessage(b.String())
+}

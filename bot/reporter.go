@@ -1,0 +1,240 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/restore-drill/restore-drill/drill"
+)
+
+// reporter is a drill.Sink that keeps one Slack thread per drill: the parent
+// message (kept current with chat.update at most once per interval), a reply
+// per finished step, the checksum table and the broadcast verdict. Event
+// never blocks: events are queued and a goroutine delivers them, so a slow
+// or failing Slack cannot stop or corrupt the drill.
+type reporter struct {
+	b           *Bot
+	channel     string
+	responseURL string
+
+	mu         sync.Mutex
+	view       drillView
+	queue      []queued
+	last       map[string]string
+	dirty      bool
+	parentTS   string
+	wake       chan struct{}
+	done       chan struct{}
+	lastUpdate time.Time
+}
+
+type queued struct {
+	event  *drill.Event
+	msg    *Message
+	marker chan struct{}
+}
+
+var _ drill.Sink = (*reporter)(nil)
+
+func newReporter(b *Bot, channel, responseURL string, v drillView) *reporter {
+	return &reporter{b: b, channel: channel, responseURL: responseURL, view: v, last: map[string]string{},
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// start posts the parent message. ErrChannelNotFound means the bot cannot
+// post here at all; other errors leave the drill to run, the reporter trying
+// again later.
+func (r *reporter) start(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	r.mu.Lock()
+	m := r.view.parent()
+	r.mu.Unlock()
+	ts, err := r.b.reply.post(ctx, r.channel, m, PostOptions{})
+	if errors.Is(err, ErrChannelNotFound) {
+		return err
+	}
+	r.mu.Lock()
+	r.parentTS, r.lastUpdate = ts, r.b.now()
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *reporter) thread() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.parentTS
+}
+
+func (r *reporter) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Event queues e; progress is coalesced into the parent message.
+func (r *reporter) Event(e drill.Event) {
+	r.mu.Lock()
+	switch e.Kind {
+	case drill.StepStarted:
+		r.view.Step, r.view.Progress = e.Step, ""
+		r.dirty = true
+	case drill.StepProgress:
+		p := progressText(e)
+		r.view.Step, r.view.Progress, r.last[e.Step] = e.Step, p, p
+		r.dirty = true
+	case drill.DrillConfirmed:
+		// the confirmer posts its own, better message (say)
+	default:
+		r.queue = append(r.queue, queued{event: &e})
+	}
+	status := "running " + r.view.Step
+	r.mu.Unlock()
+	r.b.reg.update(e.DrillID, func(d *drillRecord) {
+		if d.Status != "cancelling" {
+			d.Status = status
+		}
+	})
+	r.signal()
+}
+
+// say queues a ready message for the thread, in order with the events.
+func (r *reporter) say(m Message) {
+	r.mu.Lock()
+	r.queue = append(r.queue, queued{msg: &m})
+	r.mu.Unlock()
+	r.signal()
+}
+
+// flush waits until everything queued so far is delivered (or ctx ends),
+// so that a message posted directly lands after it in the thread.
+func (r *reporter) flush(ctx context.Context) {
+	m := make(chan struct{})
+	r.mu.Lock()
+	r.queue = append(r.queue, queued{marker: m})
+	r.mu.Unlock()
+	r.signal()
+	select {
+	case <-m:
+	case <-r.done:
+	case <-ctx.Done():
+	}
+}
+
+// run delivers queued events until the drill finishes.
+func (r *reporter) run(ctx context.Context) {
+	defer close(r.done)
+	var timer *time.Timer
+	var timerC <-chan time.Time
+	for {
+		r.mu.Lock()
+		items := r.queue
+		r.queue = nil
+		r.mu.Unlock()
+		finished := false
+		for _, it := range items {
+			if r.deliver(ctx, it) {
+				finished = true
+			}
+		}
+		r.mu.Lock()
+		dirty, since := r.dirty, r.b.now().Sub(r.lastUpdate)
+		r.mu.Unlock()
+		if finished {
+			r.updateParent(ctx)
+			return
+		}
+		if dirty && since >= r.b.updateInterval() {
+			r.updateParent(ctx)
+		} else if dirty && timerC == nil {
+			timer = time.NewTimer(r.b.updateInterval() - since)
+			timerC = timer.C
+		}
+		select {
+		case <-r.wake:
+		case <-timerC:
+			timerC = nil
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return
+		}
+	}
+}
+
+func (r *reporter) ensureParent(ctx context.Context) string {
+	if ts := r.thread(); ts != "" {
+		return ts
+	}
+	r.mu.Lock()
+	m := r.view.parent()
+	r.mu.Unlock()
+	ts, err := r.b.reply.post(ctx, r.channel, m, PostOptions{})
+	if err != nil {
+		return ""
+	}
+	r.mu.Lock()
+	r.parentTS = ts
+	r.mu.Unlock()
+	return ts
+}
+
+// deliver posts one queued item; it reports whether the drill finished.
+func (r *reporter) deliver(ctx context.Context, it queued) bool {
+	if it.marker != nil {
+		close(it.marker)
+		return false
+	}
+	ts := r.ensureParent(ctx)
+	post := func(m Message, broadcast bool) {
+		_, _ = r.b.reply.post(ctx, r.channel, m, PostOptions{ThreadTS: ts, Broadcast: broadcast && ts != ""})
+	}
+	if it.msg != nil {
+		post(*it.msg, false)
+		return false
+	}
+	e := *it.event
+	if e.Kind != drill.DrillFinished {
+		r.mu.Lock()
+		last := r.last[e.Step]
+		r.mu.Unlock()
+		post(stepMessage(e, last), false)
+		return false
+	}
+	if e.Report == nil {
+		post(textMessage(fmt.Sprintf("Drill %s ended without a report.", code(e.DrillID))), true)
+		return true
+	}
+	for _, m := range tableMessages(e.Report) {
+		post(m, false)
+	}
+	post(verdictMessage(e.Report), true)
+	r.mu.Lock()
+	r.view.Report, r.dirty = e.Report, true
+	r.mu.Unlock()
+	return true
+}
+
+func (r *reporter) updateParent(ctx context.Context) {
+	r.mu.Lock()
+	m, ts := r.view.parent(), r.parentTS
+	r.dirty, r.lastUpdate = false, r.b.now()
+	r.mu.Unlock()
+	if ts == "" {
+		return
+	}
+	_ = r.b.reply.update(ctx, r.channel, ts, m)
+}
+
+// wait waits until the reporter has delivered everything, or ctx ends.
+func (r *reporter) wait(ctx context.Context) {
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,725 @@
+// Package slacktest is an in-process fake Slack for tests: the Web API
+// methods the bot calls, a Socket Mode websocket that sends hello, pings and
+// the envelopes a test injects, and the response_url endpoint. Every call and
+// every ack is recorded with wait-for helpers; faults (not_in_channel,
+// channel_not_found, expired_trigger_id, 429 with Retry-After, slow methods,
+// a dropped socket) can be injected.
+package slacktest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Call is one recorded Web API or response_url call.
+type Call struct {
+	// Method is the Web API method ("chat.postMessage"), or "response_url".
+	Method string
+	At     time.Time
+	// Token is the credential the call carried (form field or bearer).
+	Token     string
+	Channel   string
+	TS        string
+	ThreadTS  string
+	Text      string
+	User      string
+	Broadcast bool
+	// Blocks is the message's blocks as sent (JSON), if any.
+	Blocks json.RawMessage
+	// View is views.open's view (JSON).
+	View      json.RawMessage
+	TriggerID string
+	// ReplaceOriginal is response_url's replace_original.
+	ReplaceOriginal bool
+	ResponseType    string
+	// Body is the whole request body with the token removed, for scans.
+	Body string
+	// Reply is the ts the fake answered with; Error the error it answered.
+	Reply string
+	Error string
+}
+
+// Ack is one envelope acknowledgement received on the socket.
+type Ack struct {
+	EnvelopeID string
+	Payload    json.RawMessage
+	// Latency is from the envelope's send to the ack's arrival.
+	Latency time.Duration
+	At      time.Time
+}
+
+// Server is the fake Slack.
+type Server struct {
+	// AppToken and BotToken are the tokens the fake accepts.
+	AppToken, BotToken string
+	// PingInterval is how often the socket pings; 5 s when zero.
+	PingInterval time.Duration
+
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	changed  chan struct{}
+	calls    []Call
+	acks     map[string]Ack
+	ackOrder []string
+	sent     map[string]time.Time
+	frames   map[string][]byte
+	opens    int
+	nextTS   int64
+	nextEnv  int
+	faults   map[string][]fault
+	slow     map[string]time.Duration
+	groups   map[string][]string
+	outside  map[string]bool // public channels the bot is not in
+	private  map[string]bool // channels the bot cannot see
+	conn     *websocket.Conn
+	connDone chan struct{}
+	writeMu  sync.Mutex
+}
+
+type fault struct {
+	err        string
+	retryAfter int
+	status     int
+}
+
+// New starts a fake Slack, closed at cleanup.
+func New(tb testing.TB) *Server {
+	tb.Helper()
+	s := &Server{
+		AppToken: "xapp-1-A111-222-fakeapptoken", BotToken: "xoxb-111-222-fakebottoken",
+		changed: make(chan struct{}), acks: map[string]Ack{}, sent: map[string]time.Time{}, frames: map[string][]byte{},
+		nextTS: 1700000000000100, faults: map[string][]fault{}, slow: map[string]time.Duration{},
+		groups: map[string][]string{}, outside: map[string]bool{}, private: map[string]bool{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/", s.api)
+	mux.HandleFunc("/link/", s.link)
+	mux.HandleFunc("/response/", s.response)
+	s.srv = httptest.NewServer(mux)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// APIURL is the Web API base to configure the bot with (trailing slash).
+func (s *Server) APIURL() string { return s.srv.URL + "/api/" }
+
+// Close drops the socket and stops the server.
+func (s *Server) Close() {
+	s.DropSocket()
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+}
+
+func (s *Server) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// SetGroup makes usergroups.users.list answer users for group.
+func (s *Server) SetGroup(group string, users ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups[group] = users
+}
+
+// NotInChannel makes chat.postMessage to channel fail with not_in_channel
+// until the bot calls conversations.join on it.
+func (s *Server) NotInChannel(channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.outside[channel] = true
+}
+
+// PrivateChannel makes every post to channel fail with channel_not_found.
+func (s *Server) PrivateChannel(channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.private[channel] = true
+}
+
+// Fail makes the next n calls of method answer {"ok":false,"error":err}.
+func (s *Server) Fail(method, err string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults[method] = append(s.faults[method], fault{err: err, status: http.StatusOK})
+	}
+}
+
+// RateLimit makes the next n calls of method answer HTTP 429 with
+// Retry-After: retryAfter seconds.
+func (s *Server) RateLimit(method string, retryAfter, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults[method] = append(s.faults[method], fault{err: "ratelimited", retryAfter: retryAfter, status: http.StatusTooManyRequests})
+	}
+}
+
+// Slow makes every call of method wait d before answering.
+func (s *Server) Slow(method string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.slow[method] = d
+}
+
+// Opens is how many times apps.connections.open was called.
+func (s *Server) Opens() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opens
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) api(w http.ResponseWriter, r *http.Request) {
+	method := strings.TrimPrefix(r.URL.Path, "/api/")
+	if method == "apps.connections.open" {
+		s.connectionsOpen(w, r)
+		return
+	}
+	c := Call{Method: method, At: time.Now()}
+	var form map[string]string
+	ct := r.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "application/json") {
+		var body map[string]json.RawMessage
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		c.Token = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		c.View = body["view"]
+		_ = json.Unmarshal(body["trigger_id"], &c.TriggerID)
+		raw, _ := json.Marshal(body)
+		c.Body = string(raw)
+	} else {
+		_ = r.ParseForm()
+		form = map[string]string{}
+		for k := range r.PostForm {
+			form[k] = r.PostForm.Get(k)
+		}
+		c.Token = form["token"]
+		if c.Token == "" {
+			c.Token = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		}
+		delete(form, "token")
+		c.Channel, c.TS, c.ThreadTS, c.Text, c.User = form["channel"], form["ts"], form["thread_ts"], form["text"], form["user"]
+		c.Broadcast = form["reply_broadcast"] == "true"
+		if b := form["blocks"]; b != "" {
+			c.Blocks = json.RawMessage(b)
+		}
+		raw, _ := json.Marshal(form)
+		c.Body = string(raw)
+	}
+
+	s.mu.Lock()
+	delay := s.slow[method]
+	s.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.notify()
+	record := func() { s.calls = append(s.calls, c) }
+	if c.Token != s.BotToken {
+		c.Error = "invalid_auth"
+		record()
+		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
+		return
+	}
+	if q := s.faults[method]; len(q) > 0 {
+		f := q[0]
+		s.faults[method] = q[1:]
+		c.Error = f.err
+		record()
+		if f.status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", strconv.Itoa(f.retryAfter))
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		writeJSON(w, map[string]any{"ok": false, "error": f.err})
+		return
+	}
+	fail := func(e string) {
+		c.Error = e
+		record()
+		writeJSON(w, map[string]any{"ok": false, "error": e})
+	}
+	switch method {
+	case "chat.postMessage", "chat.update", "chat.postEphemeral":
+		if s.private[c.Channel] {
+			fail("channel_not_found")
+			return
+		}
+		if method == "chat.postMessage" && s.outside[c.Channel] {
+			fail("not_in_channel")
+			return
+		}
+		if c.Text == "" && len(c.Blocks) == 0 {
+			fail("no_text")
+			return
+		}
+		ts := c.TS
+		if method != "chat.update" {
+			s.nextTS += 100
+			ts = fmt.Sprintf("%d.%06d", s.nextTS/1000000, s.nextTS%1000000)
+		}
+		c.Reply = ts
+		record()
+		if method == "chat.postEphemeral" {
+			writeJSON(w, map[string]any{"ok": true, "message_ts": ts})
+			return
+		}
+		writeJSON(w, map[string]any{"ok": true, "channel": c.Channel, "ts": ts, "text": c.Text})
+	case "views.open":
+		if c.TriggerID == "" {
+			fail("invalid_trigger_id")
+			return
+		}
+		record()
+		writeJSON(w, map[string]any{"ok": true, "view": map[string]any{"id": "V" + strconv.Itoa(len(s.calls))}})
+	case "usergroups.users.list":
+		users, ok := s.groups[form["usergroup"]]
+		if !ok {
+			fail("no_such_subteam")
+			return
+		}
+		record()
+		writeJSON(w, map[string]any{"ok": true, "users": users})
+	case "users.info":
+		record()
+		writeJSON(w, map[string]any{"ok": true, "user": map[string]any{"id": c.User, "name": strings.ToLower(c.User), "is_admin": false}})
+	case "conversations.join":
+		if s.private[c.Channel] {
+			fail("channel_not_found")
+			return
+		}
+		delete(s.outside, c.Channel)
+		record()
+		writeJSON(w, map[string]any{"ok": true, "channel": map[string]any{"id": c.Channel}})
+	default:
+		c.Error = "unknown_method"
+		record()
+		w.WriteHeader(http.StatusNotFound)
+	}
+}
+
+func (s *Server) response(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Text            string          `json:"text"`
+		Blocks          json.RawMessage `json:"blocks"`
+		ResponseType    string          `json:"response_type"`
+		ReplaceOriginal bool            `json:"replace_original"`
+		ThreadTS        string          `json:"thread_ts"`
+	}
+	raw := new(strings.Builder)
+	dec := json.NewDecoder(r.Body)
+	var m json.RawMessage
+	_ = dec.Decode(&m)
+	raw.Write(m)
+	_ = json.Unmarshal(m, &body)
+	c := Call{Method: "response_url", At: time.Now(), Text: body.Text, Blocks: body.Blocks, ResponseType: body.ResponseType,
+		ReplaceOriginal: body.ReplaceOriginal, ThreadTS: body.ThreadTS, Body: raw.String(), TS: strings.TrimPrefix(r.URL.Path, "/response/")}
+	s.mu.Lock()
+	s.calls = append(s.calls, c)
+	s.notify()
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte("ok"))
+}
+
+// Calls returns every call recorded so far.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Call(nil), s.calls...)
+}
+
+// Acks returns every ack received so far, in arrival order.
+func (s *Server) Acks() []Ack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Ack, 0, len(s.ackOrder))
+	for _, id := range s.ackOrder {
+		out = append(out, s.acks[id])
+	}
+	return out
+}
+
+// DefaultWait bounds the wait-for helpers.
+const DefaultWait = 20 * time.Second
+
+// WaitCalls waits until n recorded calls satisfy match and returns them.
+func (s *Server) WaitCalls(tb testing.TB, what string, n int, match func(Call) bool) []Call {
+	tb.Helper()
+	deadline := time.NewTimer(DefaultWait)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		var got []Call
+		for _, c := range s.calls {
+			if match(c) {
+				got = append(got, c)
+			}
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		if len(got) >= n {
+			return got[:n]
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			tb.Fatalf("waited %s for %d call(s) %s; saw %d. Calls:\n%s", DefaultWait, n, what, len(got), s.dump())
+		}
+	}
+}
+
+// WaitCall waits for the first call that satisfies match.
+func (s *Server) WaitCall(tb testing.TB, what string, match func(Call) bool) Call {
+	tb.Helper()
+	return s.WaitCalls(tb, what, 1, match)[0]
+}
+
+func (s *Server) dump() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	for _, c := range s.calls {
+		text := c.Text
+		if len(text) > 160 {
+			text = text[:160] + "…"
+		}
+		fmt.Fprintf(&b, "  %s ch=%s ts=%s thread=%s err=%s %q\n", c.Method, c.Channel, c.TS, c.ThreadTS, c.Error, text)
+	}
+	return b.String()
+}
+
+// WaitAck waits for the ack of envelope id.
+func (s *Server) WaitAck(tb testing.TB, id string) Ack {
+	tb.Helper()
+	deadline := time.NewTimer(DefaultWait)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		a, ok := s.acks[id]
+		ch := s.changed
+		s.mu.Unlock()
+		if ok {
+			return a
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			tb.Fatalf("waited %s for the ack of envelope %s", DefaultWait, id)
+		}
+	}
+}
+
+// --- Socket Mode ---
+
+func (s *Server) connectionsOpen(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ") != s.AppToken {
+		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
+		return
+	}
+	s.opens++
+	s.notify()
+	writeJSON(w, map[string]any{"ok": true, "url": fmt.Sprintf("ws://%s/link/?ticket=%d", s.srv.Listener.Addr(), s.opens)})
+}
+
+func (s *Server) link(w http.ResponseWriter, r *http.Request) {
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	done := make(chan struct{})
+	s.mu.Lock()
+	old := s.conn
+	s.conn, s.connDone = conn, done
+	s.notify()
+	s.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	s.writeMu.Lock()
+	_ = conn.WriteJSON(map[string]any{"type": "hello", "num_connections": 1,
+		"debug_info": map[string]any{"host": "fake", "approximate_connection_time": 18060}, "connection_info": map[string]any{"app_id": "A111"}})
+	s.writeMu.Unlock()
+	interval := s.PingInterval
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if conn.WriteControl(websocket.PingMessage, []byte("ping"), time.Now().Add(time.Second)) != nil {
+					return
+				}
+			}
+		}
+	}()
+	defer func() {
+		close(done)
+		s.mu.Lock()
+		if s.conn == conn {
+			s.conn = nil
+		}
+		s.notify()
+		s.mu.Unlock()
+		_ = conn.Close()
+	}()
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		var a struct {
+			EnvelopeID string          `json:"envelope_id"`
+			Payload    json.RawMessage `json:"payload"`
+		}
+		if json.Unmarshal(data, &a) != nil || a.EnvelopeID == "" {
+			continue
+		}
+		s.mu.Lock()
+		if _, dup := s.acks[a.EnvelopeID]; !dup {
+			s.ackOrder = append(s.ackOrder, a.EnvelopeID)
+			s.acks[a.EnvelopeID] = Ack{EnvelopeID: a.EnvelopeID, Payload: a.Payload, Latency: now.Sub(s.sent[a.EnvelopeID]), At: now}
+		}
+		s.notify()
+		s.mu.Unlock()
+	}
+}
+
+// WaitConnected waits until the bot's socket is connected.
+func (s *Server) WaitConnected(tb testing.TB) {
+	tb.Helper()
+	deadline := time.NewTimer(DefaultWait)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		ok, ch := s.conn != nil, s.changed
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			tb.Fatalf("the bot did not connect to the fake socket within %s", DefaultWait)
+		}
+	}
+}
+
+// DropSocket closes the websocket abruptly, as a network failure would.
+func (s *Server) DropSocket() {
+	s.mu.Lock()
+	conn := s.conn
+	s.conn = nil
+	s.mu.Unlock()
+	if conn != nil {
+		_ = conn.Close()
+	}
+}
+
+// Disconnect sends Slack's disconnect envelope (refresh_requested).
+func (s *Server) Disconnect(tb testing.TB) {
+	tb.Helper()
+	s.send(tb, "", map[string]any{"type": "disconnect", "reason": "refresh_requested", "debug_info": map[string]any{"host": "fake"}})
+	// Like Slack, send nothing more on a connection told to go away; the
+	// client closes it and opens a new one.
+	s.mu.Lock()
+	s.conn = nil
+	s.notify()
+	s.mu.Unlock()
+}
+
+func (s *Server) send(tb testing.TB, id string, frame map[string]any) {
+	tb.Helper()
+	data, err := json.Marshal(frame)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.sendRaw(tb, id, data)
+}
+
+func (s *Server) sendRaw(tb testing.TB, id string, data []byte) {
+	tb.Helper()
+	s.WaitConnected(tb)
+	s.writeMu.Lock()
+	s.mu.Lock()
+	conn := s.conn
+	if id != "" {
+		s.frames[id] = data
+		if _, ok := s.sent[id]; !ok {
+			s.sent[id] = time.Now() // at the write, so the fake's own queueing is not counted
+		}
+	}
+	s.mu.Unlock()
+	if conn == nil {
+		s.writeMu.Unlock()
+		tb.Fatalf("send envelope %s: the socket dropped", id)
+	}
+	err := conn.WriteMessage(websocket.TextMessage, data)
+	s.writeMu.Unlock()
+	if err != nil {
+		tb.Fatalf("send envelope %s: %v", id, err)
+	}
+}
+
+// Resend sends envelope id again, as Slack does when it retries.
+func (s *Server) Resend(tb testing.TB, id string) {
+	tb.Helper()
+	s.mu.Lock()
+	data := s.frames[id]
+	s.mu.Unlock()
+	s.sendRaw(tb, id, data)
+}
+
+func (s *Server) envelopeID() (id string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextEnv++
+	return fmt.Sprintf("env-%06d", s.nextEnv), s.nextEnv
+}
+
+// Slash is one slash command invocation.
+type Slash struct {
+	User, Channel, Text string
+}
+
+// SlashCommand sends a /restore-drill command and returns the envelope id.
+// Its response_url is this fake's /response/<envelope id>.
+func (s *Server) SlashCommand(tb testing.TB, c Slash) string {
+	tb.Helper()
+	id, n := s.envelopeID()
+	s.send(tb, id, map[string]any{
+		"type": "slash_commands", "envelope_id": id, "accepts_response_payload": true,
+		"payload": map[string]any{
+			"token": "deprecated-verification-token", "team_id": "T111", "team_domain": "acme", "channel_id": c.Channel, "channel_name": "ops",
+			"user_id": c.User, "user_name": strings.ToLower(c.User), "command": "/restore-drill", "text": c.Text,
+			"api_app_id": "A111", "response_url": s.ResponseURL(id), "trigger_id": fmt.Sprintf("trig-%d", n),
+		},
+	})
+	return id
+}
+
+// ResponseURL is the response_url handed out with envelope id.
+func (s *Server) ResponseURL(id string) string { return s.srv.URL + "/response/" + id }
+
+// Click is a button click on a message.
+type Click struct {
+	User, Channel, MessageTS, ActionID, BlockID, Value string
+}
+
+// Click sends a block_actions envelope and returns its id.
+func (s *Server) Click(tb testing.TB, c Click) string {
+	tb.Helper()
+	id, n := s.envelopeID()
+	s.send(tb, id, map[string]any{
+		"type": "interactive", "envelope_id": id, "accepts_response_payload": false,
+		"payload": map[string]any{
+			"type": "block_actions", "user": map[string]any{"id": c.User, "username": strings.ToLower(c.User), "team_id": "T111"},
+			"api_app_id": "A111", "trigger_id": fmt.Sprintf("trig-%d", n), "response_url": s.ResponseURL(id),
+			"container": map[string]any{"type": "message", "message_ts": c.MessageTS, "channel_id": c.Channel, "is_ephemeral": false},
+			"channel":   map[string]any{"id": c.Channel, "name": "ops"},
+			"message":   map[string]any{"ts": c.MessageTS, "type": "message"},
+			"actions": []map[string]any{{"action_id": c.ActionID, "block_id": c.BlockID, "value": c.Value, "type": "button",
+				"action_ts": fmt.Sprintf("%d.000200", time.Now().Unix())}},
+		},
+	})
+	return id
+}
+
+// Submission is a modal's submission with one plain text input.
+type Submission struct {
+	User, CallbackID, PrivateMetadata, BlockID, ActionID, Value string
+}
+
+// Submit sends a view_submission envelope and returns its id.
+func (s *Server) Submit(tb testing.TB, v Submission) string {
+	tb.Helper()
+	id, _ := s.envelopeID()
+	s.send(tb, id, map[string]any{
+		"type": "interactive", "envelope_id": id, "accepts_response_payload": true,
+		"payload": map[string]any{
+			"type": "view_submission", "user": map[string]any{"id": v.User, "username": strings.ToLower(v.User), "team_id": "T111"},
+			"api_app_id": "A111",
+			"view": map[string]any{"id": "V1", "type": "modal", "callback_id": v.CallbackID, "private_metadata": v.PrivateMetadata, "hash": "h1",
+				"state": map[string]any{"values": map[string]any{v.BlockID: map[string]any{v.ActionID: map[string]any{"type": "plain_text_input", "value": v.Value}}}}},
+		},
+	})
+	return id
+}
+
+// Message sends an events_api message event (for dedupe and bot tests).
+func (s *Server) Message(tb testing.TB, eventID, user, botID, channel, text string) string {
+	tb.Helper()
+	id, _ := s.envelopeID()
+	s.send(tb, id, map[string]any{
+		"type": "events_api", "envelope_id": id, "accepts_response_payload": false, "retry_attempt": 0,
+		"payload": map[string]any{"type": "event_callback", "team_id": "T111", "api_app_id": "A111", "event_id": eventID, "event_time": time.Now().Unix(),
+			"event": map[string]any{"type": "message", "user": user, "bot_id": botID, "channel": channel, "text": text, "ts": "1700000001.000100"}},
+	})
+	return id
+}
+
+// BlockText returns every text in the call's blocks (and view), decoded,
+// one per line.
+func (c Call) BlockText() string {
+	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if s, ok := x["text"].(string); ok {
+				out = append(out, s)
+			}
+			for k, y := range x {
+				if k != "text" {
+					walk(y)
+				} else if _, ok := y.(string); !ok {
+					walk(y)
+				}
+			}
+		case []any:
+			for _, y := range x {
+				walk(y)
+			}
+		}
+	}
+	for _, raw := range []json.RawMessage{c.Blocks, c.View} {
+		if len(raw) == 0 {
+			continue
+		}
+		var v any
+		if json.Unmarshal(raw, &v) == nil {
+			walk(v)
+		}
+	}
+	return strings.Join(out, "\n")
+}
