@@ -17,6 +17,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/restore-drill/restore-drill/drill"
+	"github.com/restore-drill/restore-drill/drill/heroku"
 	"github.com/restore-drill/restore-drill/drill/localpg"
 )
 
@@ -44,9 +45,25 @@ type Config struct {
 	MaxBackupAge     time.Duration `envconfig:"DRILL_MAX_BACKUP_AGE" default:"26h"`
 	RestoreJobs      int           `envconfig:"DRILL_RESTORE_JOBS" default:"2"`
 	LogLevel         string        `envconfig:"LOG_LEVEL" default:"none"`
+	// The Heroku provider: HEROKU_API_KEY is required by it alone.
+	HerokuAPIKey     string `envconfig:"HEROKU_API_KEY"`
+	HerokuAPIURL     string `envconfig:"HEROKU_API_URL" default:"https://api.heroku.com"`
+	HerokuDataAPIURL string `envconfig:"HEROKU_DATA_API_URL" default:"https://api.data.heroku.com"`
+	SandboxApp       string `envconfig:"DRILL_SANDBOX_APP"`
+	ScratchPlan      string `envconfig:"DRILL_SCRATCH_PLAN"`
 	// DatabaseURL is the state database; without it, a restore_drill
 	// database on the local server.
 	DatabaseURL string `envconfig:"DATABASE_URL"`
+	// The Slack bot (restore-drill bot): see bot.go.
+	SlackAppToken   string        `envconfig:"SLACK_APP_TOKEN"`
+	SlackBotToken   string        `envconfig:"SLACK_BOT_TOKEN"`
+	SlackAPIURL     string        `envconfig:"SLACK_API_URL" default:"https://slack.com/api/"`
+	TwoPerson       bool          `envconfig:"DRILL_TWO_PERSON"`
+	ConfirmTimeout  time.Duration `envconfig:"DRILL_CONFIRM_TIMEOUT" default:"10m"`
+	AllowedUsers    []string      `envconfig:"DRILL_ALLOWED_USERS"`
+	AdminGroup      string        `envconfig:"DRILL_ADMIN_GROUP"`
+	AllowedChannels []string      `envconfig:"DRILL_ALLOWED_CHANNELS"`
+	Apps            []string      `envconfig:"DRILL_APPS"`
 }
 
 const usage = `restore-drill proves that a Postgres database can be restored from its backups.
@@ -76,6 +93,9 @@ Commands:
 
 Configuration (environment): DRILL_PROVIDER (local), LOCAL_POSTGRES_URL (libpq
 defaults), BACKUP_DIR (~/.local/state/restore-drill/backups), DRILL_MAX_BACKUP_AGE (26h).
+Heroku (--provider heroku): HEROKU_API_KEY (required), HEROKU_API_URL,
+HEROKU_DATA_API_URL, DRILL_SANDBOX_APP (bill scratch databases to this app),
+DRILL_SCRATCH_PLAN (the production database's plan).
 `
 
 // Main runs the command line args and returns the exit code.
@@ -101,6 +121,12 @@ func Main(ctx context.Context, args []string, tio IO) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(tio.Out, usage)
 		return exitPassed
+	case "bot":
+		return botCommand(ctx, cfg, args[1:], tio, redactor)
+	case "console":
+		return consoleCommand(ctx, cfg, args[1:], tio, logger, redactor)
+	case "manifest":
+		return manifestCommand(args[1:], tio)
 	case "run":
 		a, err := parseRunArgs(args[1:])
 		if err != nil {
@@ -187,7 +213,11 @@ func newProvider(cfg Config, name string, logger *slog.Logger, redactor *drill.R
 		}
 		return localpg.New(localpg.Config{Server: server, BackupDir: dir, Jobs: cfg.RestoreJobs, Logger: logger})
 	case "heroku":
-		return nil, drill.Errorf(drill.ECONFIG, "the heroku provider is not built yet: use --provider local")
+		redactor.AddSecret(cfg.HerokuAPIKey)
+		return heroku.New(heroku.Config{
+			APIKey: cfg.HerokuAPIKey, APIURL: cfg.HerokuAPIURL, DataAPIURL: cfg.HerokuDataAPIURL,
+			SandboxApp: cfg.SandboxApp, ScratchPlan: cfg.ScratchPlan, Logger: logger,
+		})
 	}
 	return nil, drill.Errorf(drill.ECONFIG, "DRILL_PROVIDER=%q is not a provider: use local or heroku", clip(name))
 }

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/restore-drill/restore-drill/bot"
+	"github.com/restore-drill/restore-drill/drill"
+)
+
+// botAccess is the bot's authorization from the configuration.
+func botAccess(cfg Config) bot.Access {
+	clean := func(l []string) []string {
+		var out []string
+		for _, s := range l {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return bot.Access{AllowedUsers: clean(cfg.AllowedUsers), AdminGroup: strings.TrimSpace(cfg.AdminGroup),
+		AllowedChannels: clean(cfg.AllowedChannels), Apps: clean(cfg.Apps)}
+}
+
+// botCommand runs the Slack bot over Socket Mode until interrupted.
+func botCommand(ctx context.Context, cfg Config, args []string, tio IO, redactor *drill.Redactor) int {
+	fail := func(err error) int {
+		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
+		return exitUsage
+	}
+	if len(args) > 0 {
+		return fail(drill.Errorf(drill.EINVALID, "bot takes no arguments; it is configured by the environment (SLACK_APP_TOKEN, SLACK_BOT_TOKEN, ...)"))
+	}
+	if err := bot.CheckTokens(cfg.SlackAppToken, cfg.SlackBotToken); err != nil {
+		return fail(drill.Wrap(drill.ECONFIG, err, "%s", strings.TrimPrefix(err.Error(), bot.ErrTokens.Error()+": ")))
+	}
+	redactor.AddSecret(cfg.SlackAppToken)
+	redactor.AddSecret(cfg.SlackBotToken)
+	level := cfg.LogLevel
+	if level == "none" {
+		level = "info"
+	}
+	logger := newLogger(tio.Err, level, redactor)
+	p, err := newProvider(cfg, "", logger, redactor)
+	if err != nil {
+		return fail(err)
+	}
+	api, sm := bot.NewSlack(bot.SlackConfig{AppToken: cfg.SlackAppToken, BotToken: cfg.SlackBotToken, APIURL: cfg.SlackAPIURL})
+	b := bot.New(bot.Config{
+		Engine:    &bot.RunnerEngine{Provider: p, Logger: logger, Redactor: redactor, MaxBackupAge: cfg.MaxBackupAge},
+		Transport: &bot.SlackTransport{Client: api},
+		Access:    botAccess(cfg), TwoPerson: cfg.TwoPerson, ConfirmTimeout: cfg.ConfirmTimeout,
+		Logger: logger, Redactor: redactor,
+	})
+	l := &bot.Listener{Bot: b, Client: sm, Logger: logger}
+	logger.Info("restore-drill bot starting", "provider", p.Name(), "slack_api", cfg.SlackAPIURL)
+	if err := l.Run(ctx); err != nil {
+		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(err.Error()))
+		return exitFailed
+	}
+	return exitPassed
+}
+
+// consoleCommand runs the bot on the terminal: /restore-drill lines in,
+// the thread as indented text out, confirmations on the prompt.
+func consoleCommand(ctx context.Context, cfg Config, args []string, tio IO, logger *slog.Logger, redactor *drill.Redactor) int {
+	fail := func(err error) int {
+		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
+		return exitUsage
+	}
+	if len(args) > 0 {
+		return fail(drill.Errorf(drill.EINVALID, "console takes no arguments: type /restore-drill commands on its input, e.g. /restore-drill run demo"))
+	}
+	p, err := newProvider(cfg, "", logger, redactor)
+	if err != nil {
+		return fail(err)
+	}
+	me := currentUser()
+	t := bot.NewConsoleTransport(tio.Out, me)
+	access := botAccess(cfg)
+	access.AllowedUsers, access.AdminGroup, access.AllowedChannels = nil, "", nil // Slack ids mean nothing on a terminal
+	b := bot.New(bot.Config{
+		Engine:    &bot.RunnerEngine{Provider: p, Logger: logger, Redactor: redactor, MaxBackupAge: cfg.MaxBackupAge},
+		Transport: t, Access: access, ConfirmTimeout: cfg.ConfirmTimeout, Logger: logger, Redactor: redactor,
+	})
+	if tio.InteractiveIn {
+		fmt.Fprintf(tio.Out, "restore-drill console (%s provider) as %s. Type /restore-drill help; Ctrl-D quits.\n", p.Name(), me)
+	}
+	if err := bot.RunConsole(ctx, b, t, tio.In); err != nil {
+		return fail(err)
+	}
+	return exitPassed
+}
+
+// manifestCommand prints the Slack app manifest.
+func manifestCommand(args []string, tio IO) int {
+	if len(args) > 0 {
+		fmt.Fprintln(tio.Err, "restore-drill: manifest takes no arguments")
+		return exitUsage
+	}
+	fmt.Fprint(tio.Out, bot.Manifest())
+	return exitPassed
+}
