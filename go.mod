@@ -1,3 +1,6 @@
+// The Heroku Go buildpack reads these: build only the binary, with this Go.
+// +heroku goVersion go1.26
+// +heroku install ./cmd/restore-drill
 module github.com/restore-drill/restore-drill
 
 go 1.26.0

@@ -192,7 +192,12 @@ func newLogger(w io.Writer, level string, redactor *drill.Redactor) *slog.Logger
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return slog.New(slog.DiscardHandler) // LOG_LEVEL=none: the printer says it all
 	}
-	return slog.New(redactingHandler{slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}), redactor})
+	opts := &slog.HandlerOptions{Level: l}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if os.Getenv("DYNO") != "" || os.Getenv("LOG_FORMAT") == "json" {
+		h = slog.NewJSONHandler(w, opts) // Heroku's log drains parse JSON lines
+	}
+	return slog.New(redactingHandler{h, redactor})
 }
 
 // newProvider builds the provider named (or the configured default).
