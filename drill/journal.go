@@ -75,6 +75,21 @@ type UndoRecord struct {
 	Database Database `json:"database"`
 	// Was is the maintenance state to restore.
 	Was bool `json:"was"`
+	// State is what the provider needs to reverse the change, as it said
+	// after making it (see StateKeeper).
+	State string `json:"state,omitempty"`
+}
+
+// StateKeeper is implemented by providers that remember between calls what
+// they need to reverse a change (Heroku: the formation before maintenance,
+// the spare attachment a promote made, the database that served the app).
+// The runner journals that state with each undo, so a process resuming a
+// dead drill can load it before undoing.
+type StateKeeper interface {
+	// SaveState returns what the provider remembers about app.
+	SaveState(app string) (string, error)
+	// LoadState makes the provider remember state about app again.
+	LoadState(app, state string) error
 }
 
 // ScratchFinder is implemented by providers that can find a drill's scratch
@@ -89,6 +104,11 @@ type ScratchFinder interface {
 // a dead drill.
 func (r *Runner) Undo(ctx context.Context, u UndoRecord) error {
 	p := r.Provider
+	if sk, ok := p.(StateKeeper); ok && u.State != "" {
+		if err := sk.LoadState(u.App, u.State); err != nil {
+			return Wrap(EFAILED, err, "cannot load what the provider recorded to undo %s", u.Step)
+		}
+	}
 	switch u.Kind {
 	case UndoDestroyScratch:
 		db := u.Database

@@ -503,6 +503,7 @@ func (d *run) maintenance(ctx context.Context) (*undoEntry, error) {
 		if e, err = d.push(ctx, UndoRecord{Step: StepMaintenanceOn, Kind: UndoMaintenance, Was: d.app.Maintenance}); err != nil {
 			return err
 		}
+		defer d.keepState(ctx, e)
 		return d.r.Provider.SetMaintenance(ctx, d.opts.App, true)
 	})
 	return e, err
@@ -651,6 +652,7 @@ func (d *run) promote(ctx context.Context) (*undoEntry, error) {
 		if e, err = d.push(ctx, UndoRecord{Step: StepPromote, Kind: UndoPromoteBack, Database: d.app.Database}); err != nil {
 			return err
 		}
+		defer d.keepState(ctx, e)
 		return d.r.Provider.Promote(ctx, d.opts.App, d.scratch)
 	})
 	return e, err

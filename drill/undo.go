@@ -73,6 +73,22 @@ func (d *run) update(ctx context.Context, e *undoEntry) {
 	}
 }
 
+// keepState journals what the provider remembers about the app with e, once
+// its change is made.
+func (d *run) keepState(ctx context.Context, e *undoEntry) {
+	sk, ok := d.r.Provider.(StateKeeper)
+	if !ok || e == nil {
+		return
+	}
+	state, err := sk.SaveState(d.opts.App)
+	if err != nil {
+		d.logger.Error("cannot read the provider's state", "step", e.rec.Step, "err", err)
+		return
+	}
+	e.rec.State = state
+	d.update(ctx, e)
+}
+
 // done journals that e ran or is no longer needed.
 func (d *run) done(ctx context.Context, e *undoEntry) {
 	if j := d.r.Journal; d.journaled {

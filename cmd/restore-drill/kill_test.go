@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/restore-drill/restore-drill/drill/drilltest"
+	"github.com/restore-drill/restore-drill/drill/heroku/herokutest"
 )
 
 // stateURL points DATABASE_URL at a state database of the test's own.
@@ -136,4 +137,93 @@ func TestKill_AtEveryStepResumeRestoresProduction(t *testing.T) {
 		}
 	}
 	t.Logf("kill points: %d; production restored after resume: %d", len(points), restored)
+}
+
+// The same on Heroku (the fake): a full drill killed at each step, then
+// resumed by another process that never saw it, leaves the app with exactly
+// its attachments, formation, add-ons and maintenance mode. What the dead
+// provider kept in memory (the formation before maintenance, the spare
+// attachment of a promote) comes back from the journal.
+func TestKill_HerokuResumeRestoresTheApp(t *testing.T) {
+	t.Parallel()
+	s, app, env := newHerokuApp(t, herokutest.AppOptions{Formation: map[string]int{"web": 2, "worker": 3}, Backups: []time.Duration{time.Hour}})
+	env = append(env, "DATABASE_URL="+stateURL(t))
+	atts, forms, addons := s.Attachments(app), s.Formation(app), s.AddOns(app)
+	var points []string
+	for _, step := range []string{"provision", "maintenance_on", "capture", "restore", "verify", "promote", "check_promoted", "promote_back", "maintenance_off", "destroy_scratch"} {
+		points = append(points, "…  "+step)
+	}
+	points = append(points, "✓  maintenance_on ", "✓  promote ")
+	restored := 0
+	for _, line := range points {
+		ok := t.Run(strings.TrimSpace(strings.NewReplacer("…", "", "✓", "done").Replace(line)), func(t *testing.T) {
+			cmd := exec.Command(binary, "run", app, "--provider", "heroku", "--mode", "full", "--confirm", app)
+			cmd.Env = append(baseEnv(), env...)
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			killed := false
+			sc := bufio.NewScanner(stderr)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), line) {
+					_ = cmd.Process.Signal(syscall.SIGKILL)
+					killed = true
+					break
+				}
+			}
+			_ = cmd.Wait()
+			if !killed {
+				t.Fatalf("the drill never reached %q", line)
+			}
+			r := cli(t, env, "resume", "--provider", "heroku", "--json")
+			if r.code != 0 || !strings.Contains(r.stdout, `"resumed"`) {
+				t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+			}
+			requireNoCredential(t, s, r)
+			if s.Maintenance(app) {
+				t.Errorf("left in maintenance")
+			}
+			if got := s.Formation(app); !equalMaps(got, forms) {
+				t.Errorf("formation %v, want %v", got, forms)
+			}
+			if got := s.Attachments(app); !sameAttachments(got, atts) {
+				t.Errorf("attachments %+v, want %+v", got, atts)
+			}
+			if got := s.AddOns(app); len(got) != len(addons) {
+				t.Errorf("add-ons %+v, want %+v", got, addons)
+			}
+		})
+		if ok {
+			restored++
+		}
+	}
+	t.Logf("heroku kill points: %d; app restored after resume: %d", len(points), restored)
+}
+
+func equalMaps(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func sameAttachments(a, b []herokutest.Attachment) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].AddonID != b[i].AddonID {
+			return false
+		}
+	}
+	return true
 }
