@@ -171,3 +171,18 @@ func DrillFrom(ctx context.Context) string {
 type Quiescer interface {
 	Quiesce(ctx context.Context, drillID string) error
 }
+
+type emergencyKey struct{}
+
+// WithEmergency marks ctx as an emergency restore's: what it provisions
+// becomes production, so a provider must create it where production lives
+// (not on a sandbox app).
+func WithEmergency(ctx context.Context) context.Context {
+	return context.WithValue(ctx, emergencyKey{}, true)
+}
+
+// IsEmergency reports whether ctx is an emergency restore's.
+func IsEmergency(ctx context.Context) bool {
+	v, _ := ctx.Value(emergencyKey{}).(bool)
+	return v
+}

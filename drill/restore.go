@@ -92,7 +92,7 @@ func (r *Runner) Restore(ctx context.Context, opts RestoreOptions) (*Report, err
 	d := r.newRun(Options{App: opts.App, Mode: ModeRestore, Backup: opts.Backup, DrillID: opts.DrillID, Requester: opts.Requester})
 	d.report.Into = opts.Into
 	d.record.Force = opts.Force
-	ctx = WithDrill(ctx, d.opts.DrillID)
+	ctx = WithEmergency(WithDrill(ctx, d.opts.DrillID))
 	err := d.begin(ctx)
 	if err == nil {
 		defer d.release()

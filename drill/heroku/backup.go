@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	heroku "github.com/heroku/heroku-go/v6"
+
 	"github.com/restore-drill/restore-drill/drill"
 )
 
@@ -112,6 +114,16 @@ func (p *Provider) Restore(ctx context.Context, b drill.Backup, target drill.Dat
 	if err != nil {
 		return drill.RestoreResult{}, err
 	}
+	return p.restoreInto(ctx, b, addon, target.Name, progress)
+}
+
+// restoreInto restores backup b onto addon, whose guard the caller passed,
+// and waits for the transfer. targetName names it in messages.
+func (p *Provider) restoreInto(ctx context.Context, b drill.Backup, addon *heroku.AddOn, targetName string, progress drill.ProgressFunc) (drill.RestoreResult, error) {
+	if progress == nil {
+		progress = func(drill.Progress) {}
+	}
+	target := drill.Database{ID: addon.ID, Name: targetName}
 	app, ok := backupApp(b)
 	if !ok || b.Num <= 0 {
 		return drill.RestoreResult{}, drill.Errorf(drill.ENOTFOUND, "backup %s does not say which app holds it: pick it from `restore-drill backups APP`", b.ID)

@@ -236,6 +236,15 @@ func (c dataClient) schedules(ctx context.Context, addonID string) ([]TransferSc
 	return s, err
 }
 
+// setSchedule upserts a database's daily backup schedule.
+func (c dataClient) setSchedule(ctx context.Context, addonID string, s TransferSchedule, name string) error {
+	return c.svc.Post(ctx, nil, "/client/v11/databases/"+esc(addonID)+"/transfer-schedules", struct {
+		Hour         string `json:"hour"`
+		Timezone     string `json:"timezone"`
+		ScheduleName string `json:"schedule_name"`
+	}{fmt.Sprint(s.Hour), s.Timezone, name})
+}
+
 func (c dataClient) waitStatus(ctx context.Context, addonID string) (WaitStatus, error) {
 	var w WaitStatus
 	err := c.svc.Get(ctx, &w, "/client/v11/databases/"+esc(addonID)+"/wait_status", nil, nil)

@@ -35,7 +35,9 @@ func (p *Provider) CreateScratch(ctx context.Context, app, drillID string, progr
 	}
 	plan = strings.TrimPrefix(plan, "heroku-postgresql:")
 	billing := app
-	if p.cfg.SandboxApp != "" {
+	if p.cfg.SandboxApp != "" && !drill.IsEmergency(ctx) {
+		// A drill's scratch database lives on the sandbox; an emergency
+		// restore's becomes production, so it lives on the app.
 		billing = p.cfg.SandboxApp
 	}
 	body := struct {

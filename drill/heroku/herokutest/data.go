@@ -244,6 +244,33 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 		out := append([]schedule{}, ad.schedules...)
 		writeJSON(w, http.StatusOK, out)
 	})
+	// POST transfer-schedules upserts the database's schedule, as
+	// pg:backups:schedule does.
+	mux.HandleFunc("POST /client/v11/databases/{db}/transfer-schedules", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Hour         any    `json:"hour"`
+			Timezone     string `json:"timezone"`
+			ScheduleName string `json:"schedule_name"`
+		}
+		if err := readJSON(r, &body); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "invalid_params", "Invalid schedule.")
+			return
+		}
+		hour, err := strconv.Atoi(fmt.Sprint(body.Hour))
+		if err != nil || hour < 0 || hour > 23 || body.Timezone == "" {
+			writeError(w, http.StatusUnprocessableEntity, "invalid_params", "Hour must be 0 to 23 and a timezone is required.")
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ad := ready(w, r.PathValue("db"))
+		if ad == nil {
+			return
+		}
+		sc := schedule{UUID: fmt.Sprintf("sched-%s-%d", ad.id, hour), Name: body.ScheduleName, Hour: hour, Timezone: body.Timezone}
+		ad.schedules = []schedule{sc}
+		writeJSON(w, http.StatusCreated, sc)
+	})
 	mux.HandleFunc("POST /client/v11/databases/{db}/backups", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		ad := ready(w, r.PathValue("db"))
@@ -339,6 +366,11 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	}
 	t := &transfer{fromName: "BACKUP", fromType: "htcat", toName: target, toType: "pg_restore", size: src.size}
 	t.logs = append(t.logs, transferLog{at: time.Now(), level: "info", message: "Running pg_restore on database"})
+	// Heroku's restore overwrites the target: whatever it held is gone.
+	if err := s.resetDatabase(ad.dbname); err != nil {
+		writeError(w, http.StatusInternalServerError, "internal_server_error", "Internal server error.")
+		return
+	}
 	var stderr bytes.Buffer
 	cmd := exec.Command("pg_restore", "--no-owner", "--no-acl", "-d", s.connString(ad.dbname), src.file)
 	cmd.Env = s.pgEnv()

@@ -453,6 +453,33 @@ func (s *Server) platformRoutes(mux *http.ServeMux) {
 		s.dropDatabase(ad.dbname)
 		writeJSON(w, http.StatusOK, out)
 	})
+	// PATCH renames an add-on (AddOnUpdate); names are global and unique.
+	mux.HandleFunc("PATCH /apps/{app}/addons/{addon}", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Name string `json:"name"`
+		}
+		if err := readJSON(r, &body); err != nil || !addonNamePattern.MatchString(body.Name) {
+			writeError(w, http.StatusUnprocessableEntity, "invalid_params", "Name must start with a letter and contain only lowercase letters, numbers, and dashes.")
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		a := s.findApp(r.PathValue("app"))
+		ad := s.findAddon(r.PathValue("addon"))
+		switch {
+		case a == nil:
+			notFoundApp(w)
+			return
+		case ad == nil || ad.app != a.name:
+			notFoundAddon(w)
+			return
+		case s.findAddon(body.Name) != nil && s.findAddon(body.Name) != ad:
+			writeError(w, http.StatusUnprocessableEntity, "invalid_params", "Name is already taken")
+			return
+		}
+		ad.name = body.Name
+		writeJSON(w, http.StatusOK, s.addonJSON(ad))
+	})
 	mux.HandleFunc("POST /addon-attachments", s.createAttachment)
 	mux.HandleFunc("DELETE /addon-attachments/{id}", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -691,6 +718,8 @@ func (s *Server) Attachments(appName string) []Attachment {
 	return out
 }
 
+var addonNamePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{2,100}$`)
+
 // AddOn is an add-on as tests see it.
 type AddOn struct {
 	ID, Name, Plan, State, App string
@@ -766,4 +795,32 @@ func (s *Server) dropDatabase(dbname string) {
 	}
 	defer conn.Close(ctx)
 	_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{dbname}.Sanitize()+" WITH (FORCE)")
+}
+
+// resetDatabase empties dbname the way Heroku's restore does before it
+// loads a backup: every schema outside the system ones is dropped, and an
+// empty public schema made again.
+func (s *Server) resetDatabase(dbname string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := s.admin.Copy()
+	cfg.Database = dbname
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `DO $$
+		DECLARE n text;
+		BEGIN
+			FOR n IN SELECT nspname FROM pg_namespace
+				WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+				  AND nspname NOT LIKE 'pg\_temp\_%' AND nspname NOT LIKE 'pg\_toast\_temp\_%'
+			LOOP
+				EXECUTE format('DROP SCHEMA %I CASCADE', n);
+			END LOOP;
+			CREATE SCHEMA public AUTHORIZATION pg_database_owner;
+			GRANT USAGE ON SCHEMA public TO PUBLIC;
+		END $$`)
+	return err
 }

@@ -1,0 +1,100 @@
+package heroku
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	heroku "github.com/heroku/heroku-go/v6"
+
+	"github.com/restore-drill/restore-drill/drill"
+)
+
+var _ drill.EmergencyProvider = (*Provider)(nil)
+
+// RestoreProduction restores backup b onto the add-on behind the app's
+// DATABASE, in place. It is the only call that writes onto a database no
+// drill created, so it needs the typed "APP BACKUPID" from a named person
+// and the app in maintenance, and refuses before any call that changes
+// anything otherwise.
+func (p *Provider) RestoreProduction(ctx context.Context, app string, b drill.Backup, proof drill.Confirmation, progress drill.ProgressFunc) (drill.RestoreResult, error) {
+	if want := drill.ProductionProof(app, b.ID); strings.TrimSpace(proof.Typed) != want || proof.User == "" {
+		return drill.RestoreResult{}, drill.Errorf(drill.EREFUSED, "refusing to restore onto the DATABASE of %s in place: it needs a confirmation typed as %q by a named person", app, want)
+	}
+	a, err := p.appInfo(ctx, app)
+	if err != nil {
+		return drill.RestoreResult{}, err
+	}
+	if !a.Maintenance {
+		return drill.RestoreResult{}, drill.Errorf(drill.EREFUSED, "refusing to restore onto the DATABASE of %s in place while it is not in maintenance", app)
+	}
+	att, _, err := p.serving(ctx, app)
+	if err != nil {
+		return drill.RestoreResult{}, err
+	}
+	addon, err := p.addon(ctx, att.Addon.ID)
+	if err != nil {
+		return drill.RestoreResult{}, err
+	}
+	if info, err := p.data.database(ctx, addon.ID); err == nil && info.Following != nil && *info.Following != "" {
+		return drill.RestoreResult{}, drill.Errorf(drill.EREFUSED, "the DATABASE of %s is a read-only follower: unfollow it (`heroku pg:unfollow`) or restore into a new database", app)
+	}
+	return p.restoreInto(ctx, b, addon, "DATABASE of "+app, progress)
+}
+
+// Adopt renames a restored scratch add-on that now serves app, so that its
+// name no longer carries the drill's id: no drill will ever destroy it, and
+// later drills accept it as the app's own database.
+func (p *Provider) Adopt(ctx context.Context, app string, db drill.Database) (drill.Database, error) {
+	att, _, err := p.serving(ctx, app)
+	if err != nil {
+		return drill.Database{}, err
+	}
+	if att.Addon.ID != db.ID {
+		return drill.Database{}, drill.Errorf(drill.EREFUSED, "refusing to adopt %s: it does not serve %s", db.Name, app)
+	}
+	addon, err := p.addon(ctx, db.ID)
+	if err != nil {
+		return drill.Database{}, err
+	}
+	name := fmt.Sprintf("%s-restored-%s", app, db.DrillID)
+	var renamed heroku.AddOn
+	err = p.svc.Patch(ctx, &renamed, appPath(addon.App.Name)+"/addons/"+url.PathEscape(addon.ID), struct {
+		Name string `json:"name"`
+	}{name})
+	if err != nil {
+		return drill.Database{}, p.interpret(err, op{what: fmt.Sprintf("rename add-on %s to %s", addon.Name, name)})
+	}
+	// Backup schedules belong to a database, not to the app: the restored
+	// one would take no backups. Give it the schedules the original had.
+	p.mu.Lock()
+	original, known := p.originals[app]
+	p.mu.Unlock()
+	if known && original.ID != db.ID {
+		scheds, err := p.data.schedules(ctx, original.ID)
+		if err != nil {
+			return drill.Database{}, p.interpret(err, op{what: "read the backup schedules of " + original.Name})
+		}
+		for _, sc := range scheds {
+			if err := p.data.setSchedule(ctx, db.ID, sc, "DATABASE_URL"); err != nil {
+				return drill.Database{}, p.interpret(err, op{what: fmt.Sprintf("schedule daily backups of %s at %02d:00 %s", name, sc.Hour, sc.Timezone)})
+			}
+		}
+	}
+	return ref(renamed.ID, renamed.Name), nil
+}
+
+// Lookup returns the add-on behind db under its current name.
+func (p *Provider) Lookup(ctx context.Context, db drill.Database) (drill.Database, error) {
+	a, err := p.addon(ctx, db.ID)
+	if err != nil {
+		return drill.Database{}, err
+	}
+	return ref(a.ID, a.Name), nil
+}
+
+// RemoveHint says how to destroy a database kept for forensics.
+func (p *Provider) RemoveHint(app string, db drill.Database) string {
+	return fmt.Sprintf("when it is no longer needed: heroku addons:destroy %s --app %s --confirm %s", db.Name, app, app)
+}
