@@ -249,14 +249,8 @@ func (d *run) restoreIntoNew(ctx context.Context, ep EmergencyProvider) error {
 		return err
 	}
 	if err := d.step(ctx, StepCheckPromoted, func(ctx context.Context, _ ProgressFunc) error {
-		serving, err := d.r.Provider.Serving(ctx, d.opts.App)
-		if err != nil {
-			return err
-		}
-		if serving.ID != d.scratch.ID {
-			return Errorf(EFAILED, "after the promote %s is served by %s, not by the restored %s", d.opts.App, serving.Name, d.scratch.Name)
-		}
-		return nil
+		_, err := d.servedByScratch(ctx)
+		return err
 	}); err != nil {
 		return err
 	}

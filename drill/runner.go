@@ -615,15 +615,9 @@ func (d *run) promoteAndBack(ctx context.Context) error {
 		return err
 	}
 	if err := d.step(ctx, StepCheckPromoted, func(ctx context.Context, _ ProgressFunc) error {
-		serving, err := d.r.Provider.Serving(ctx, d.opts.App)
-		if err != nil {
+		serving, err := d.servedByScratch(ctx)
+		if err != nil || d.canary.DrillID == "" {
 			return err
-		}
-		if serving.ID != d.scratch.ID {
-			return Errorf(EFAILED, "after the promote %s is served by %s, not by %s", d.opts.App, serving.Name, d.scratch.Name)
-		}
-		if d.canary.DrillID == "" {
-			return nil
 		}
 		found, err := d.r.Provider.FindCanary(ctx, serving, d.canary)
 		if err != nil {
@@ -638,6 +632,19 @@ func (d *run) promoteAndBack(ctx context.Context) error {
 		return err
 	}
 	return d.runUndoAsStep(ctx, StepPromoteBack, back)
+}
+
+// servedByScratch checks, after a promote, that the scratch database is the
+// one that serves the app.
+func (d *run) servedByScratch(ctx context.Context) (Database, error) {
+	serving, err := d.r.Provider.Serving(ctx, d.opts.App)
+	if err != nil {
+		return serving, err
+	}
+	if serving.ID != d.scratch.ID {
+		return serving, Errorf(EFAILED, "after the promote %s is served by %s, not by %s", d.opts.App, serving.Name, d.scratch.Name)
+	}
+	return serving, nil
 }
 
 // promote makes the scratch database serve the app, its undo (promote the

@@ -64,6 +64,8 @@ type Config struct {
 	AdminGroup      string        `envconfig:"DRILL_ADMIN_GROUP"`
 	AllowedChannels []string      `envconfig:"DRILL_ALLOWED_CHANNELS"`
 	Apps            []string      `envconfig:"DRILL_APPS"`
+	// IncidentChannel gets the bot's health alerts (DRILL_INCIDENT_CHANNEL).
+	IncidentChannel string `envconfig:"DRILL_INCIDENT_CHANNEL"`
 }
 
 const usage = `restore-drill proves that a Postgres database can be restored from its backups.
@@ -101,13 +103,7 @@ DRILL_SCRATCH_PLAN (the production database's plan).
 // Main runs the command line args and returns the exit code.
 func Main(ctx context.Context, args []string, tio IO) int {
 	redactor := drill.NewRedactor()
-	fail := func(err error) int {
-		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
-		if drill.IsUsage(err) {
-			return exitUsage
-		}
-		return exitFailed
-	}
+	fail := failer(tio, redactor, false)
 	if len(args) == 0 {
 		fmt.Fprint(tio.Err, usage)
 		return exitUsage
@@ -178,6 +174,20 @@ func Main(ctx context.Context, args []string, tio IO) int {
 	return fail(drill.Errorf(drill.EINVALID, "unknown command %q: run `restore-drill help` for the commands", clip(args[0])))
 }
 
+// failer returns what commands call on failure: it prints err in one
+// sentence, credentials removed, and returns the exit code: 2 for bad usage
+// or configuration, else 1. With setup, nothing has run yet, so every
+// failure is 2.
+func failer(tio IO, redactor *drill.Redactor, setup bool) func(error) int {
+	return func(err error) int {
+		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
+		if setup || drill.IsUsage(err) {
+			return exitUsage
+		}
+		return exitFailed
+	}
+}
+
 // message is what a person reads for err: the drill message, or the
 // redacted error text for anything unrecognised.
 func message(err error) string {
@@ -238,10 +248,7 @@ func defaultBackupDir() string {
 }
 
 func runCommand(ctx context.Context, cfg Config, a runArgs, tio IO, logger *slog.Logger, redactor *drill.Redactor) int {
-	fail := func(err error) int {
-		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
-		return exitUsage
-	}
+	fail := failer(tio, redactor, true)
 	p, err := newProvider(cfg, a.provider, logger, redactor)
 	if err != nil {
 		return fail(err)

@@ -24,13 +24,7 @@ const (
 // stateCommand runs the commands that read or change the state database:
 // resume, history, report, freeze, unfreeze.
 func stateCommand(ctx context.Context, cfg Config, verb string, args []string, tio IO, logger *slog.Logger, redactor *drill.Redactor) int {
-	fail := func(err error) int {
-		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
-		if drill.IsUsage(err) {
-			return exitUsage
-		}
-		return exitFailed
-	}
+	fail := failer(tio, redactor, false)
 	var spec flagSpec
 	var usage string
 	switch verb {

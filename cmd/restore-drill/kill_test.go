@@ -31,6 +31,36 @@ func stateURL(t *testing.T) string {
 	return u.String()
 }
 
+// killAt runs the binary with args and SIGKILLs it when a line of its
+// progress contains line, after delay (to land inside a step: the delay is
+// the fault, not a wait).
+func killAt(t *testing.T, env []string, line string, delay time.Duration, args ...string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(baseEnv(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), line) {
+			time.Sleep(delay)
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			killed = true
+			break
+		}
+	}
+	_ = cmd.Wait()
+	if !killed {
+		t.Fatalf("the drill never reached %q", line)
+	}
+}
+
 // A full drill killed with SIGKILL at every step boundary, and in the
 // middle of the long steps, is finished by `restore-drill resume`:
 // production ends out of maintenance, served by its original database,
@@ -67,31 +97,7 @@ func TestKill_AtEveryStepResumeRestoresProduction(t *testing.T) {
 			name += " (mid-step)"
 		}
 		ok := t.Run(name, func(t *testing.T) {
-			cmd := exec.Command(binary, "run", app, "--mode", "full", "--confirm", app)
-			cmd.Env = append(baseEnv(), env...)
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			killed := false
-			sc := bufio.NewScanner(stderr)
-			for sc.Scan() {
-				if strings.Contains(sc.Text(), pt.line) {
-					if pt.delay > 0 {
-						time.Sleep(pt.delay) // land inside the step: this is the fault, not a wait
-					}
-					_ = cmd.Process.Signal(syscall.SIGKILL)
-					killed = true
-					break
-				}
-			}
-			_ = cmd.Wait()
-			if !killed {
-				t.Fatalf("the drill never reached %q", pt.line)
-			}
+			killAt(t, env, pt.line, pt.delay, "run", app, "--mode", "full", "--confirm", app)
 			r := cli(t, env, "resume", "--json")
 			if r.code != 0 {
 				t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -157,28 +163,7 @@ func TestKill_HerokuResumeRestoresTheApp(t *testing.T) {
 	restored := 0
 	for _, line := range points {
 		ok := t.Run(strings.TrimSpace(strings.NewReplacer("…", "", "✓", "done").Replace(line)), func(t *testing.T) {
-			cmd := exec.Command(binary, "run", app, "--provider", "heroku", "--mode", "full", "--confirm", app)
-			cmd.Env = append(baseEnv(), env...)
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			killed := false
-			sc := bufio.NewScanner(stderr)
-			for sc.Scan() {
-				if strings.Contains(sc.Text(), line) {
-					_ = cmd.Process.Signal(syscall.SIGKILL)
-					killed = true
-					break
-				}
-			}
-			_ = cmd.Wait()
-			if !killed {
-				t.Fatalf("the drill never reached %q", line)
-			}
+			killAt(t, env, line, 0, "run", app, "--provider", "heroku", "--mode", "full", "--confirm", app)
 			r := cli(t, env, "resume", "--provider", "heroku", "--json")
 			if r.code != 0 || !strings.Contains(r.stdout, `"resumed"`) {
 				t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)

@@ -13,10 +13,7 @@ import (
 
 // restoreCommand runs an emergency restore from the terminal.
 func restoreCommand(ctx context.Context, cfg Config, a restoreArgs, tio IO, logger *slog.Logger, redactor *drill.Redactor) int {
-	fail := func(err error) int {
-		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
-		return exitUsage
-	}
+	fail := failer(tio, redactor, true)
 	p, err := newProvider(cfg, a.provider, logger, redactor)
 	if err != nil {
 		return fail(err)
@@ -68,13 +65,7 @@ func restoreCommand(ctx context.Context, cfg Config, a restoreArgs, tio IO, logg
 
 // planCommand prints what a drill would do; it changes nothing.
 func planCommand(ctx context.Context, cfg Config, a runArgs, tio IO, logger *slog.Logger, redactor *drill.Redactor) int {
-	fail := func(err error) int {
-		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
-		if drill.IsUsage(err) {
-			return exitUsage
-		}
-		return exitFailed
-	}
+	fail := failer(tio, redactor, false)
 	p, err := newProvider(cfg, a.provider, logger, redactor)
 	if err != nil {
 		return fail(err)
@@ -122,13 +113,7 @@ func printPlan(w io.Writer, p *drill.Plan) {
 
 // captureCommand takes a backup now.
 func captureCommand(ctx context.Context, cfg Config, a backupsArgs, tio IO, logger *slog.Logger, redactor *drill.Redactor) int {
-	fail := func(err error) int {
-		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
-		if drill.IsUsage(err) {
-			return exitUsage
-		}
-		return exitFailed
-	}
+	fail := failer(tio, redactor, false)
 	p, err := newProvider(cfg, a.provider, logger, redactor)
 	if err != nil {
 		return fail(err)

@@ -75,6 +75,17 @@ func leftovers(s *herokutest.Server, apps ...string) []string {
 
 func TestProvider_Conformance(t *testing.T) {
 	t.Parallel()
+	drilltest.ExerciseProvider(t, harness())
+}
+
+func TestProvider_Emergency(t *testing.T) {
+	t.Parallel()
+	drilltest.ExerciseEmergency(t, harness())
+}
+
+// harness is the conformance suites' view of the fake: one fake server per
+// app, found again by app or by add-on.
+func harness() drilltest.Harness {
 	var servers sync.Map // app → *herokutest.Server
 	server := func(t *testing.T, app string) *herokutest.Server {
 		v, ok := servers.Load(app)
@@ -83,7 +94,7 @@ func TestProvider_Conformance(t *testing.T) {
 		}
 		return v.(*herokutest.Server)
 	}
-	drilltest.ExerciseProvider(t, drilltest.Harness{
+	return drilltest.Harness{
 		Setup: func(t *testing.T) (drill.Provider, string) {
 			s := herokutest.NewServer(t)
 			app := newApp(t, s)
@@ -109,50 +120,11 @@ func TestProvider_Conformance(t *testing.T) {
 				t.Fatalf("no add-on %s on any fake server", db.ID)
 			}
 		},
-	})
+	}
 }
 
 func run(t *testing.T, p drill.Provider, opts drill.Options) (*drill.Report, error) {
 	t.Helper()
 	r := &drill.Runner{Provider: p, Confirmer: drilltest.AppConfirmer("tester"), UndoTimeout: time.Minute}
 	return r.Run(context.Background(), opts)
-}
-
-func TestProvider_Emergency(t *testing.T) {
-	t.Parallel()
-	var servers sync.Map // app → *herokutest.Server
-	server := func(t *testing.T, app string) *herokutest.Server {
-		v, ok := servers.Load(app)
-		if !ok {
-			t.Fatalf("no fake server for %s", app)
-		}
-		return v.(*herokutest.Server)
-	}
-	drilltest.ExerciseEmergency(t, drilltest.Harness{
-		Setup: func(t *testing.T) (drill.Provider, string) {
-			s := herokutest.NewServer(t)
-			app := newApp(t, s)
-			servers.Store(app, s)
-			return newProvider(t, s), app
-		},
-		Maintenance: func(t *testing.T, app string) bool { return server(t, app).Maintenance(app) },
-		Leftovers:   func(t *testing.T, app string) []string { return leftovers(server(t, app), app) },
-		Exec: func(t *testing.T, db drill.Database, sql string) {
-			var found bool
-			servers.Range(func(_, v any) bool {
-				s := v.(*herokutest.Server)
-				if s.DatabaseOf(db.ID) != "" {
-					found = true
-					if err := s.Exec(db.ID, sql); err != nil {
-						t.Fatal(err)
-					}
-					return false
-				}
-				return true
-			})
-			if !found {
-				t.Fatalf("no add-on %s on any fake server", db.ID)
-			}
-		},
-	})
 }
