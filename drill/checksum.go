@@ -70,6 +70,9 @@ type TableResult struct {
 	Match bool `json:"match"`
 	// Problem says in words what differs; empty when Match.
 	Problem string `json:"problem,omitempty"`
+	// Drift is true when the comparison is not exact and the difference is
+	// one that writes since the fingerprint can explain.
+	Drift bool `json:"drift,omitempty"`
 }
 
 // Comparison is the outcome of comparing a source fingerprint with the
@@ -101,22 +104,51 @@ func (c Comparison) Mismatched() []TableResult {
 }
 
 // OK reports whether the restore holds what the source held: every table
-// equal (when the comparison is exact), the same schema, and no sequence
-// behind.
+// equal (when the comparison is exact; otherwise every difference one that
+// drift explains), the same schema, and no sequence behind.
 func (c Comparison) OK() bool {
 	if len(c.SchemaMissing) > 0 || len(c.SchemaExtra) > 0 || len(c.SequencesBehind) > 0 {
 		return false
 	}
-	if !c.Exact {
-		return true
+	for _, t := range c.Mismatched() {
+		if c.Exact || !t.Drift {
+			return false
+		}
 	}
-	return len(c.Mismatched()) == 0
+	return true
+}
+
+// LimitDrift holds drift to what writes during a backup taken right after
+// the fingerprint can explain: at most maxRows rows, or frac of the table,
+// whichever is more. A table emptied, or one short of far more rows, is a
+// failed restore even when the comparison cannot be exact.
+func (c *Comparison) LimitDrift(maxRows int64, frac float64) {
+	for i, t := range c.Tables {
+		if !t.Drift {
+			continue
+		}
+		diff := t.SourceRows - t.RestoredRows
+		if diff < 0 {
+			diff = -diff
+		}
+		limit := max(maxRows, int64(frac*float64(t.SourceRows)))
+		if (t.RestoredRows == 0 && t.SourceRows > 0) || diff > limit {
+			c.Tables[i].Drift = false
+			c.Tables[i].Problem += ": more than writes during the backup explain"
+		}
+	}
 }
 
 // Summary says in one sentence what differs, naming each table.
 func (c Comparison) Summary() string {
 	var parts []string
-	if bad := c.Mismatched(); len(bad) > 0 && c.Exact {
+	var bad []TableResult
+	for _, t := range c.Mismatched() {
+		if c.Exact || !t.Drift {
+			bad = append(bad, t)
+		}
+	}
+	if len(bad) > 0 {
 		names := make([]string, 0, len(bad))
 		for _, t := range bad {
 			names = append(names, fmt.Sprintf("%s (%s)", QuoteIdent(t.Schema)+"."+QuoteIdent(t.Name), t.Problem))
@@ -171,13 +203,14 @@ func Compare(src, dst Fingerprint, exact bool) Comparison {
 			default:
 				tr.Match = true
 			}
+			tr.Drift = !exact && !tr.Match
 		}
 		c.Tables = append(c.Tables, tr)
 	}
 	for _, r := range dst.Tables {
 		if !seen[r.Key()] {
 			c.Tables = append(c.Tables, TableResult{Schema: r.Schema, Name: r.Name, SourceRows: -1,
-				RestoredRows: r.Rows, RestoredHash: r.Hash, Problem: "only in the restore"})
+				RestoredRows: r.Rows, RestoredHash: r.Hash, Problem: "only in the restore", Drift: !exact})
 		}
 	}
 	sort.SliceStable(c.Tables, func(i, j int) bool {

@@ -32,6 +32,8 @@ func TestCompare(t *testing.T) {
 			wantInSumm: []string{`"public"."a" (same row count, different content)`}},
 		{name: "DriftIsNotFailure", mutate: func(f *drill.Fingerprint) { f.Tables[0].Rows = 2 }, exact: false, wantOK: true,
 			wantInSumm: []string{"drift"}},
+		{name: "DriftMissingTableFails", mutate: func(f *drill.Fingerprint) { f.Tables = f.Tables[1:] }, exact: false,
+			wantInSumm: []string{`"public"."a" (missing from the restore)`}},
 		{name: "TableMissing", mutate: func(f *drill.Fingerprint) { f.Tables = f.Tables[:2] }, exact: true,
 			wantInSumm: []string{`"Ünï Schema"."Order Items" (missing from the restore)`}},
 		{name: "TableExtra", mutate: func(f *drill.Fingerprint) { f.Tables = append(f.Tables, tbl("public", "z", 1, "5")) }, exact: true,
@@ -81,6 +83,7 @@ func TestRedactor(t *testing.T) {
 	for _, tc := range []struct{ in, secret string }{
 		{"dial postgres://u:pa55word@db.example.com:5432/d failed", "pa55word"},
 		{"postgresql://alice:p%40ss@host/db", "p%40ss"},
+		{"postgres://bob:pa@ss:w@rd@db.internal:5432/app", "ss:w@rd"},
 		{"host=db user=x password=hunter22 dbname=y", "hunter22"},
 		{"password='quoted secret' host=x", "quoted secret"},
 		{"token xoxb-1234-5678-abcdefg sent", "xoxb-1234-5678-abcdefg"},
@@ -117,5 +120,38 @@ func TestParseBackupRef(t *testing.T) {
 		if _, err := drill.ParseBackupRef(bad); drill.ErrorCode(err) != drill.EINVALID {
 			t.Errorf("ParseBackupRef(%q) err %v, want invalid", bad, err)
 		}
+	}
+}
+
+func TestComparison_LimitDrift(t *testing.T) {
+	t.Parallel()
+	src := drill.Fingerprint{Tables: []drill.TableSum{
+		{Schema: "public", Name: "busy", Rows: 100000, Hash: "1"},
+		{Schema: "public", Name: "emptied", Rows: 50, Hash: "2"},
+		{Schema: "public", Name: "halved", Rows: 100000, Hash: "3"},
+		{Schema: "public", Name: "grew", Rows: 10, Hash: "4"},
+	}}
+	dst := drill.Fingerprint{Tables: []drill.TableSum{
+		{Schema: "public", Name: "busy", Rows: 100500, Hash: "9"},
+		{Schema: "public", Name: "emptied", Rows: 0, Hash: "0"},
+		{Schema: "public", Name: "halved", Rows: 50000, Hash: "8"},
+		{Schema: "public", Name: "grew", Rows: 900, Hash: "7"},
+	}}
+	c := drill.Compare(src, dst, false)
+	if !c.OK() {
+		t.Fatalf("unlimited drift failed: %s", c.Summary())
+	}
+	c.LimitDrift(1000, 0.10)
+	if c.OK() {
+		t.Fatal("a table emptied and one halved passed as drift")
+	}
+	for _, tr := range c.Tables {
+		wantDrift := tr.Name == "busy" || tr.Name == "grew"
+		if tr.Drift != wantDrift {
+			t.Errorf("%s: drift %v, want %v (%s)", tr.Name, tr.Drift, wantDrift, tr.Problem)
+		}
+	}
+	if s := c.Summary(); !strings.Contains(s, "emptied") || !strings.Contains(s, "halved") || strings.Contains(s, "busy") {
+		t.Errorf("summary %q should name emptied and halved only", s)
 	}
 }

@@ -60,6 +60,9 @@ const (
 	UndoMaintenance UndoKind = "maintenance"
 	// UndoPromoteBack promotes Database, the original, back.
 	UndoPromoteBack UndoKind = "promote_back"
+	// UndoRollbackRestore restores Backup, the safety backup, in place onto
+	// the app's database: the undo of an emergency restore in place.
+	UndoRollbackRestore UndoKind = "rollback_restore"
 )
 
 // UndoRecord is one undo as data, so that a process that did not make the
@@ -75,6 +78,10 @@ type UndoRecord struct {
 	Database Database `json:"database"`
 	// Was is the maintenance state to restore.
 	Was bool `json:"was"`
+	// Backup is the backup an UndoRollbackRestore restores.
+	Backup *Backup `json:"backup,omitempty"`
+	// Proof is the confirmation the undone change was made under.
+	Proof *Confirmation `json:"proof,omitempty"`
 	// State is what the provider needs to reverse the change, as it said
 	// after making it (see StateKeeper).
 	State string `json:"state,omitempty"`
@@ -141,6 +148,16 @@ func (r *Runner) Undo(ctx context.Context, u UndoRecord) error {
 			return Errorf(EFAILED, "%s is served by %s, not its original database %s: promote %s by hand", u.App, now.Name, u.Database.Name, u.Database.Name)
 		}
 		return nil
+	case UndoRollbackRestore:
+		ep, ok := p.(EmergencyProvider)
+		if !ok || u.Backup == nil || u.Proof == nil {
+			return Errorf(EFAILED, "cannot roll back the restore of %s: restore the safety backup by hand", u.App)
+		}
+		// The person who confirmed the restore in place confirmed its
+		// rollback to the safety backup taken for exactly that.
+		proof := Confirmation{Step: u.Step, User: u.Proof.User + " (automatic rollback)", Typed: ProductionProof(u.App, u.Backup.ID), At: u.Proof.At}
+		_, err := ep.RestoreProduction(ctx, u.App, *u.Backup, proof, nil)
+		return err
 	}
 	return Errorf(EINTERNAL, "unknown undo kind %q", u.Kind)
 }

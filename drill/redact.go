@@ -22,7 +22,9 @@ type redaction struct {
 func NewRedactor() *Redactor {
 	return &Redactor{patterns: []redaction{
 		// scheme://user:password@host
-		{regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]+@`), "${1}REDACTED@"},
+		// (greedy up to the last @ before the host, so that an unencoded
+		// @ in the password is covered too)
+		{regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)\S*@`), "${1}REDACTED@"},
 		// password=... in a keyword/value connection string
 		{regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`), "${1}REDACTED"},
 		// Slack and Heroku tokens

@@ -136,6 +136,7 @@ func (d *run) emergency(ctx context.Context, opts RestoreOptions) error {
 		if err != nil {
 			return err
 		}
+		d.safety = &c.Backup
 		d.report.SafetyBackup = &ReportBackup{ID: c.Backup.ID, SizeBytes: c.Backup.SizeBytes, CreatedAt: c.Backup.CreatedAt, Fresh: true}
 		d.report.Rollback = fmt.Sprintf("restore-drill restore %s %s --into %s", d.opts.App, c.Backup.ID, opts.Into)
 		return nil
@@ -285,6 +286,21 @@ func (d *run) restoreInPlace(ctx context.Context, ep EmergencyProvider) error {
 		return err
 	}
 	proof := d.report.Confirmations[len(d.report.Confirmations)-1]
+	// Once the restore starts, production's contents are in play. Lifting
+	// maintenance over a half-restored database would serve it, so the undo
+	// from here on is a rollback to the safety backup (journaled first),
+	// and only then maintenance off. Without a safety backup there is
+	// nothing to roll back to: maintenance stays on after a failure.
+	var rollback *undoEntry
+	if d.safety != nil {
+		safety := *d.safety
+		if rollback, err = d.push(ctx, UndoRecord{Step: StepRestoreInPlace, Kind: UndoRollbackRestore, Backup: &safety, Proof: &proof}); err != nil {
+			return err
+		}
+	} else {
+		d.undo.take(maintenance)
+		d.done(ctx, maintenance)
+	}
 	start := d.now()
 	err = d.step(ctx, StepRestoreInPlace, func(ctx context.Context, progress ProgressFunc) error {
 		res, err := ep.RestoreProduction(ctx, d.opts.App, d.backup, proof, progress)
@@ -300,7 +316,17 @@ func (d *run) restoreInPlace(ctx context.Context, ep EmergencyProvider) error {
 	if err := d.checkRestored(ctx, d.app.Database); err != nil {
 		return err
 	}
-	if err := d.runUndoAsStep(ctx, StepMaintenanceOff, maintenance); err != nil {
+	if rollback != nil {
+		d.undo.take(rollback)
+		d.done(ctx, rollback)
+	}
+	if d.safety != nil {
+		if err := d.runUndoAsStep(ctx, StepMaintenanceOff, maintenance); err != nil {
+			return err
+		}
+	} else if err := d.step(ctx, StepMaintenanceOff, func(ctx context.Context, _ ProgressFunc) error {
+		return d.r.Provider.SetMaintenance(ctx, d.opts.App, d.app.Maintenance)
+	}); err != nil {
 		return err
 	}
 	d.report.NowServing = d.app.Database.Name
@@ -342,20 +368,29 @@ func (d *run) productionState(ctx context.Context, err error) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s is served by %s", d.opts.App, serving.Name)
+	touched := d.report.Into == IntoProduction && hasStep(d.report, StepRestoreInPlace)
 	switch {
 	case err == nil && d.report.Into == IntoNew:
 		fmt.Fprintf(&b, ", restored from %s; the previous database is kept as %s", d.backup.ID, d.report.KeptDatabase)
 	case err == nil:
 		fmt.Fprintf(&b, ", its contents replaced by %s", d.backup.ID)
-	case d.report.Into == IntoProduction && hasStepStatus(d.report, StepRestoreInPlace, StatusFailed):
-		fmt.Fprintf(&b, ", whose contents are PARTLY RESTORED and must not be trusted")
-		if d.report.SafetyBackup != nil {
-			fmt.Fprintf(&b, ": restore the safety backup with `%s`", d.report.Rollback)
-		}
+	case touched && slices.Contains(d.report.Undone, StepRestoreInPlace):
+		fmt.Fprintf(&b, ", rolled back to the safety backup %s: its data is as it was before this restore", d.report.SafetyBackup.ID)
+	case touched && d.report.SafetyBackup != nil:
+		fmt.Fprintf(&b, ", IN MAINTENANCE, whose contents are PARTLY RESTORED and must not be trusted: restore the safety backup with `%s --confirm \"%s\"`, then turn maintenance off",
+			strings.Replace(d.report.Rollback, "--into new", "--into production", 1), ProductionProof(d.opts.App, d.report.SafetyBackup.ID))
+	case touched:
+		fmt.Fprintf(&b, ", IN MAINTENANCE, whose contents are PARTLY RESTORED and must not be trusted (no safety backup was taken): restore a backup in place with `restore-drill restore %s ID --into production`, then turn maintenance off", d.opts.App)
+	case len(d.report.UndoFailed) > 0:
+		fmt.Fprintf(&b, "; undoing %s FAILED, so act by hand", strings.Join(d.report.UndoFailed, ", "))
 	default:
 		fmt.Fprintf(&b, ", unchanged by this restore")
 	}
 	return b.String() + "."
+}
+
+func hasStep(r *Report, name string) bool {
+	return slices.ContainsFunc(r.Steps, func(s StepRecord) bool { return s.Name == name && s.Status != StatusSkipped })
 }
 
 func hasStepStatus(r *Report, name string, status StepStatus) bool {

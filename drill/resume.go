@@ -60,6 +60,7 @@ func (r *Runner) resumeOne(ctx context.Context, j Journal, a Abandoned) *Report 
 	}
 	emit := func(e Event) {
 		e.DrillID, e.App, e.At = rec.DrillID, rec.App, r.now()
+		e.Message = r.redactor().Redact(e.Message)
 		if r.Sink != nil {
 			r.Sink.Event(e)
 		}
@@ -74,25 +75,19 @@ func (r *Runner) resumeOne(ctx context.Context, j Journal, a Abandoned) *Report 
 			r.logger().Error("cannot stop the dead drill's sessions", "drill", rec.DrillID, "err", err)
 		}
 	}
+	var recs []UndoRecord
 	for i := len(a.Undo) - 1; i >= 0; i-- {
-		u := a.Undo[i]
-		if u.Kind == UndoDestroyScratch && rec.Keep {
-			continue
+		if u := a.Undo[i]; !(u.Kind == UndoDestroyScratch && rec.Keep) {
+			recs = append(recs, u)
 		}
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Minute)
-		err := r.Undo(uctx, u)
-		cancel()
-		if err != nil {
-			rep.UndoFailed = append(rep.UndoFailed, u.Step)
-			emit(Event{Step: u.Step, Kind: StepUndoFailed, Message: fmt.Sprintf("Undoing %s FAILED: %s. Act by hand.", u.Step, ErrorMessage(err))})
-			continue
-		}
-		if err := j.DropUndo(ctx, rec.DrillID, u.ID); err != nil {
+	}
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Minute)
+	defer cancel()
+	rep.Undone, rep.UndoFailed = r.undoAll(uctx, recs, emit, func(i int) {
+		if err := j.DropUndo(uctx, rec.DrillID, recs[i].ID); err != nil {
 			r.logger().Error("cannot journal a finished undo", "drill", rec.DrillID, "err", err)
 		}
-		rep.Undone = append(rep.Undone, u.Step)
-		emit(Event{Step: u.Step, Kind: StepUndone, Message: "undone: " + u.Step})
-	}
+	})
 	rep.EndedAt = r.now()
 	rep.TotalSeconds = rep.EndedAt.Sub(rep.StartedAt).Seconds()
 	rep.Error = fmt.Sprintf("the process running this drill died after %s; the drill was resumed and undone", last)

@@ -1,6 +1,9 @@
 package drill
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // undoStack holds the reversal of every change a drill has made, newest
 // last, as records (see UndoRecord) journaled before each change is made.
@@ -96,4 +99,66 @@ func (d *run) done(ctx context.Context, e *undoEntry) {
 			d.logger.Error("cannot journal a finished undo", "step", e.rec.Step, "err", err)
 		}
 	}
+}
+
+// undoAll runs recs, newest first, emitting what happens and calling done
+// with the index of each undo that ran. It stops at the first failed undo
+// that leaves production served by a drill's database or half-restored
+// (promote back, roll back a restore): undoing more (maintenance off,
+// destroying the scratch) would then put a wrong database in front of
+// users or drop the one serving them. What was not attempted is reported
+// as failed, with why.
+func (r *Runner) undoAll(ctx context.Context, recs []UndoRecord, emit func(Event), done func(int)) (undone, failed []string) {
+	undone = []string{}
+	for i, u := range recs {
+		err := protectUndo(func() error { return r.Undo(ctx, u) })
+		if err == nil {
+			done(i)
+			undone = append(undone, u.Step)
+			emit(Event{Step: u.Step, Kind: StepUndone, Message: "undone: " + u.Step})
+			continue
+		}
+		r.logger().Error("undo failed", "step", u.Step, "drill", u.DrillID, "err", r.redactor().Redact(err.Error()))
+		failed = append(failed, u.Step)
+		emit(Event{Step: u.Step, Kind: StepUndoFailed, Message: r.redactor().Redact(fmt.Sprintf("Undoing %s FAILED: %s. Act by hand.", u.Step, ErrorMessage(err)))})
+		if u.Kind == UndoRollbackRestore || (u.Kind == UndoPromoteBack && r.mayServeScratch(ctx, u.App)) {
+			for _, rest := range recs[i+1:] {
+				failed = append(failed, rest.Step)
+				emit(Event{Step: rest.Step, Kind: StepUndoFailed, Message: fmt.Sprintf("Not undoing %s: %s must be put right by hand first (it is not served by its own database, or holds a partial restore).", rest.Step, u.App)})
+			}
+			return undone, failed
+		}
+	}
+	return undone, failed
+}
+
+// mayServeScratch reports whether app may be served by a drill's database
+// after a promote back failed: true unless the platform says for sure that
+// it is not (served by a database no drill created, or by none at all).
+func (r *Runner) mayServeScratch(ctx context.Context, app string) bool {
+	s, err := r.Provider.Serving(ctx, app)
+	switch {
+	case err == nil:
+		return s.DrillID != ""
+	case ErrorCode(err) == ENOTFOUND:
+		return false
+	}
+	return true
+}
+
+// protectUndo turns a panic in an undo into an error, so the rest still run.
+func protectUndo(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = Errorf(EINTERNAL, "internal error while undoing: %v", p)
+		}
+	}()
+	return fn()
+}
+
+func (r *Runner) redactor() *Redactor {
+	if r.Redactor != nil {
+		return r.Redactor
+	}
+	return NewRedactor()
 }

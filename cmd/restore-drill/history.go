@@ -63,21 +63,25 @@ func stateCommand(ctx context.Context, cfg Config, verb string, args []string, t
 		if err != nil {
 			return fail(err)
 		}
+		code := exitPassed
+		for _, r := range reps {
+			if len(r.UndoFailed) > 0 {
+				code = exitFailed // someone must act: scripts must see it
+			}
+		}
 		if p.bools["json"] {
 			if reps == nil {
 				reps = []*drill.Report{}
 			}
-			return writeJSON(tio.Out, map[string]any{"resumed": reps}, fail)
+			if c := writeJSON(tio.Out, map[string]any{"resumed": reps}, fail); c != exitPassed {
+				return c
+			}
+			return code
 		}
 		if len(reps) == 0 {
 			fmt.Fprintln(tio.Out, "No drill was left unfinished by a dead process.")
 		}
-		for _, r := range reps {
-			if len(r.UndoFailed) > 0 {
-				return exitFailed
-			}
-		}
-		return exitPassed
+		return code
 	case "history":
 		if len(p.positional) != 1 {
 			return fail(usageErrorf(usage, "history takes exactly one app"))

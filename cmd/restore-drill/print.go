@@ -233,7 +233,9 @@ type redactingHandler struct {
 func (h redactingHandler) Handle(ctx context.Context, r slog.Record) error {
 	out := slog.NewRecord(r.Time, r.Level, h.redactor.Redact(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Value.Kind() == slog.KindString {
+		switch a.Value.Kind() {
+		case slog.KindString, slog.KindAny:
+			// Errors and other values print through fmt: redact their text.
 			a.Value = slog.StringValue(h.redactor.Redact(a.Value.String()))
 		}
 		out.AddAttrs(a)

@@ -172,6 +172,56 @@ func ExerciseEmergency(t *testing.T, h Harness) {
 		}
 	})
 
+	// A restore in place that fails after it wrote: production is rolled
+	// back to the safety backup before maintenance is lifted.
+	t.Run("InPlaceFailureRollsBack", func(t *testing.T) {
+		t.Parallel()
+		p, app, b, prod := prepare(t)
+		f := NewFaultyEmergency(p)
+		f.FailAfter("RestoreProduction", 1, drill.Errorf(drill.EFAILED, "injected failure after the restore wrote"))
+		r := &drill.Runner{Provider: f, Confirmer: AppConfirmer("U-ONCALL")}
+		rep, err := r.Restore(ctx, drill.RestoreOptions{App: app, Backup: ref(b), Into: drill.IntoProduction})
+		if err == nil {
+			t.Fatal("the restore passed with a failure injected")
+		}
+		if n := items(t, p, prod); n != 0 {
+			t.Errorf("production holds %d drill_items: it was not rolled back to the safety backup (0 rows)", n)
+		}
+		if h.Maintenance(t, app) {
+			t.Errorf("left in maintenance after a rollback")
+		}
+		if !strings.Contains(rep.ProductionState, "rolled back to the safety backup "+rep.SafetyBackup.ID) {
+			t.Errorf("production state %q", rep.ProductionState)
+		}
+		if f.Calls("RestoreProduction") != 2 {
+			t.Errorf("%d in-place restores, want the restore and its rollback", f.Calls("RestoreProduction"))
+		}
+	})
+
+	// Without a safety backup there is nothing to roll back to: production
+	// stays in maintenance, and the report says why and what to do.
+	t.Run("InPlaceFailureWithoutSafetyStaysInMaintenance", func(t *testing.T) {
+		t.Parallel()
+		p, app, b, _ := prepare(t)
+		f := NewFaultyEmergency(p)
+		f.FailAfter("RestoreProduction", 1, drill.Errorf(drill.EFAILED, "injected failure after the restore wrote"))
+		r := &drill.Runner{Provider: f, Confirmer: AppConfirmer("U-ONCALL")}
+		rep, err := r.Restore(ctx, drill.RestoreOptions{App: app, Backup: ref(b), Into: drill.IntoProduction, NoSafetyBackup: true})
+		if err == nil {
+			t.Fatal("the restore passed with a failure injected")
+		}
+		if !h.Maintenance(t, app) {
+			t.Errorf("a half-restored production was put back online")
+		}
+		if !strings.Contains(rep.ProductionState, "IN MAINTENANCE") || !strings.Contains(rep.ProductionState, "PARTLY RESTORED") {
+			t.Errorf("production state %q", rep.ProductionState)
+		}
+		// Put it back as it was, for the cleanup.
+		if err := p.SetMaintenance(ctx, app, false); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("UnknownBackupChangesNothing", func(t *testing.T) {
 		t.Parallel()
 		p, app, _, _ := prepare(t)

@@ -311,6 +311,41 @@ func ExerciseProvider(t *testing.T, h Harness) {
 		})
 	}
 
+	// When promoting the original back keeps failing, nothing else is
+	// undone: lifting maintenance or destroying the scratch database would
+	// put the wrong database in front of users, or drop the one serving.
+	t.Run("PromoteBackFailingStopsTheUndo", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.faulty.FailFrom("Promote", 2, drill.Errorf(drill.EFAILED, "injected: promote back keeps failing"))
+		b.faulty.FailOn("FindCanary", 2, drill.Errorf(drill.EFAILED, "injected: check through the app fails"))
+		rep, err := runner(b, AppConfirmer("U-A")).Run(context.Background(), drill.Options{App: b.app, Mode: drill.ModeFull})
+		if err == nil {
+			t.Fatal("drill passed")
+		}
+		if !slices.Contains(rep.UndoFailed, drill.StepPromote) || !slices.Contains(rep.UndoFailed, drill.StepMaintenanceOn) || !slices.Contains(rep.UndoFailed, drill.StepProvision) {
+			t.Errorf("undo failed %v, want promote failed and the rest not attempted", rep.UndoFailed)
+		}
+		if len(rep.Undone) != 0 {
+			t.Errorf("undone %v while the app is served by the scratch database", rep.Undone)
+		}
+		if !h.Maintenance(t, b.app) {
+			t.Errorf("maintenance was lifted with the scratch database serving the app")
+		}
+		// A person puts it right; then production is as before.
+		ctx := context.Background()
+		if err := b.provider.Promote(ctx, b.app, b.before); err != nil {
+			t.Fatalf("promote back by hand: %v", err)
+		}
+		if err := b.provider.SetMaintenance(ctx, b.app, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.provider.DestroyScratch(ctx, *rep.Scratch); err != nil {
+			t.Fatal(err)
+		}
+		requireIntact(t, b)
+	})
+
 	t.Run("CancelAtEachStepUndoes", func(t *testing.T) {
 		t.Parallel()
 		for _, step := range []string{drill.StepProvision, drill.StepCanary, drill.StepMaintenanceOn, drill.StepCapture, drill.StepRestore, drill.StepVerify, drill.StepPromote, drill.StepCheckPromoted, drill.StepPromoteBack} {

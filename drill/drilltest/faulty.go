@@ -26,6 +26,19 @@ type Faulty struct {
 type fault struct {
 	nth int
 	err error
+	// after: the call is made, then fails (a failure half-way).
+	after bool
+	// onward: every call from the nth on fails.
+	onward bool
+}
+
+func (ft fault) hits(n int) bool { return ft.nth == n || (ft.onward && n >= ft.nth) }
+
+// FailFrom makes every call of method from the nth on return err.
+func (f *Faulty) FailFrom(method string, nth int, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failures[method] = fault{nth: nth, err: err, onward: true}
 }
 
 // NewFaulty wraps p.
@@ -47,14 +60,75 @@ func (f *Faulty) Calls(method string) int {
 	return f.calls[method]
 }
 
+// FailAfter makes the nth call of method do its work and then return err:
+// a failure half-way, after the platform changed.
+func (f *Faulty) FailAfter(method string, nth int, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failures[method] = fault{nth: nth, err: err, after: true}
+}
+
 func (f *Faulty) check(method string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls[method]++
-	if ft, ok := f.failures[method]; ok && ft.nth == f.calls[method] {
+	if ft, ok := f.failures[method]; ok && ft.hits(f.calls[method]) && !ft.after {
 		return ft.err
 	}
 	return nil
+}
+
+// late returns the error a FailAfter planned for the call just made.
+func (f *Faulty) late(method string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ft, ok := f.failures[method]; ok && ft.hits(f.calls[method]) && ft.after {
+		return ft.err
+	}
+	return nil
+}
+
+// FaultyEmergency is Faulty for an EmergencyProvider.
+type FaultyEmergency struct {
+	*Faulty
+	ep drill.EmergencyProvider
+}
+
+var _ drill.EmergencyProvider = (*FaultyEmergency)(nil)
+
+// NewFaultyEmergency wraps ep.
+func NewFaultyEmergency(ep drill.EmergencyProvider) *FaultyEmergency {
+	return &FaultyEmergency{Faulty: NewFaulty(ep), ep: ep}
+}
+
+// RestoreProduction implements drill.EmergencyProvider.
+func (f *FaultyEmergency) RestoreProduction(ctx context.Context, app string, b drill.Backup, proof drill.Confirmation, progress drill.ProgressFunc) (drill.RestoreResult, error) {
+	if err := f.check("RestoreProduction"); err != nil {
+		return drill.RestoreResult{}, err
+	}
+	res, err := f.ep.RestoreProduction(ctx, app, b, proof, progress)
+	if err == nil {
+		err = f.late("RestoreProduction")
+	}
+	return res, err
+}
+
+// Adopt implements drill.EmergencyProvider.
+func (f *FaultyEmergency) Adopt(ctx context.Context, app string, db drill.Database) (drill.Database, error) {
+	if err := f.check("Adopt"); err != nil {
+		return drill.Database{}, err
+	}
+	return f.ep.Adopt(ctx, app, db)
+}
+
+// Lookup implements drill.EmergencyProvider.
+func (f *FaultyEmergency) Lookup(ctx context.Context, db drill.Database) (drill.Database, error) {
+	return f.ep.Lookup(ctx, db)
+}
+
+// RemoveHint implements drill.EmergencyProvider.
+func (f *FaultyEmergency) RemoveHint(app string, db drill.Database) string {
+	return f.ep.RemoveHint(app, db)
 }
 
 func (f *Faulty) after(method string, args ...any) {

@@ -100,9 +100,20 @@ func (p *Provider) Backups(ctx context.Context, app string) (drill.BackupList, e
 		return drill.BackupList{}, p.interpret(err, op{what: "list the backup schedules of " + app,
 			notFound: fmt.Sprintf("the database of %s is not yet provisioned: run `heroku addons:wait --app %s`", app, app)})
 	}
+	// The billing app's transfers cover all its databases: keep the
+	// backups of the one that serves the app, named by any attachment it
+	// has, so that "latest" never picks another database's backup.
+	atts, err := p.addonAttachments(ctx, att.Addon.ID)
+	if err != nil {
+		return drill.BackupList{}, err
+	}
+	names := map[string]bool{"DATABASE": true}
+	for _, a := range atts {
+		names[a.Name] = true
+	}
 	out := drill.BackupList{App: app, Scheduling: true, Backups: []drill.Backup{}, Schedules: []drill.Schedule{}}
 	for _, t := range ts {
-		if t.IsBackup() {
+		if t.IsBackup() && names[strings.TrimSuffix(t.FromName, "_URL")] {
 			out.Backups = append(out.Backups, backupOf(billing, t))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
 	"slices"
@@ -384,6 +385,7 @@ func post(t *testing.T, s *herokutest.Server, path, body string) int {
 	req, _ := http.NewRequest(http.MethodPost, s.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+herokutest.APIKey)
 	req.Header.Set("Accept", "application/vnd.heroku+json; version=3")
+	req.Header.Set("Accept", "application/vnd.heroku+json; version=3")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -529,6 +531,7 @@ func TestFake_ConfirmationRequired(t *testing.T) {
 		strings.NewReader(fmt.Sprintf(`{"addon":%q,"app":%q,"name":"DATABASE"}`, addon, app)))
 	req.Header.Set("Authorization", "Bearer "+herokutest.APIKey)
 	req.Header.Set("Accept", "application/vnd.heroku+json; version=3")
+	req.Header.Set("Accept", "application/vnd.heroku+json; version=3")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -538,5 +541,43 @@ func TestFake_ConfirmationRequired(t *testing.T) {
 	_ = json.NewDecoder(resp.Body).Decode(&body)
 	if resp.StatusCode < 400 || body.ID != "confirmation_required" || body.Message == "" {
 		t.Errorf("status %d body %+v, want confirmation_required", resp.StatusCode, body)
+	}
+}
+
+// The billing app's transfers hold every database's backups; the drill's
+// list, its RPO and "latest" are those of the database behind DATABASE.
+func TestBackups_OnlyTheProductionDatabase(t *testing.T) {
+	t.Parallel()
+	s := herokutest.NewServer(t)
+	app := newApp(t, s)
+	p := newProvider(t, s)
+	ctx := context.Background()
+	before, err := p.Backups(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := p.CreateScratch(ctx, app, drill.NewDrillID(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.DestroyScratch(context.Background(), other) })
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/client/v11/databases/"+other.ID+"/backups", nil)
+	req.Header.Set("Authorization", "Bearer "+herokutest.APIKey)
+	req.Header.Set("Accept", "application/vnd.heroku+json; version=3")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("capture of the other database: %d %s", resp.StatusCode, b)
+	}
+	after, err := p.Backups(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.Backups) != len(before.Backups) {
+		t.Errorf("another database's backup is listed as the app's: %+v", after.Backups)
 	}
 }

@@ -181,3 +181,20 @@ func (p *Provider) DestroyScratch(ctx context.Context, db drill.Database) error 
 	}
 	return p.interpret(err, op{what: "destroy scratch database " + a.Name})
 }
+
+var _ drill.ScratchFinder = (*Provider)(nil)
+
+// FindScratch finds drill drillID's scratch add-on by its name, which
+// carries the drill id, for undoing a creation whose add-on id was never
+// journaled (the process died while it provisioned).
+func (p *Provider) FindScratch(ctx context.Context, app, drillID string) (drill.Database, bool, error) {
+	a, err := p.svc.AddOnInfo(ctx, scratchAddonName(drillID))
+	var herr heroku.Error
+	if errors.As(err, &herr) && herr.StatusCode == http.StatusNotFound {
+		return drill.Database{}, false, nil
+	}
+	if err != nil {
+		return drill.Database{}, false, p.interpret(err, op{what: "look for the scratch database of drill " + drillID})
+	}
+	return ref(a.ID, a.Name), true, nil
+}

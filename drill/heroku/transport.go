@@ -211,9 +211,13 @@ func (t *Transport) verdict(req *http.Request, resp *http.Response, err error) (
 		return idempotent, 0
 	}
 	switch resp.StatusCode {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		// Refused before any work: safe to send again, POSTs included.
 		return true, retryAfter(resp.Header.Get("Retry-After"))
-	case http.StatusInternalServerError:
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
+		// The request may have been carried out (a gateway timed out on
+		// a slow add-on creation): a POST sent again could create a second
+		// add-on, restore or attachment.
 		return idempotent, retryAfter(resp.Header.Get("Retry-After"))
 	}
 	return false, 0

@@ -64,7 +64,7 @@ func scripted(t *testing.T, headers map[string]string, statuses ...int) (*httpte
 
 func TestTransport_ResendsPOSTBodyAfter503(t *testing.T) {
 	t.Parallel()
-	srv, bodies := scripted(t, nil, http.StatusServiceUnavailable, http.StatusBadGateway)
+	srv, bodies := scripted(t, nil, http.StatusServiceUnavailable, http.StatusTooManyRequests)
 	sl := &sleeps{}
 	tr := &heroku.Transport{Sleep: sl.sleep}
 	body := `{"plan":"heroku-postgresql:essential-0","name":"restore-drill-dabcdefg"}`
@@ -138,6 +138,25 @@ func TestTransport_CapsTotalRetryTime(t *testing.T) {
 	resp.Body.Close()
 	if d := time.Since(start); d > 2*time.Second || tr2.Calls() < 2 {
 		t.Errorf("gave up after %s and %d calls, want a few retries within the 50ms cap", d, tr2.Calls())
+	}
+}
+
+// A POST answered 502 or 504 may have been carried out behind the gateway:
+// it is not sent again, so nothing is created twice.
+func TestTransport_NoPOSTResentAfterGatewayErrors(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{http.StatusBadGateway, http.StatusGatewayTimeout, http.StatusInternalServerError} {
+		srv, bodies := scripted(t, nil, status)
+		tr := &heroku.Transport{Sleep: (&sleeps{}).sleep}
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/apps/x/addons", strings.NewReader(`{}`))
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != status || len(*bodies) != 1 {
+			t.Errorf("%d: got %d after %d attempts, want the %d after one", status, resp.StatusCode, len(*bodies), status)
+		}
 	}
 }
 

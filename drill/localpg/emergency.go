@@ -60,7 +60,16 @@ func (p *Provider) RestoreProduction(ctx context.Context, app string, b drill.Ba
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `CREATE SCHEMA public AUTHORIZATION pg_database_owner; GRANT USAGE ON SCHEMA public TO PUBLIC`)
+		// What lives outside schemas goes too, or the restore collides with
+		// it: large objects, publications, event triggers.
+		_, err = tx.Exec(ctx, `
+			SELECT lo_unlink(oid) FROM pg_largeobject_metadata;
+			DO $$ DECLARE n text; BEGIN
+				FOR n IN SELECT pubname FROM pg_publication LOOP EXECUTE format('DROP PUBLICATION %I', n); END LOOP;
+				FOR n IN SELECT evtname FROM pg_event_trigger LOOP EXECUTE format('DROP EVENT TRIGGER %I', n); END LOOP;
+			END $$;
+			CREATE SCHEMA public AUTHORIZATION pg_database_owner;
+			GRANT USAGE ON SCHEMA public TO PUBLIC`)
 		return err
 	})
 	conn.Close(context.WithoutCancel(ctx))

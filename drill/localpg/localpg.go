@@ -98,7 +98,7 @@ func (p *Provider) CheckAppName(name string) error {
 		return drill.Errorf(drill.EINVALID, "%q is not a local app name: use the name of a database on the server (letters, digits, _ and -, not starting with -, at most 63)", clip(name))
 	}
 	switch name {
-	case "template0", "template1", p.adminDB:
+	case "template0", "template1", p.adminDB, "restore_drill":
 		return drill.Errorf(drill.EINVALID, "%q is one of the server's own databases, not an app: name the database of an app", name)
 	}
 	return nil

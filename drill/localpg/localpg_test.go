@@ -369,3 +369,52 @@ func TestVerify_ExactWhileProductionWrites(t *testing.T) {
 	}
 	t.Logf("%d write transactions committed during the drill", n)
 }
+
+// An emergency restore on the same server keeps who owns and may read the
+// data (the app's role must still reach it), and an in-place restore copes
+// with large objects, which live outside any schema.
+func TestEmergency_KeepsOwnersGrantsAndLargeObjects(t *testing.T) {
+	t.Parallel()
+	role := "app_role_" + drilltest.RandomSuffix()
+	reader := "app_reader_" + drilltest.RandomSuffix()
+	drilltest.Exec(t, "", "CREATE ROLE "+role+"; CREATE ROLE "+reader)
+	t.Cleanup(func() { drilltest.Exec(t, "", "DROP ROLE IF EXISTS "+role+"; DROP ROLE IF EXISTS "+reader) })
+	for _, into := range []drill.Into{drill.IntoProduction, drill.IntoNew} {
+		t.Run(string(into), func(t *testing.T) {
+			app := newApp(t)
+			drilltest.Exec(t, app, `
+				CREATE TABLE owned (id int PRIMARY KEY, v text);
+				INSERT INTO owned SELECT g, 'v' || g FROM generate_series(1, 10) g;
+				ALTER TABLE owned OWNER TO `+role+`;
+				GRANT SELECT ON owned TO `+reader+`;
+				SELECT lo_from_bytea(0, 'large object payload');`)
+			t.Cleanup(func() {
+				drilltest.Exec(t, "", "REASSIGN OWNED BY "+role+" TO CURRENT_USER")
+				for _, db := range append(leftovers(t, app), app) {
+					drilltest.DropDatabase(t, db)
+				}
+			})
+			p := newProvider(t)
+			b, err := (&drill.Runner{Provider: p}).Capture(context.Background(), app)
+			if err != nil {
+				t.Fatal(err)
+			}
+			drilltest.Exec(t, app, `DELETE FROM owned WHERE id > 3`)
+			rep, err := (&drill.Runner{Provider: p, Confirmer: drilltest.AppConfirmer("U-ONCALL")}).Restore(context.Background(),
+				drill.RestoreOptions{App: app, Backup: drill.BackupRef{Kind: drill.BackupByID, Num: b.Num}, Into: into})
+			if err != nil {
+				t.Fatalf("restore: %v %+v", err, rep.Steps)
+			}
+			conn := drilltest.Connect(t, app)
+			var owner, acl string
+			var rows, los int
+			if err := conn.QueryRow(context.Background(), `SELECT tableowner, coalesce((SELECT relacl::text FROM pg_class WHERE relname = 'owned'), ''),
+				(SELECT count(*) FROM owned), (SELECT count(*) FROM pg_largeobject_metadata) FROM pg_tables WHERE tablename = 'owned'`).Scan(&owner, &acl, &rows, &los); err != nil {
+				t.Fatal(err)
+			}
+			if owner != role || !strings.Contains(acl, reader+"=r/") || rows != 10 || los != 1 {
+				t.Errorf("after the restore: owner %s, acl %s, %d rows, %d large objects; want %s, %s may read, 10 rows, 1", owner, acl, rows, los, role, reader)
+			}
+		})
+	}
+}

@@ -83,8 +83,14 @@ func (p *Provider) pgRestore(ctx context.Context, b drill.Backup, name, file str
 			progress(drill.Progress{Message: fmt.Sprintf("restored %d of %d tables' data (%d%%)", n, total, 100*n/max(total, 1))})
 		}
 	}
-	_, err := p.runTool(ctx, p.cfg.PgRestore, onLine,
-		"--jobs="+fmt.Sprint(p.cfg.Jobs), "--no-owner", "--no-acl", "--verbose", "--dbname="+name, file)
+	args := []string{"--jobs=" + fmt.Sprint(p.cfg.Jobs), "--verbose", "--dbname=" + name}
+	if !drill.IsEmergency(ctx) {
+		// A drill's scratch database needs no owners or grants; an
+		// emergency restore's database becomes production on this same
+		// server, where its roles exist and must own and reach their data.
+		args = append(args, "--no-owner", "--no-acl")
+	}
+	_, err := p.runTool(ctx, p.cfg.PgRestore, onLine, append(args, file)...)
 	if err != nil {
 		if ctx.Err() != nil {
 			return res, err

@@ -144,9 +144,11 @@ func (p *Provider) SetMaintenance(ctx context.Context, app string, on bool) erro
 			}
 			return state.remove()
 		}
-		if _, ok, err := state.read(); err != nil {
-			return err
-		} else if !ok {
+		// Save the limit being replaced, unless maintenance is already on:
+		// then a saved file (a drill that died) still holds the real limit,
+		// and without one maintenance was on before any drill, so there is
+		// nothing of ours to restore.
+		if d.connLimit != 0 {
 			if err := ensureDir(p.appDir(app)); err != nil {
 				return err
 			}
@@ -220,10 +222,20 @@ func (p *Provider) swap(ctx context.Context, conn *pgx.Conn, from, fromTo, to, a
 			}
 		}
 		last = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			// The connection limit belongs to a database, not its name: the
+			// one taking over the app takes the app's limit too, so a
+			// promote in maintenance keeps the app's users out.
+			var limit int
+			if err := tx.QueryRow(ctx, `SELECT datconnlimit FROM pg_database WHERE datname = $1`, from).Scan(&limit); err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s RENAME TO %s`, ident(from), ident(fromTo))); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s RENAME TO %s`, ident(to), ident(app)))
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s RENAME TO %s`, ident(to), ident(app))); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s CONNECTION LIMIT %d`, ident(app), limit))
 			return err
 		})
 		if last == nil {

@@ -128,8 +128,19 @@ func (s *Server) backup(ad *addon, at time.Time, scheduled bool) (*transfer, err
 	file := filepath.Join(s.dir, newID()+".dump")
 	s.mu.Lock()
 	fail := s.captureFail
+	// Heroku names a backup's source by the database's attachment:
+	// DATABASE for the one that serves its app, else its own name.
+	from := ""
+	for _, at := range s.attachmentsOf(ad.id) {
+		if at.namespace == nil && (from == "" || at.name == "DATABASE") {
+			from = at.name
+		}
+	}
 	s.mu.Unlock()
-	t := &transfer{fromName: "DATABASE", fromType: "pg_dump", toName: "BACKUP", toType: "gof3r", file: file, created: at}
+	if from == "" {
+		from = "DATABASE"
+	}
+	t := &transfer{fromName: from, fromType: "pg_dump", toName: "BACKUP", toType: "gof3r", file: file, created: at}
 	t.logs = append(t.logs, transferLog{at: time.Now(), level: "info", message: "Running pg_dump on database"})
 	var stderr bytes.Buffer
 	cmd := exec.Command("pg_dump", "-Fc", "--no-owner", "--no-acl", "-f", file, "-d", s.connString(ad.dbname))
