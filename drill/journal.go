@@ -29,6 +29,14 @@ type Journal interface {
 	Finish(ctx context.Context, rep *Report) error
 }
 
+// LockWatcher is implemented by journals whose ownership of a drill can be
+// lost while the drill runs (the connection holding its lock dies): Lost is
+// closed then, and the drill must stop at once, since another process may
+// now take it over and undo it.
+type LockWatcher interface {
+	Lost(drillID string) <-chan struct{}
+}
+
 // DrillRecord is what a journal keeps about a drill besides its steps.
 type DrillRecord struct {
 	DrillID   string    `json:"drill_id"`

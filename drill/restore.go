@@ -92,8 +92,7 @@ func (r *Runner) Restore(ctx context.Context, opts RestoreOptions) (*Report, err
 	d := r.newRun(Options{App: opts.App, Mode: ModeRestore, Backup: opts.Backup, DrillID: opts.DrillID, Requester: opts.Requester})
 	d.report.Into = opts.Into
 	d.record.Force = opts.Force
-	ctx = WithEmergency(WithDrill(ctx, d.opts.DrillID))
-	err := d.begin(ctx)
+	ctx, err := d.begin(WithEmergency(WithDrill(ctx, d.opts.DrillID)))
 	if err == nil {
 		defer d.release()
 		err = d.protect(ctx, func(ctx context.Context) error { return d.emergency(ctx, opts) })

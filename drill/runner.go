@@ -74,8 +74,7 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	if counter, ok := r.Provider.(CallCounter); ok {
 		d.counter, d.callsBefore = counter, counter.Calls()
 	}
-	ctx = WithDrill(ctx, d.opts.DrillID)
-	err := d.begin(ctx)
+	ctx, err := d.begin(WithDrill(ctx, d.opts.DrillID))
 	if err == nil {
 		defer d.release()
 		err = d.protect(ctx, d.drill)
@@ -110,17 +109,37 @@ func (r *Runner) newRun(opts Options) *run {
 }
 
 // begin records the drill in the journal, which makes this process its
-// owner and holds the app for it.
-func (d *run) begin(ctx context.Context) error {
+// owner and holds the app for it. The context it returns ends if the
+// journal says ownership was lost: another process may then take the drill
+// over, so this one must stop at once (its undo stack still runs).
+func (d *run) begin(ctx context.Context) (context.Context, error) {
 	if d.r.Journal == nil {
-		return nil
+		return ctx, nil
 	}
 	release, err := d.r.Journal.Begin(ctx, d.record)
 	if err != nil {
-		return err
+		return ctx, err
 	}
-	d.journaled, d.release = true, release
-	return nil
+	ctx, cancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	d.journaled = true
+	d.release = func() {
+		close(stopped)
+		cancel()
+		release()
+	}
+	if w, ok := d.r.Journal.(LockWatcher); ok {
+		lost := w.Lost(d.opts.DrillID)
+		go func() {
+			select {
+			case <-lost:
+				d.logger.Error("lost the lock on the drill in the state database: stopping it")
+				cancel()
+			case <-stopped:
+			}
+		}()
+	}
+	return ctx, nil
 }
 
 func (r *Runner) logger() *slog.Logger {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -416,5 +418,37 @@ func TestEmergency_KeepsOwnersGrantsAndLargeObjects(t *testing.T) {
 				t.Errorf("after the restore: owner %s, acl %s, %d rows, %d large objects; want %s, %s may read, 10 rows, 1", owner, acl, rows, los, role, reader)
 			}
 		})
+	}
+}
+
+// A drill whose connection holding its lock in the state database dies
+// stops at once and undoes itself: another process could otherwise resume
+// and undo it underneath.
+func TestDrill_StopsWhenItsLockIsLost(t *testing.T) {
+	t.Parallel()
+	app := newApp(t)
+	store := drilltest.NewStateStore(t)
+	id := drill.NewDrillID()
+	f := drilltest.NewFaulty(newProvider(t))
+	f.After = func(method string, _ ...any) {
+		if method != "Capture" {
+			return
+		}
+		// Kill the session that holds the drill's advisory lock.
+		drilltest.Exec(t, "", `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+			WHERE l.locktype = 'advisory' AND l.granted AND l.objid = hashtext('`+id+`')::oid`)
+		select {
+		case <-store.Lost(id):
+		case <-time.After(15 * time.Second):
+			t.Error("the lost lock was not noticed")
+		}
+	}
+	r := &drill.Runner{Provider: f, Journal: store}
+	rep, err := r.Run(context.Background(), drill.Options{App: app, DrillID: id})
+	if drill.ErrorCode(err) != drill.ECANCELED {
+		t.Fatalf("err %v, want the drill cancelled; steps %+v", err, rep.Steps)
+	}
+	if !slices.Contains(rep.Undone, drill.StepProvision) || len(leftovers(t, app)) != 0 {
+		t.Errorf("undone %v, leftovers %v", rep.Undone, leftovers(t, app))
 	}
 }

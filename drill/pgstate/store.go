@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +21,65 @@ type Store struct {
 	// owner names this process in the drills it owns.
 	owner string
 	now   func() time.Time
+
+	mu sync.Mutex
+	// lost holds, per drill this process owns, a channel closed when the
+	// connection holding its lock dies.
+	lost map[string]chan struct{}
+}
+
+var _ drill.LockWatcher = (*Store)(nil)
+
+// lockCheckInterval is how often an owner checks the connection that holds
+// its drill's lock.
+const lockCheckInterval = 2 * time.Second
+
+// Lost returns a channel closed when this process loses drillID's lock (the
+// connection that holds it dies): another process may then resume the
+// drill, so the owner must stop. It is nil for a drill this process does not
+// own.
+func (s *Store) Lost(drillID string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lost[drillID]
+}
+
+// watch pings the lock's connection until release, closing lost when it
+// fails.
+func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
+	lost := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan struct{})
+	s.mu.Lock()
+	s.lost[drillID] = lost
+	s.mu.Unlock()
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(lockCheckInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), lockCheckInterval)
+				err := held.Ping(ctx)
+				cancel()
+				if err != nil {
+					close(lost)
+					<-done
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+		s.mu.Lock()
+		delete(s.lost, drillID)
+		s.mu.Unlock()
+		_ = held.Close(context.Background())
+	}
 }
 
 var _ drill.ResumeJournal = (*Store)(nil)
@@ -28,7 +88,7 @@ var _ drill.ResumeJournal = (*Store)(nil)
 // Migrate first.
 func New(pool *pgxpool.Pool) *Store {
 	host, _ := os.Hostname()
-	return &Store{pool: pool, owner: fmt.Sprintf("%s/%d", host, os.Getpid()), now: time.Now}
+	return &Store{pool: pool, owner: fmt.Sprintf("%s/%d", host, os.Getpid()), now: time.Now, lost: map[string]chan struct{}{}}
 }
 
 // Lock keys: the two halves of pg_advisory_lock(int, int). The first says
@@ -82,7 +142,7 @@ func (s *Store) Begin(ctx context.Context, rec drill.DrillRecord) (func(), error
 		return fail(drill.Wrap(drill.EFAILED, err, "cannot record drill %s", rec.DrillID))
 	}
 	_ = s.Audit(ctx, rec.Requester, "drill_started", rec.App, rec.DrillID, string(rec.Mode))
-	return release, nil
+	return s.watch(rec.DrillID, held), nil
 }
 
 // lockedError says who holds app and since when.
