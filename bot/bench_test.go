@@ -16,6 +16,9 @@ import (
 type stubEngine struct{ bot.Engine }
 
 func (stubEngine) CheckAppName(string) error { return nil }
+func (stubEngine) Resume(context.Context, drill.ResumeJournal, drill.Sink) ([]*drill.Report, error) {
+	return nil, nil
+}
 func (stubEngine) Plan(context.Context, drill.Options) (*drill.Plan, error) {
 	return &drill.Plan{App: "x", Mode: drill.ModeVerify}, nil
 }

@@ -36,10 +36,24 @@ type Config struct {
 	UpdateInterval time.Duration
 	// GroupCacheTTL is how long the admin group's members are cached.
 	GroupCacheTTL time.Duration
-	// Pending keeps pending confirmations; in memory when nil.
-	Pending  PendingStore
-	Logger   *slog.Logger
-	Redactor *drill.Redactor
+	// Pending keeps pending confirmations; in memory when nil. With
+	// several bot processes it must be shared (botpg.Pending).
+	Pending PendingStore
+	// Store is the state database: the journal of every drill, the
+	// freeze, the audit log and the schedules. Without it the bot keeps
+	// drills in memory only (the console).
+	Store StateStore
+	// IncidentChannel gets health alerts, and what resuming a dead drill
+	// did when that drill had no thread (DRILL_INCIDENT_CHANNEL).
+	IncidentChannel string
+	// TickInterval is how often Background resumes dead drills, fires
+	// schedules and checks health; a minute when zero.
+	TickInterval time.Duration
+	// HealthGrace is how long the socket or the state database may be
+	// lost before it is reported; 2 minutes when zero.
+	HealthGrace time.Duration
+	Logger      *slog.Logger
+	Redactor    *drill.Redactor
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -53,6 +67,9 @@ type Bot struct {
 	auth  *authorizer
 	reg   *registry
 	wg    sync.WaitGroup
+	// resumeMu keeps one resume at a time in this process.
+	resumeMu sync.Mutex
+	health   health
 }
 
 // New returns a Bot.
@@ -77,6 +94,12 @@ func New(cfg Config) *Bot {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = DefaultTickInterval
+	}
+	if cfg.HealthGrace <= 0 {
+		cfg.HealthGrace = DefaultHealthGrace
 	}
 	b := &Bot{cfg: cfg, reg: newRegistry()}
 	b.reply = &replier{t: cfg.Transport, redactor: cfg.Redactor, logger: cfg.Logger}
@@ -152,9 +175,20 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request) (Message, Later) {
 	case VerbHelp:
 		return textMessage(HelpText()), nil
 	case VerbStatus:
+		if b.cfg.Store != nil {
+			return b.storeStatus(ctx, cmd.DrillID), nil
+		}
 		return b.statusMessage(cmd.DrillID), nil
 	case VerbHistory:
+		if b.cfg.Store != nil {
+			return textMessage(fmt.Sprintf("Reading the drills of %s…", code(cmd.App))), func(ctx context.Context) { b.postHistory(ctx, req, cmd.App) }
+		}
 		return b.historyMessage(cmd.App), nil
+	case VerbFreeze, VerbUnfreeze, VerbUnlock, VerbSchedule, VerbSchedules, VerbUnschedule:
+		if cmd.Channel != "" && !a.channelAllowed(cmd.Channel) {
+			return textMessage(fmt.Sprintf(":no_entry: restore-drill does not work in <#%s>. Use one of: %s.", Escape(cmd.Channel), channelList(a.AllowedChannels))), nil
+		}
+		return b.handleAdmin(ctx, req, cmd)
 	case VerbCancel:
 		d, ok := b.reg.cancel(cmd.DrillID)
 		if !ok {
@@ -180,7 +214,11 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request) (Message, Later) {
 			}
 			b.reply.respond(ctx, req.ResponseURL, planMessage(p))
 		}
-	case VerbCapture:
+	}
+	if m, refused := b.refuse(ctx, cmd); refused {
+		return m, nil
+	}
+	if cmd.Verb == VerbCapture {
 		return b.startCapture(req, cmd)
 	}
 	return b.startDrill(req, cmd)
@@ -223,6 +261,8 @@ func (b *Bot) startDrill(req Request, cmd Command) (Message, Later) {
 
 // runDrill runs a reserved drill with its thread and confirmations.
 func (b *Bot) runDrill(ctx context.Context, req Request, cmd Command, id string) {
+	l := b.cfg.Logger.With("drill", id, "app", cmd.App)
+	ctx = withLogger(ctx, l)
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	b.reg.update(id, func(d *drillRecord) { d.cancel = cancel })
@@ -238,18 +278,25 @@ func (b *Bot) runDrill(ctx context.Context, req Request, cmd Command, id string)
 	b.reg.update(id, func(d *drillRecord) { d.ThreadTS = rep.thread() })
 	b.Go(func() { rep.run(sctx) })
 	conf := &confirmer{b: b, channel: req.Channel, rep: rep}
+	th := Thread{Confirmer: conf, Sink: rep, Channel: req.Channel, ThreadTS: rep.thread()}
 	var report *drill.Report
 	var err error
 	switch cmd.Verb {
 	case VerbRestore:
 		report, err = b.cfg.Engine.Restore(dctx, drill.RestoreOptions{App: cmd.App, Backup: cmd.Backup, Into: drill.Into(cmd.Into),
-			NoSafetyBackup: cmd.NoSafetyBackup, Force: cmd.Force, DrillID: id, Requester: req.User}, conf, rep)
+			NoSafetyBackup: cmd.NoSafetyBackup, Force: cmd.Force, DrillID: id, Requester: req.User}, th)
 	default:
 		report, err = b.cfg.Engine.Run(dctx, drill.Options{App: cmd.App, Mode: cmd.Mode, Backup: cmd.Backup, Keep: cmd.Keep,
-			DrillID: id, Requester: req.User}, conf, rep)
+			DrillID: id, Requester: req.User}, th)
 	}
 	if err != nil {
-		b.cfg.Logger.Info("drill did not pass", "drill", id, "app", cmd.App, "err", b.cfg.Redactor.Redact(err.Error()))
+		l.Info("drill did not pass", "err", b.cfg.Redactor.Redact(err.Error()))
+	}
+	if errors.Is(err, drill.ErrLocked) || errors.Is(err, drill.ErrFrozen) {
+		// Another process took the app (or froze drills) after the ack's
+		// check: the thread's verdict says so, and so does the requester's
+		// ephemeral answer.
+		b.reply.respond(sctx, req.ResponseURL, errorMessage(err))
 	}
 	rep.wait(sctx)
 	b.reg.finish(id, report, b.now())

@@ -6,26 +6,38 @@
 package bot
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/restore-drill/restore-drill/drill"
+	"github.com/restore-drill/restore-drill/drill/schedule"
 )
 
 // Verbs of the /restore-drill command.
 const (
-	VerbHelp    = "help"
-	VerbBackups = "backups"
-	VerbPlan    = "plan"
-	VerbRun     = "run"
-	VerbStatus  = "status"
-	VerbCancel  = "cancel"
-	VerbHistory = "history"
-	VerbRestore = "restore"
-	VerbCapture = "capture"
+	VerbHelp       = "help"
+	VerbBackups    = "backups"
+	VerbPlan       = "plan"
+	VerbRun        = "run"
+	VerbStatus     = "status"
+	VerbCancel     = "cancel"
+	VerbHistory    = "history"
+	VerbRestore    = "restore"
+	VerbCapture    = "capture"
+	VerbFreeze     = "freeze"
+	VerbUnfreeze   = "unfreeze"
+	VerbUnlock     = "unlock"
+	VerbSchedule   = "schedule"
+	VerbSchedules  = "schedules"
+	VerbUnschedule = "unschedule"
 )
+
+// MaxReasonLength is the longest freeze reason.
+const MaxReasonLength = 200
 
 // SlashCommand is the command the Slack app registers.
 const SlashCommand = "/restore-drill"
@@ -59,13 +71,26 @@ func Definitions() []Definition {
 			Examples: []string{"status", "status d7k2m9qx"}},
 		{Name: VerbCancel, Usage: "cancel DRILL", Destructive: true, Description: "Cancel a running drill; its undo stack runs.",
 			Examples: []string{"cancel d7k2m9qx"}},
-		{Name: VerbHistory, Usage: "history APP", Description: "List the drills of APP this bot has seen finish.",
+		{Name: VerbHistory, Usage: "history APP", Description: "List APP's last drills (result, RTO, RPO, canary, tables, who confirmed) with a trend chart.",
 			Examples: []string{"history my-app"}},
 		{Name: VerbRestore, Usage: "restore APP BACKUP [--into new|production] [--no-safety-backup] [--force]", Destructive: true,
 			Description: "Emergency restore of BACKUP, after a safety backup and a typed confirmation.",
 			Examples:    []string{"restore my-app b002", "restore my-app b002 --into production"}},
 		{Name: VerbCapture, Usage: "capture APP", Destructive: true, Description: "Capture a new backup of APP now.",
 			Examples: []string{"capture my-app"}},
+		{Name: VerbFreeze, Usage: "freeze REASON...", Destructive: true,
+			Description: "Stop every new drill, restore and capture during an incident (a restore with --force still runs, and is logged).",
+			Examples:    []string{"freeze incident 4312: database failover"}},
+		{Name: VerbUnfreeze, Usage: "unfreeze", Destructive: true, Description: "Lift the freeze."},
+		{Name: VerbUnlock, Usage: "unlock APP", Destructive: true,
+			Description: "Free APP from a drill whose process died, undoing what it left; a live drill is only named.",
+			Examples:    []string{"unlock my-app"}},
+		{Name: VerbSchedule, Usage: `schedule APP daily|weekly|"CRON" [--mode verify|full] [--channel #CHANNEL]`, Destructive: true,
+			Description: "Drill APP on a schedule (UTC; daily and weekly run at 04:00), posting in the channel; full mode still asks a person for every confirmation.",
+			Examples:    []string{"schedule my-app weekly", `schedule my-app "30 2 * * 0" --mode full --channel C0PS0001`}},
+		{Name: VerbSchedules, Usage: "schedules", Description: "List the schedules and when each runs next."},
+		{Name: VerbUnschedule, Usage: "unschedule APP", Destructive: true, Description: "Remove APP's schedule.",
+			Examples: []string{"unschedule my-app"}},
 	}
 }
 
@@ -101,6 +126,12 @@ type Command struct {
 	Into           string
 	NoSafetyBackup bool
 	Force          bool
+	// Reason is freeze's.
+	Reason string
+	// Spec is schedule's ("daily", "weekly" or a cron expression), and
+	// Channel where its drills post ("" for the channel it was asked in).
+	Spec    string
+	Channel string
 }
 
 // Destructive reports whether the command changes something.
@@ -153,6 +184,8 @@ func verbFlags(verb string) flagSpec {
 		return flagSpec{"mode": true, "backup": true, "keep": false}
 	case VerbRestore:
 		return flagSpec{"into": true, "no-safety-backup": false, "force": false}
+	case VerbSchedule:
+		return flagSpec{"mode": true, "channel": true}
 	}
 	return flagSpec{}
 }
@@ -166,31 +199,54 @@ func ParseCommand(text string) (Command, error) {
 	if !utf8.ValidString(text) {
 		return Command{}, &UsageError{Problem: "the command is not valid text"}
 	}
-	fields := strings.Fields(text)
-	if len(fields) == 0 {
+	words := strings.Fields(text)
+	if len(words) == 0 {
 		return Command{Verb: VerbHelp}, nil
 	}
-	verb := strings.ToLower(fields[0])
+	verb := strings.ToLower(words[0])
 	def, ok := Lookup(verb)
 	if !ok {
-		return Command{}, &UsageError{Problem: fmt.Sprintf("%s is not a command", quote(fields[0]))}
+		return Command{}, &UsageError{Problem: fmt.Sprintf("%s is not a command", quote(words[0]))}
 	}
 	fail := func(format string, args ...any) (Command, error) {
 		return Command{}, &UsageError{Verb: def.Name, Problem: fmt.Sprintf(format, args...)}
 	}
-	if m := mentionPattern.FindString(text); m != "" {
-		return fail("mentions and channel links such as %s are not arguments: name the app", quote(m))
-	}
-	if strings.ContainsAny(text, "\"'`“”‘’«»") {
-		return fail("no quotes are needed: write the app name as is")
+	var fields []token
+	if def.Name == VerbSchedule {
+		// A cron expression is quoted, and --channel may be a channel link;
+		// the app, the schedule and the channel are each checked below.
+		var err error
+		if fields, err = splitQuoted(text); err != nil {
+			return fail("%s", err.Error())
+		}
+	} else {
+		if m := mentionPattern.FindString(text); m != "" {
+			return fail("mentions and channel links such as %s are not arguments: name the app", quote(m))
+		}
+		if strings.ContainsAny(text, "\"'`“”‘’«»") {
+			return fail("no quotes are needed: write the app name as is")
+		}
+		for _, w := range words {
+			fields = append(fields, token{s: w})
+		}
 	}
 	cmd := Command{Verb: def.Name}
+	if def.Name == VerbFreeze {
+		cmd.Reason = strings.Join(words[1:], " ")
+		if cmd.Reason == "" {
+			return fail("the reason is missing: say why, e.g. the incident")
+		}
+		if utf8.RuneCountInString(cmd.Reason) > MaxReasonLength {
+			return fail("the reason is longer than %d characters", MaxReasonLength)
+		}
+		return cmd, nil
+	}
 	spec := verbFlags(def.Name)
 	var args []string
 	seen := map[string]bool{}
 	for i := 1; i < len(fields); i++ {
-		f := fields[i]
-		if !strings.HasPrefix(f, "-") || f == "-" {
+		f := fields[i].s
+		if fields[i].quoted || !strings.HasPrefix(f, "-") || f == "-" {
 			args = append(args, f)
 			continue
 		}
@@ -209,11 +265,11 @@ func ParseCommand(text string) (Command, error) {
 				return fail("--%s takes no value", name)
 			}
 		} else if !hasValue {
-			if i+1 >= len(fields) || strings.HasPrefix(fields[i+1], "--") {
+			if i+1 >= len(fields) || (!fields[i+1].quoted && strings.HasPrefix(fields[i+1].s, "--")) {
 				return fail("--%s needs a value", name)
 			}
 			i++
-			value = fields[i]
+			value = fields[i].s
 		}
 		if err := cmd.setFlag(name, value); err != nil {
 			return fail("%s", err.Error())
@@ -249,8 +305,68 @@ func (c *Command) setFlag(name, value string) error {
 		c.NoSafetyBackup = true
 	case "force":
 		c.Force = true
+	case "channel":
+		m := channelPattern.FindStringSubmatch(value)
+		if m == nil {
+			return fmt.Errorf("%s is not a channel: pick it with # so Slack links it, or give its id such as C0123ABCD", quote(value))
+		}
+		c.Channel = m[1] + m[2]
 	}
 	return nil
+}
+
+// channelPattern is a channel link (<#C123|name>), #C123 or C123.
+var channelPattern = regexp.MustCompile(`^(?:<#([CG][A-Z0-9]{2,20})(?:\|[^>]*)?>|#?([CG][A-Z0-9]{2,20}))$`)
+
+// token is one word of a command; quoted words are never flags.
+type token struct {
+	s      string
+	quoted bool
+}
+
+// splitQuoted splits text into words, a quoted run ("…", “…” or '…')
+// making one word.
+func splitQuoted(text string) ([]token, error) {
+	var out []token
+	var cur strings.Builder
+	inWord, quoted := false, false
+	var closer rune
+	flush := func() {
+		if inWord {
+			out = append(out, token{s: cur.String(), quoted: quoted})
+		}
+		cur.Reset()
+		inWord, quoted = false, false
+	}
+	for _, r := range text {
+		switch {
+		case closer != 0:
+			if r == closer || (closer == '"' && r == '”') {
+				closer = 0
+				flush()
+				continue
+			}
+			cur.WriteRune(r)
+		case r == '"' || r == '“' || r == '\'' || r == '‘':
+			if inWord {
+				return nil, errors.New("a quote must start a word: quote the whole cron expression, e.g. \"0 4 * * 1\"")
+			}
+			closer = map[rune]rune{'"': '"', '“': '”', '\'': '\'', '‘': '’'}[r]
+			inWord, quoted = true, true
+		case unicode.IsSpace(r):
+			flush()
+		case strings.ContainsRune("`”’«»", r):
+			return nil, errors.New("use plain double quotes around a cron expression")
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if closer != 0 {
+		return nil, errors.New("a quote is not closed")
+	}
+	flush()
+	return out, nil
 }
 
 func (c Command) positional(def Definition, args []string) (Command, error) {
@@ -259,9 +375,9 @@ func (c Command) positional(def Definition, args []string) (Command, error) {
 	}
 	want := 0
 	switch def.Name {
-	case VerbBackups, VerbPlan, VerbRun, VerbHistory, VerbCapture:
+	case VerbBackups, VerbPlan, VerbRun, VerbHistory, VerbCapture, VerbUnlock, VerbUnschedule:
 		want = 1
-	case VerbRestore:
+	case VerbRestore, VerbSchedule:
 		want = 2
 	case VerbCancel:
 		want = 1
@@ -277,10 +393,15 @@ func (c Command) positional(def Definition, args []string) (Command, error) {
 			what = "the drill id"
 		} else if def.Name == VerbRestore && len(args) == 1 {
 			what = "the backup id"
+		} else if def.Name == VerbSchedule && len(args) == 1 {
+			what = "the schedule (daily, weekly or a quoted cron expression)"
 		}
 		return fail("%s is missing", what)
 	}
 	if len(args) > want {
+		if def.Name == VerbSchedule {
+			return fail("%s is one argument too many: quote a cron expression, e.g. \"0 4 * * 1\"", quote(args[want]))
+		}
 		return fail("%s is one argument too many", quote(args[want]))
 	}
 	switch def.Name {
@@ -315,6 +436,15 @@ func (c Command) positional(def Definition, args []string) (Command, error) {
 		if c.Into == "" {
 			c.Into = IntoNew
 		}
+	case VerbSchedule:
+		spec, err := schedule.Parse(args[1])
+		if err != nil {
+			return fail("%s", Escape(drill.ErrorMessage(err)))
+		}
+		c.Spec = spec.Text
+		if c.Mode == "" {
+			c.Mode = drill.ModeVerify
+		}
 	}
 	return c, nil
 }
@@ -344,6 +474,17 @@ func (c Command) String() string {
 		}
 		if c.Force {
 			parts = append(parts, "--force")
+		}
+	case VerbFreeze:
+		parts = append(parts, c.Reason)
+	case VerbSchedule:
+		spec := c.Spec
+		if strings.ContainsFunc(spec, unicode.IsSpace) {
+			spec = `"` + spec + `"`
+		}
+		parts = append(parts, spec, "--mode", string(c.Mode))
+		if c.Channel != "" {
+			parts = append(parts, "--channel", c.Channel)
 		}
 	}
 	return strings.Join(parts, " ")

@@ -37,6 +37,32 @@ func TestParseCommand(t *testing.T) {
 		{name: "Restore", text: "restore my-app b002", want: Command{Verb: VerbRestore, App: "my-app", Backup: b2, BackupSet: true, Into: IntoNew}},
 		{name: "RestoreProd", text: "restore my-app b002 --into production --no-safety-backup --force", want: Command{Verb: VerbRestore, App: "my-app", Backup: b2, BackupSet: true, Into: IntoProduction, NoSafetyBackup: true, Force: true}},
 		{name: "Capture", text: "capture my-app", want: Command{Verb: VerbCapture, App: "my-app"}},
+		{name: "Freeze", text: "freeze  incident 42:   failover", want: Command{Verb: VerbFreeze, Reason: "incident 42: failover"}},
+		{name: "FreezeFlagLikeReason", text: "freeze --force everything", want: Command{Verb: VerbFreeze, Reason: "--force everything"}},
+		{name: "Unfreeze", text: "unfreeze", want: Command{Verb: VerbUnfreeze}},
+		{name: "Unlock", text: "unlock my-app", want: Command{Verb: VerbUnlock, App: "my-app"}},
+		{name: "ScheduleDaily", text: "schedule my-app DAILY", want: Command{Verb: VerbSchedule, App: "my-app", Spec: "daily", Mode: drill.ModeVerify}},
+		{name: "ScheduleCron", text: `schedule my-app "30 2 * * 0" --mode full --channel C0PS0001`, want: Command{Verb: VerbSchedule, App: "my-app", Spec: "30 2 * * 0", Mode: drill.ModeFull, Channel: "C0PS0001"}},
+		{name: "ScheduleSmartQuotes", text: "schedule my-app “0 4 * * 1”", want: Command{Verb: VerbSchedule, App: "my-app", Spec: "0 4 * * 1", Mode: drill.ModeVerify}},
+		{name: "ScheduleChannelLink", text: "schedule my-app weekly --channel <#C0PS0001|ops>", want: Command{Verb: VerbSchedule, App: "my-app", Spec: "weekly", Mode: drill.ModeVerify, Channel: "C0PS0001"}},
+		{name: "ScheduleHashChannel", text: "schedule my-app weekly --channel=#C0PS0001", want: Command{Verb: VerbSchedule, App: "my-app", Spec: "weekly", Mode: drill.ModeVerify, Channel: "C0PS0001"}},
+		{name: "Schedules", text: "schedules", want: Command{Verb: VerbSchedules}},
+		{name: "Unschedule", text: "unschedule my-app", want: Command{Verb: VerbUnschedule, App: "my-app"}},
+		{name: "FreezeNoReason", text: "freeze", wantErr: "the reason is missing", verb: VerbFreeze},
+		{name: "FreezeMention", text: "freeze <!here> incident", wantErr: "mentions and channel links", verb: VerbFreeze},
+		{name: "FreezeTooLong", text: "freeze " + strings.Repeat("x ", 120), wantErr: "longer than 200", verb: VerbFreeze},
+		{name: "UnfreezeArg", text: "unfreeze now", wantErr: "`now` is one argument too many", verb: VerbUnfreeze},
+		{name: "UnlockMissing", text: "unlock", wantErr: "the app is missing", verb: VerbUnlock},
+		{name: "ScheduleMissing", text: "schedule my-app", wantErr: "the schedule", verb: VerbSchedule},
+		{name: "ScheduleUnquotedCron", text: "schedule my-app 0 4 * * 1", wantErr: "quote a cron expression", verb: VerbSchedule},
+		{name: "ScheduleBadCron", text: `schedule my-app "every day"`, wantErr: "is not a schedule", verb: VerbSchedule},
+		{name: "ScheduleTooOften", text: `schedule my-app "*/5 * * * *"`, wantErr: "more than once an hour", verb: VerbSchedule},
+		{name: "ScheduleUnclosed", text: `schedule my-app "0 4 * * 1`, wantErr: "not closed", verb: VerbSchedule},
+		{name: "ScheduleMidQuote", text: `schedule my-app da"ily"`, wantErr: "must start a word", verb: VerbSchedule},
+		{name: "ScheduleBadChannel", text: "schedule my-app daily --channel ops", wantErr: "is not a channel", verb: VerbSchedule},
+		{name: "ScheduleBadMode", text: "schedule my-app daily --mode restore", wantErr: "is not a mode", verb: VerbSchedule},
+		{name: "ScheduleMentionApp", text: "schedule <@U1> daily", wantErr: "is not an app name", verb: VerbSchedule},
+		{name: "SchedulesArg", text: "schedules x", wantErr: "one argument too many", verb: VerbSchedules},
 
 		{name: "UnknownVerb", text: "destroy my-app", wantErr: "`destroy` is not a command"},
 		{name: "MissingApp", text: "run", wantErr: "the app is missing", verb: VerbRun},
@@ -97,7 +123,8 @@ func TestParseCommand(t *testing.T) {
 
 func TestCommandStringRoundTrips(t *testing.T) {
 	t.Parallel()
-	for _, text := range []string{"run demo --mode full --backup b002 --keep", "restore my-app b002 --into production --force", "plan x1 --backup latest", "cancel d7k2m9qx"} {
+	for _, text := range []string{"run demo --mode full --backup b002 --keep", "restore my-app b002 --into production --force", "plan x1 --backup latest", "cancel d7k2m9qx",
+		"freeze incident 42", `schedule a "0 4 * * 1" --mode full --channel C1X`, "schedule a daily", "unlock a", "unschedule a", "schedules", "unfreeze"} {
 		c, err := ParseCommand(text)
 		if err != nil {
 			t.Fatal(err)
@@ -125,7 +152,8 @@ func TestHelpTextListsEveryVerb(t *testing.T) {
 }
 
 func FuzzParseCommand(f *testing.F) {
-	for _, s := range []string{"", "help", "run demo --mode full", "restore a b002 --into production", "cancel d7k2m9qx", "run <@U1>", "run “x”", "status", "run --mode=full x --backup=b1"} {
+	for _, s := range []string{"", "help", "run demo --mode full", "restore a b002 --into production", "cancel d7k2m9qx", "run <@U1>", "run “x”", "status", "run --mode=full x --backup=b1",
+		"freeze db down", `schedule a "0 4 * * 1" --channel <#C1X|x>`, "schedule a ‘@every 2h’", "unlock a"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {

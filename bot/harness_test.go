@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/restore-drill/restore-drill/bot"
+	"github.com/restore-drill/restore-drill/bot/botpg"
 	"github.com/restore-drill/restore-drill/bot/slacktest"
 	"github.com/restore-drill/restore-drill/drill"
 	"github.com/restore-drill/restore-drill/drill/drilltest"
 	"github.com/restore-drill/restore-drill/drill/localpg"
+	"github.com/restore-drill/restore-drill/drill/pgstate"
 )
 
 const (
@@ -47,6 +49,14 @@ type options struct {
 	confirmTimeout time.Duration
 	twoPerson      bool
 	sql            string
+	// store, when set, makes the bot durable on this state database, as
+	// restore-drill bot is; app reuses an app database (a second bot
+	// process on the same app).
+	store           *pgstate.Store
+	app             string
+	incidentChannel string
+	// backupDir is the local provider's; a fresh one when empty.
+	backupDir string
 }
 
 // newApp makes an app database and drops it and whatever a drill left.
@@ -98,19 +108,32 @@ func setup(t *testing.T, o options) *bundle {
 	}
 	fake := slacktest.New(t)
 	fake.PingInterval = 2 * time.Second
-	app := newApp(t, o.sql)
-	p, err := localpg.New(localpg.Config{Server: drilltest.ConnConfig(t, ""), BackupDir: t.TempDir()})
+	app := o.app
+	if app == "" {
+		app = newApp(t, o.sql)
+	}
+	if o.backupDir == "" {
+		o.backupDir = t.TempDir()
+	}
+	p, err := localpg.New(localpg.Config{Server: drilltest.ConnConfig(t, ""), BackupDir: o.backupDir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	api, sm := bot.NewSlack(bot.SlackConfig{AppToken: fake.AppToken, BotToken: fake.BotToken, APIURL: fake.APIURL()})
-	b := bot.New(bot.Config{
-		Engine:    &bot.RunnerEngine{Provider: p, Logger: logger(t)},
+	engine := &bot.RunnerEngine{Provider: p, Logger: logger(t)}
+	cfg := bot.Config{
+		Engine:    engine,
 		Transport: &bot.SlackTransport{Client: api},
 		Access:    o.access, TwoPerson: o.twoPerson,
 		ConfirmTimeout: o.confirmTimeout, UpdateInterval: 50 * time.Millisecond,
-		Logger: logger(t),
-	})
+		IncidentChannel: o.incidentChannel,
+		Logger:          logger(t),
+	}
+	if o.store != nil {
+		engine.Journal, engine.History = o.store, o.store
+		cfg.Store, cfg.Pending = o.store, &botpg.Pending{Store: o.store, PollInterval: 20 * time.Millisecond}
+	}
+	b := bot.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	l := &bot.Listener{Bot: b, Client: sm, Logger: logger(t)}
@@ -329,3 +352,13 @@ func scratchLeft(t *testing.T, app string) []string {
 }
 
 var _ = drill.ModeFull
+
+// localProvider is a local provider on the test server.
+func localProvider(t *testing.T, backupDir string) *localpg.Provider {
+	t.Helper()
+	p, err := localpg.New(localpg.Config{Server: drilltest.ConnConfig(t, ""), BackupDir: backupDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

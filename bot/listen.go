@@ -56,6 +56,17 @@ func (l *Listener) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- l.Client.RunContext(ctx) }()
 	defer l.Bot.Wait()
+	if l.Bot.cfg.Store != nil {
+		// Resume what dead processes left, then schedules and health, every
+		// tick until ctx ends. (Not under Bot.Go: Bot.Wait waits for drills,
+		// not for this loop.)
+		bg := make(chan struct{})
+		go func() {
+			defer close(bg)
+			l.Bot.Background(ctx)
+		}()
+		defer func() { <-bg }()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -96,10 +107,19 @@ type ackMessage struct {
 func (l *Listener) handle(ctx context.Context, evt socketmode.Event) {
 	now := time.Now()
 	switch evt.Type {
-	case socketmode.EventTypeConnecting, socketmode.EventTypeConnected, socketmode.EventTypeHello:
+	case socketmode.EventTypeConnected, socketmode.EventTypeHello:
 		l.Logger.Debug("socket mode", "event", string(evt.Type))
+		l.Bot.Go(func() { l.Bot.SocketUp(ctx, l.Bot.now()) })
 		return
-	case socketmode.EventTypeConnectionError, socketmode.EventTypeIncomingError, socketmode.EventTypeErrorWriteFailed, socketmode.EventTypeErrorBadMessage:
+	case socketmode.EventTypeConnecting:
+		l.Logger.Debug("socket mode", "event", string(evt.Type))
+		l.Bot.SocketDown(l.Bot.now())
+		return
+	case socketmode.EventTypeConnectionError:
+		l.Logger.Warn("socket mode trouble", "event", string(evt.Type))
+		l.Bot.SocketDown(l.Bot.now())
+		return
+	case socketmode.EventTypeIncomingError, socketmode.EventTypeErrorWriteFailed, socketmode.EventTypeErrorBadMessage:
 		l.Logger.Warn("socket mode trouble", "event", string(evt.Type))
 		return
 	}

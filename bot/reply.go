@@ -213,7 +213,7 @@ func (r *replier) post(ctx context.Context, channel string, m Message, o PostOpt
 		ts, err = r.t.Post(ctx, channel, m, o)
 	}
 	if err != nil {
-		r.logger.Warn("post failed", "channel", channel, "err", r.redactor.Redact(err.Error()))
+		loggerFrom(ctx, r.logger).Warn("post failed", "channel", channel, "err", r.redactor.Redact(err.Error()))
 	}
 	return ts, err
 }
@@ -221,7 +221,7 @@ func (r *replier) post(ctx context.Context, channel string, m Message, o PostOpt
 func (r *replier) update(ctx context.Context, channel, ts string, m Message) error {
 	err := r.t.Update(ctx, channel, ts, r.redact(m))
 	if err != nil {
-		r.logger.Warn("update failed", "channel", channel, "ts", ts, "err", r.redactor.Redact(err.Error()))
+		loggerFrom(ctx, r.logger).Warn("update failed", "channel", channel, "ts", ts, "err", r.redactor.Redact(err.Error()))
 	}
 	return err
 }

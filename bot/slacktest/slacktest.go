@@ -9,6 +9,7 @@ package slacktest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -46,6 +47,11 @@ type Call struct {
 	// Reply is the ts the fake answered with; Error the error it answered.
 	Reply string
 	Error string
+	// FileID, Filename and File are a file upload's: files.getUploadURLExternal
+	// names it, the upload carries the bytes, files.completeUploadExternal
+	// shares it (with Channel and ThreadTS) and carries the bytes uploaded.
+	FileID, Filename string
+	File             []byte
 }
 
 // Ack is one envelope acknowledgement received on the socket.
@@ -79,8 +85,11 @@ type Server struct {
 	faults   map[string][]fault
 	slow     map[string]time.Duration
 	groups   map[string][]string
-	outside  map[string]bool // public channels the bot is not in
-	private  map[string]bool // channels the bot cannot see
+	outside  map[string]bool   // public channels the bot is not in
+	private  map[string]bool   // channels the bot cannot see
+	files    map[string][]byte // uploaded file bytes by file id
+	names    map[string]string // file names by file id
+	refuse   bool              // apps.connections.open fails
 	conn     *websocket.Conn
 	connDone chan struct{}
 	writeMu  sync.Mutex
@@ -100,11 +109,13 @@ func New(tb testing.TB) *Server {
 		changed: make(chan struct{}), acks: map[string]Ack{}, sent: map[string]time.Time{}, frames: map[string][]byte{},
 		nextTS: 1700000000000100, faults: map[string][]fault{}, slow: map[string]time.Duration{},
 		groups: map[string][]string{}, outside: map[string]bool{}, private: map[string]bool{},
+		files: map[string][]byte{}, names: map[string]string{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/", s.api)
 	mux.HandleFunc("/link/", s.link)
 	mux.HandleFunc("/response/", s.response)
+	mux.HandleFunc("/upload/", s.upload)
 	s.srv = httptest.NewServer(mux)
 	tb.Cleanup(s.Close)
 	return s
@@ -304,6 +315,38 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	case "users.info":
 		record()
 		writeJSON(w, map[string]any{"ok": true, "user": map[string]any{"id": c.User, "name": strings.ToLower(c.User), "is_admin": false}})
+	case "files.getUploadURLExternal":
+		n, err := strconv.Atoi(form["length"])
+		if form["filename"] == "" || err != nil || n <= 0 {
+			fail("invalid_arguments")
+			return
+		}
+		id := fmt.Sprintf("F%06d", len(s.calls)+1)
+		c.FileID, c.Filename = id, form["filename"]
+		s.names[id] = form["filename"]
+		record()
+		writeJSON(w, map[string]any{"ok": true, "upload_url": s.srv.URL + "/upload/" + id, "file_id": id})
+	case "files.completeUploadExternal":
+		var files []struct {
+			ID    string `json:"id"`
+			Title string `json:"title"`
+		}
+		if json.Unmarshal([]byte(form["files"]), &files) != nil || len(files) != 1 {
+			fail("invalid_arguments")
+			return
+		}
+		data, ok := s.files[files[0].ID]
+		if !ok {
+			fail("file_not_found")
+			return
+		}
+		c.Channel, c.FileID, c.Filename, c.File, c.Text = form["channel_id"], files[0].ID, s.names[files[0].ID], data, files[0].Title
+		if s.private[c.Channel] {
+			fail("channel_not_found")
+			return
+		}
+		record()
+		writeJSON(w, map[string]any{"ok": true, "files": []map[string]any{{"id": files[0].ID, "title": files[0].Title}}})
 	case "conversations.join":
 		if s.private[c.Channel] {
 			fail("channel_not_found")
@@ -317,6 +360,48 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		record()
 		w.WriteHeader(http.StatusNotFound)
 	}
+}
+
+// upload receives a file's bytes at the URL files.getUploadURLExternal gave
+// (multipart, field "file", bearer bot token), as Slack's upload host does.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimPrefix(r.URL.Path, "/upload/")
+	c := Call{Method: "upload", At: time.Now(), FileID: id, Token: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")}
+	f, hdr, err := r.FormFile("file")
+	if err == nil {
+		defer f.Close()
+		buf := new(strings.Builder)
+		_, err = io.Copy(buf, f)
+		c.File, c.Filename = []byte(buf.String()), hdr.Filename
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.notify()
+	if _, known := s.names[id]; !known || err != nil {
+		c.Error = "bad_upload"
+		s.calls = append(s.calls, c)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if q := s.faults["upload"]; len(q) > 0 {
+		s.faults["upload"] = q[1:]
+		c.Error = q[0].err
+		s.calls = append(s.calls, c)
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	s.files[id] = c.File
+	s.calls = append(s.calls, c)
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte("OK - " + strconv.Itoa(len(c.File))))
+}
+
+// RefuseConnections makes apps.connections.open fail (or work again), so
+// that a dropped socket stays down.
+func (s *Server) RefuseConnections(refuse bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse = refuse
 }
 
 func (s *Server) response(w http.ResponseWriter, r *http.Request) {
@@ -438,6 +523,10 @@ func (s *Server) connectionsOpen(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	if strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ") != s.AppToken {
 		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
+		return
+	}
+	if s.refuse {
+		writeJSON(w, map[string]any{"ok": false, "error": "internal_error"})
 		return
 	}
 	s.opens++

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/restore-drill/restore-drill/bot"
+	"github.com/restore-drill/restore-drill/bot/botpg"
 	"github.com/restore-drill/restore-drill/drill"
 )
 
@@ -48,15 +49,26 @@ func botCommand(ctx context.Context, cfg Config, args []string, tio IO, redactor
 	if err != nil {
 		return fail(err)
 	}
+	// The state database journals every drill (one per app across every
+	// bot process and the terminal), keeps pending confirmations where
+	// every process sees them, the freeze, schedules and history. The bot
+	// resumes what dead processes left as soon as it starts (Background).
+	store, closeState, err := openState(ctx, cfg, redactor)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeState()
 	api, sm := bot.NewSlack(bot.SlackConfig{AppToken: cfg.SlackAppToken, BotToken: cfg.SlackBotToken, APIURL: cfg.SlackAPIURL})
 	b := bot.New(bot.Config{
-		Engine:    &bot.RunnerEngine{Provider: p, Logger: logger, Redactor: redactor, MaxBackupAge: cfg.MaxBackupAge},
+		Engine: &bot.RunnerEngine{Provider: p, Logger: logger, Redactor: redactor, MaxBackupAge: cfg.MaxBackupAge,
+			Journal: store, History: store},
 		Transport: &bot.SlackTransport{Client: api},
 		Access:    botAccess(cfg), TwoPerson: cfg.TwoPerson, ConfirmTimeout: cfg.ConfirmTimeout,
+		Pending: &botpg.Pending{Store: store}, Store: store, IncidentChannel: strings.TrimSpace(cfg.IncidentChannel),
 		Logger: logger, Redactor: redactor,
 	})
 	l := &bot.Listener{Bot: b, Client: sm, Logger: logger}
-	logger.Info("restore-drill bot starting", "provider", p.Name(), "slack_api", cfg.SlackAPIURL)
+	logger.Info("restore-drill bot starting", "provider", p.Name(), "slack_api", cfg.SlackAPIURL, "state", "postgres")
 	if err := l.Run(ctx); err != nil {
 		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(err.Error()))
 		return exitFailed

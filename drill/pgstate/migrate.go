@@ -92,6 +92,29 @@ func migrations() []string {
 			reason text NOT NULL DEFAULT '',
 			at     timestamptz NOT NULL DEFAULT now()
 		);`,
+		// 2: confirmations a drill waits for, shared by every bot process:
+		// a click may reach one process and the submission another.
+		`CREATE TABLE pending_confirmations (
+			id          text PRIMARY KEY,
+			drill_id    text NOT NULL,
+			app         text NOT NULL,
+			step        text NOT NULL DEFAULT '',
+			action      text NOT NULL DEFAULT '',
+			expect      text NOT NULL,
+			requester   text NOT NULL DEFAULT '',
+			plan        jsonb NOT NULL DEFAULT '[]',
+			channel     text NOT NULL DEFAULT '',
+			thread_ts   text NOT NULL DEFAULT '',
+			prompt_ts   text NOT NULL DEFAULT '',
+			expires_at  timestamptz NOT NULL,
+			state       text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'confirmed', 'expired', 'cancelled')),
+			by_user     text NOT NULL DEFAULT '',
+			typed       text NOT NULL DEFAULT '',
+			resolved_at timestamptz,
+			created_at  timestamptz NOT NULL DEFAULT now()
+		);
+		CREATE INDEX pending_confirmations_drill ON pending_confirmations (drill_id);
+		CREATE INDEX pending_confirmations_open ON pending_confirmations (expires_at) WHERE state = 'pending';`,
 	}
 }
 

@@ -56,14 +56,14 @@ func TestMigrate_FromEmptyAndAgain(t *testing.T) {
 	}
 	defer pool.Close()
 	n, err := pgstate.Migrate(context.Background(), pool)
-	if err != nil || n != 1 {
-		t.Fatalf("first migrate: %d, %v", n, err)
+	if err != nil || n != 2 {
+		t.Fatalf("first migrate: %d, %v; want 2", n, err)
 	}
 	n, err = pgstate.Migrate(context.Background(), pool)
 	if err != nil || n != 0 {
 		t.Fatalf("second migrate applied %d, %v", n, err)
 	}
-	for _, table := range []string{"drills", "drill_steps", "drill_undo", "confirmations", "audit_log", "schedules", "drill_freeze"} {
+	for _, table := range []string{"drills", "drill_steps", "drill_undo", "confirmations", "audit_log", "schedules", "drill_freeze", "pending_confirmations"} {
 		var ok bool
 		if err := pool.QueryRow(context.Background(), `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&ok); err != nil || !ok {
 			t.Errorf("table %s missing", table)

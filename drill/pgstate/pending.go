@@ -1,0 +1,129 @@
+package pgstate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/restore-drill/restore-drill/drill"
+)
+
+// Pending is a confirmation a drill waits for, as the state database keeps
+// it. State is pending, confirmed, expired or cancelled; it leaves pending
+// once.
+type Pending struct {
+	ID, DrillID, App, Step, Action, Expect, Requester string
+	Plan                                              []string
+	Channel, ThreadTS, PromptTS                       string
+	ExpiresAt                                         time.Time
+	State                                             string
+	By, Typed                                         string
+	At                                                time.Time
+}
+
+// ErrNoPending is returned for an unknown confirmation id.
+var ErrNoPending = drill.Errorf(drill.ENOTFOUND, "no such confirmation")
+
+// CreatePending records a new confirmation in state pending.
+func (s *Store) CreatePending(ctx context.Context, p Pending) error {
+	plan, err := json.Marshal(append([]string{}, p.Plan...))
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO pending_confirmations
+		(id, drill_id, app, step, action, expect, requester, plan, channel, thread_ts, prompt_ts, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		p.ID, p.DrillID, p.App, p.Step, p.Action, p.Expect, p.Requester, plan, p.Channel, p.ThreadTS, p.PromptTS, p.ExpiresAt)
+	if err != nil {
+		return drill.Wrap(drill.EFAILED, err, "cannot record confirmation %s", p.ID)
+	}
+	return nil
+}
+
+const pendingColumns = `id, drill_id, app, step, action, expect, requester, plan, channel, thread_ts, prompt_ts,
+	expires_at, state, by_user, typed, coalesce(resolved_at, 'epoch')`
+
+func scanPending(row pgx.Row) (Pending, error) {
+	var p Pending
+	var plan []byte
+	err := row.Scan(&p.ID, &p.DrillID, &p.App, &p.Step, &p.Action, &p.Expect, &p.Requester, &plan, &p.Channel, &p.ThreadTS,
+		&p.PromptTS, &p.ExpiresAt, &p.State, &p.By, &p.Typed, &p.At)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Pending{}, ErrNoPending
+	}
+	if err != nil {
+		return Pending{}, drill.Wrap(drill.ECONFIG, err, "cannot read a confirmation from the state database")
+	}
+	if p.At.Equal(time.Unix(0, 0)) {
+		p.At = time.Time{}
+	}
+	return p, json.Unmarshal(plan, &p.Plan)
+}
+
+// GetPending returns confirmation id, or ErrNoPending.
+func (s *Store) GetPending(ctx context.Context, id string) (Pending, error) {
+	return scanPending(s.pool.QueryRow(ctx, `SELECT `+pendingColumns+` FROM pending_confirmations WHERE id = $1`, id))
+}
+
+// SetPendingPromptTS records the ts of the confirmation's prompt message.
+func (s *Store) SetPendingPromptTS(ctx context.Context, id, ts string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE pending_confirmations SET prompt_ts = $2 WHERE id = $1`, id, ts)
+	if err != nil {
+		return drill.Wrap(drill.EFAILED, err, "cannot update confirmation %s", id)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNoPending
+	}
+	return nil
+}
+
+// ResolvePending moves id from pending to state, atomically: of several
+// concurrent calls, from any number of processes, exactly one gets ok true.
+// It returns the confirmation as it is afterwards.
+func (s *Store) ResolvePending(ctx context.Context, id, state, by, typed string, at time.Time) (Pending, bool, error) {
+	p, err := scanPending(s.pool.QueryRow(ctx, `UPDATE pending_confirmations
+		SET state = $2, by_user = $3, typed = $4, resolved_at = $5
+		WHERE id = $1 AND state = 'pending' RETURNING `+pendingColumns, id, state, by, typed, at))
+	if err == nil {
+		if state == "confirmed" {
+			_ = s.Audit(ctx, by, "confirmation_confirmed", p.App, p.DrillID, p.Step)
+		}
+		return p, true, nil
+	}
+	if !errors.Is(err, ErrNoPending) {
+		return Pending{}, false, err
+	}
+	p, err = s.GetPending(ctx, id)
+	return p, false, err
+}
+
+// WaitPending polls id every interval until it has left pending, or ctx
+// ends. Polling a primary key costs little, and unlike LISTEN it holds no
+// connection while a drill waits for a person.
+func (s *Store) WaitPending(ctx context.Context, id string, interval time.Duration) (Pending, error) {
+	if interval <= 0 {
+		interval = 500 * time.Millisecond
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		p, err := s.GetPending(ctx, id)
+		switch {
+		case ctx.Err() != nil:
+			return Pending{}, ctx.Err()
+		case errors.Is(err, ErrNoPending):
+			return Pending{}, err
+		case err == nil && p.State != "pending":
+			return p, nil
+		}
+		// Still pending, or a passing error of the state database: wait on.
+		select {
+		case <-ctx.Done():
+			return Pending{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package pgstate_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/restore-drill/restore-drill/drill/pgstate"
+)
+
+// Two processes (two stores on one state database) resolve a confirmation
+// at once: exactly one wins, and a waiter on a third sees the result.
+func TestStore_PendingResolvesOnceAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	open := newState(t)
+	a, b, waiter := open(), open(), open()
+	ctx := context.Background()
+	exp := time.Now().Add(time.Minute).Truncate(time.Microsecond)
+	p := pgstate.Pending{ID: "c1234567", DrillID: "d1234567", App: "shop", Step: "promote", Action: "promote the scratch database",
+		Expect: "shop", Requester: "U1", Plan: []string{"one", "two"}, Channel: "C1", ThreadTS: "1.1", ExpiresAt: exp}
+	if err := a.CreatePending(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetPendingPromptTS(ctx, p.ID, "2.2"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.GetPending(ctx, p.ID)
+	if err != nil || got.State != "pending" || got.PromptTS != "2.2" || len(got.Plan) != 2 || !got.ExpiresAt.Equal(exp) || !got.At.IsZero() {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	waited := make(chan pgstate.Pending, 1)
+	go func() {
+		w, err := waiter.WaitPending(wctx, p.ID, 10*time.Millisecond)
+		if err != nil {
+			t.Errorf("wait: %v", err)
+		}
+		waited <- w
+	}()
+
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			s, state, by := a, "confirmed", "U2"
+			if i%2 == 1 {
+				s, state, by = b, "expired", ""
+			}
+			if _, ok, err := s.ResolvePending(ctx, p.ID, state, by, "shop", time.Now()); err != nil {
+				t.Error(err)
+			} else if ok {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d resolutions won, want 1", wins.Load())
+	}
+	w := <-waited
+	if w.State == "pending" || w.At.IsZero() {
+		t.Fatalf("waiter saw %+v", w)
+	}
+	again, ok, err := b.ResolvePending(ctx, p.ID, "cancelled", "", "", time.Now())
+	if ok || err != nil || again.State != w.State {
+		t.Fatalf("late resolve: %+v %v %v", again, ok, err)
+	}
+	if _, err := a.GetPending(ctx, "nope"); !errors.Is(err, pgstate.ErrNoPending) {
+		t.Fatalf("unknown id: %v", err)
+	}
+	if _, _, err := a.ResolvePending(ctx, "nope", "confirmed", "U", "x", time.Now()); !errors.Is(err, pgstate.ErrNoPending) {
+		t.Fatalf("resolve unknown id: %v", err)
+	}
+}
+
+// A waiter gives up when its context ends.
+func TestStore_WaitPendingEndsWithContext(t *testing.T) {
+	t.Parallel()
+	s := newState(t)()
+	ctx := context.Background()
+	if err := s.CreatePending(ctx, pgstate.Pending{ID: "c7654321", DrillID: "d1", App: "a", Expect: "a", ExpiresAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.WaitPending(wctx, "c7654321", time.Millisecond); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait: %v", err)
+	}
+}
+
+// RunningDrills lists unfinished drills of every owner; DrillAlive tells a
+// live owner from a dead one.
+func TestStore_RunningDrillsAndAlive(t *testing.T) {
+	t.Parallel()
+	open := newState(t)
+	s := open()
+	ctx := context.Background()
+	live, dead := rec("live-app"), rec("dead-app")
+	live.Channel, live.ThreadTS = "C1", "1.1"
+	releaseLive, err := s.Begin(ctx, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer releaseLive()
+	releaseDead, err := s.Begin(ctx, dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	releaseDead()
+	got, err := open().RunningDrills(ctx)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("running: %+v %v", got, err)
+	}
+	for _, r := range got {
+		alive, err := s.DrillAlive(ctx, r.DrillID)
+		if err != nil || alive != (r.DrillID == live.DrillID) {
+			t.Errorf("%s alive %v, %v", r.App, alive, err)
+		}
+		if r.DrillID == live.DrillID && (r.Channel != "C1" || r.ThreadTS != "1.1") {
+			t.Errorf("record %+v lost its thread", r)
+		}
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,40 @@
+package pgstate
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/restore-drill/restore-drill/drill"
+)
+
+// RunningDrills returns the drills not finished yet, from every process and
+// the terminal, oldest first. Some may have a dead owner: see DrillAlive.
+func (s *Store) RunningDrills(ctx context.Context) ([]drill.DrillRecord, error) {
+	rows, err := s.pool.Query(ctx, `SELECT drill_id, app, provider, mode, requester, channel, thread_ts, keep, force, started_at
+		FROM drills WHERE status = 'running' ORDER BY started_at`)
+	if err != nil {
+		return nil, drill.Wrap(drill.ECONFIG, err, "cannot read the running drills")
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (drill.DrillRecord, error) {
+		var rec drill.DrillRecord
+		var mode string
+		err := r.Scan(&rec.DrillID, &rec.App, &rec.Provider, &mode, &rec.Requester, &rec.Channel, &rec.ThreadTS, &rec.Keep, &rec.Force, &rec.StartedAt)
+		rec.Mode = drill.Mode(mode)
+		return rec, err
+	})
+}
+
+// DrillAlive tells whether the process that owns drillID is alive: it holds
+// the drill's session lock until it finishes or its connection dies.
+func (s *Store) DrillAlive(ctx context.Context, drillID string) (bool, error) {
+	return s.ownerAlive(ctx, drillID)
+}
+
+// Ping checks that the state database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return drill.Wrap(drill.ECONFIG, err, "cannot reach the state database")
+	}
+	return nil
+}
