@@ -89,7 +89,9 @@ func (d *run) keepState(ctx context.Context, e *undoEntry) {
 		return
 	}
 	e.rec.State = state
-	d.update(ctx, e)
+	// Journaled even when the change was cancelled half-way: the state is
+	// what an undo in another process needs most then.
+	d.update(context.WithoutCancel(ctx), e)
 }
 
 // done journals that e ran or is no longer needed.
