@@ -41,6 +41,8 @@ type SequenceState struct {
 	Name      string `json:"name"`
 	LastValue int64  `json:"last_value"`
 	IsCalled  bool   `json:"is_called"`
+	// Increment is the step; a negative one counts down.
+	Increment int64 `json:"increment,omitempty"`
 }
 
 // Key is the sequence's qualified, quoted name.
@@ -48,10 +50,22 @@ func (s SequenceState) Key() string { return QuoteIdent(s.Schema) + "." + QuoteI
 
 // next is the value nextval would hand out next.
 func (s SequenceState) next() int64 {
-	if s.IsCalled {
+	if !s.IsCalled {
+		return s.LastValue
+	}
+	if s.Increment == 0 {
 		return s.LastValue + 1
 	}
-	return s.LastValue
+	return s.LastValue + s.Increment
+}
+
+// behind reports whether restored r would hand out a value source s already
+// did: lower for a sequence counting up, higher for one counting down.
+func (s SequenceState) behind(r SequenceState) bool {
+	if s.Increment < 0 {
+		return r.next() > s.next()
+	}
+	return r.next() < s.next()
 }
 
 // QuoteIdent quotes a Postgres identifier the way quote_ident does when it
@@ -231,7 +245,7 @@ func Compare(src, dst Fingerprint, exact bool) Comparison {
 		// between the fingerprint and the dump (sequences are not
 		// transactional), so a restore ahead of the source is safe; one behind
 		// would hand out ids the source already used.
-		if r, ok := seqs[s.Key()]; ok && r.next() < s.next() {
+		if r, ok := seqs[s.Key()]; ok && s.behind(r) {
 			c.SequencesBehind = append(c.SequencesBehind, fmt.Sprintf("%s (source at %d, restored at %d)", s.Key(), s.LastValue, r.LastValue))
 		}
 	}

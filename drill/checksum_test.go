@@ -24,6 +24,7 @@ func TestCompare(t *testing.T) {
 		wantOK      bool
 		wantInSumm  []string
 		wantMissing int
+		descending  bool
 	}{
 		{name: "Identical", mutate: func(*drill.Fingerprint) {}, exact: true, wantOK: true, wantInSumm: []string{"all 3 tables match"}},
 		{name: "RowMissing", mutate: func(f *drill.Fingerprint) { f.Tables[1].Rows = 1 }, exact: true,
@@ -44,12 +45,20 @@ func TestCompare(t *testing.T) {
 		{name: "SequenceBehind", mutate: func(f *drill.Fingerprint) { f.Sequences[0].LastValue = 2 }, exact: true,
 			wantInSumm: []string{`"public"."a_id_seq" (source at 3, restored at 2)`}},
 		{name: "SequenceAheadIsSafe", mutate: func(f *drill.Fingerprint) { f.Sequences[0].LastValue = 9 }, exact: true, wantOK: true},
+		{name: "DescendingSequenceBehind", mutate: func(f *drill.Fingerprint) { f.Sequences[0].LastValue = 5 }, exact: true,
+			wantInSumm: []string{"a_id_seq"}, descending: true},
+		{name: "DescendingSequenceAheadIsSafe", mutate: func(f *drill.Fingerprint) { f.Sequences[0].LastValue = -9 }, exact: true,
+			wantOK: true, descending: true},
 		{name: "SequenceNotCalled", mutate: func(f *drill.Fingerprint) { f.Sequences[0].IsCalled = false }, exact: true,
 			wantInSumm: []string{"a_id_seq"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			src := clone(src)
+			if tt.descending {
+				src.Sequences[0].Increment = -1
+			}
 			dst := clone(src)
 			tt.mutate(&dst)
 			c := drill.Compare(src, dst, tt.exact)

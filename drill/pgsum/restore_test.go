@@ -58,9 +58,9 @@ func TestFingerprint_RestoreMatches(t *testing.T) {
 	}
 
 	requireEqualSlices(t, []drill.SequenceState{
-		{Schema: "sales", Name: "Order Items_id_seq", LastValue: 3, IsCalled: true},
-		{Schema: "sales", Name: "everything_id_seq", LastValue: 4, IsCalled: true},
-		{Schema: "sales", Name: "ticket_seq", LastValue: 130, IsCalled: true},
+		{Schema: "sales", Name: "Order Items_id_seq", LastValue: 3, IsCalled: true, Increment: 1},
+		{Schema: "sales", Name: "everything_id_seq", LastValue: 4, IsCalled: true, Increment: 1},
+		{Schema: "sales", Name: "ticket_seq", LastValue: 130, IsCalled: true, Increment: 5},
 	}, before.Sequences, "sequences")
 	requireEqualSlices(t, before.Sequences, after.Sequences, "restored sequences")
 

@@ -16,9 +16,10 @@ import (
 // snapshot's, and may be ahead of the rows the snapshot sees. drill.Compare
 // allows a restore to be ahead for that reason.
 func sequences(ctx context.Context, tx pgx.Tx) ([]drill.SequenceState, error) {
-	rows, err := tx.Query(ctx, `SELECT n.nspname::text, c.relname::text
+	rows, err := tx.Query(ctx, `SELECT n.nspname::text, c.relname::text, s.seqincrement
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid
 WHERE c.relkind = 'S' AND c.relpersistence <> 't'
 	AND `+userNamespace+`
 	AND `+notExtensionMember("pg_class", "c.oid")+`
@@ -28,7 +29,7 @@ ORDER BY n.nspname::text COLLATE "C", c.relname::text COLLATE "C"`)
 	}
 	seqs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (drill.SequenceState, error) {
 		var s drill.SequenceState
-		err := row.Scan(&s.Schema, &s.Name)
+		err := row.Scan(&s.Schema, &s.Name, &s.Increment)
 		return s, err
 	})
 	if err != nil {
