@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/restore-drill/restore-drill/bot/slacktest"
 	"github.com/restore-drill/restore-drill/drill"
 	"github.com/restore-drill/restore-drill/drill/drilltest"
+	"github.com/restore-drill/restore-drill/drill/pgstate"
 )
 
 // TestFreeze: a frozen bot refuses run and capture with the freeze
@@ -40,19 +43,66 @@ func TestFreeze(t *testing.T) {
 	}
 }
 
-// TestFreeze_ForcedRestoreRuns: an emergency restore with --force passes
-// the freeze.
+// TestFreeze_ForcedRestoreRuns: while frozen a restore is refused, and
+// with --force it runs to its verdict and the audit log records it.
 func TestFreeze_ForcedRestoreRuns(t *testing.T) {
 	t.Parallel()
-	store := drilltest.NewStateStore(t)
+	store, stateDB := namedStateStore(t)
 	bd := setup(t, options{store: store})
+	bk := bd.capture(t)
 	if err := store.SetFreeze(context.Background(), true, alice, "incident"); err != nil {
 		t.Fatal(err)
 	}
-	_, a := bd.command(t, alice, "restore "+bd.app+" latest --force")
-	if txt := ackText(t, a); !strings.Contains(txt, "Starting drill") {
+	_, a := bd.command(t, alice, "restore "+bd.app+" "+bk)
+	if txt := ackText(t, a); !strings.Contains(txt, "frozen since") {
+		t.Fatalf("restore without --force while frozen: %q", txt)
+	}
+	_, a = bd.command(t, alice, "restore "+bd.app+" "+bk+" --force")
+	txt := ackText(t, a)
+	m := drillIDInAck.FindStringSubmatch(txt)
+	if m == nil || !strings.Contains(txt, "--force: it runs even if drills are frozen, and that is logged") {
 		t.Fatalf("forced restore refused: %q", txt)
 	}
+	id := m[1]
+	parent := bd.fake.WaitCall(t, "parent", func(c slacktest.Call) bool {
+		return c.Method == "chat.postMessage" && c.ThreadTS == "" && strings.Contains(c.Text, "Emergency restore "+id)
+	})
+	prompt, cid := bd.prompt(t, parent.Reply, 1)
+	bd.confirm(t, bob, prompt, cid)
+	prompt2, cid2 := bd.prompt(t, parent.Reply, 2)
+	bd.confirm(t, bob, prompt2, cid2)
+	if v := bd.restoreVerdict(t, parent, id); !strings.Contains(v.Text, "PASSED") {
+		t.Fatalf("forced restore: %q", v.Text)
+	}
+	var n int
+	if err := drilltest.Connect(t, stateDB).QueryRow(context.Background(),
+		`SELECT count(*) FROM audit_log WHERE action = 'freeze_forced' AND drill_id = $1 AND actor = $2 AND app = $3`, id, alice, bd.app).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("the audit log has %d freeze_forced records for %s, want 1", n, id)
+	}
+}
+
+// namedStateStore is drilltest.NewStateStore, also returning the state
+// database's name, for reading the audit log.
+func namedStateStore(t *testing.T) (*pgstate.Store, string) {
+	t.Helper()
+	name := drilltest.CreateDatabase(t, "state")
+	cfg, err := pgxpool.ParseConfig(drilltest.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.Database = name
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pgstate.Migrate(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	return pgstate.New(pool), name
 }
 
 // TestSchedules: schedule, list, fire on the injected clock in the chosen
@@ -141,6 +191,9 @@ func TestUnlock(t *testing.T) {
 		t.Fatalf("unlock of a live drill: %q", ackText(t, a))
 	}
 	release()
+	if err := store.ExpireOwner(ctx, rec.DrillID); err != nil { // its process is gone too
+		t.Fatal(err)
+	}
 	env, a := bd.command(t, alice, "unlock "+bd.app)
 	if !strings.Contains(ackText(t, a), "undoing what it left now") {
 		t.Fatalf("unlock of a dead drill: %q", ackText(t, a))

@@ -152,6 +152,7 @@ func TestResumeOnStart(t *testing.T) {
 	must(t, p.SetMaintenance(dctx, app, true))
 	must(t, store.Step(ctx, rec.DrillID, drill.StepRecord{Name: drill.StepMaintenanceOn, Status: drill.StatusSucceeded}))
 	release() // the process dies: Postgres drops its locks
+	must(t, store.ExpireOwner(ctx, rec.DrillID))
 	if len(scratchLeft(t, app)) != 1 {
 		t.Fatal("the dead drill's scratch database is missing")
 	}

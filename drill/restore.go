@@ -97,8 +97,8 @@ func (r *Runner) Restore(ctx context.Context, opts RestoreOptions) (*Report, err
 		defer d.release()
 		err = d.protect(ctx, func(ctx context.Context) error { return d.emergency(ctx, opts) })
 	}
+	d.beforeFinish = func(err error) { d.report.ProductionState = d.productionState(ctx, err) }
 	d.finish(ctx, err)
-	d.report.ProductionState = d.productionState(ctx, err)
 	return d.report, err
 }
 
@@ -368,7 +368,15 @@ func (d *run) productionState(ctx context.Context, err error) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s is served by %s", d.opts.App, serving.Name)
 	touched := d.report.Into == IntoProduction && hasStep(d.report, StepRestoreInPlace)
+	restored := touched && hasStepStatus(d.report, StepRestoreInPlace, StatusSucceeded) && hasStepStatus(d.report, StepVerify, StatusSucceeded)
 	switch {
+	case err != nil && restored:
+		// The restore and its check passed; what failed came after (turning
+		// maintenance off): say that, not "partly restored".
+		fmt.Fprintf(&b, ", its contents replaced by %s", d.backup.ID)
+		if app, derr := d.r.Provider.Describe(context.WithoutCancel(ctx), d.opts.App); derr == nil && app.Maintenance {
+			fmt.Fprintf(&b, "; it is still IN MAINTENANCE: turn maintenance off by hand")
+		}
 	case err == nil && d.report.Into == IntoNew:
 		fmt.Fprintf(&b, ", restored from %s; the previous database is kept as %s", d.backup.ID, d.report.KeptDatabase)
 	case err == nil:

@@ -161,6 +161,9 @@ type run struct {
 	callsBefore int
 	// safety is the backup an emergency restore took first.
 	safety *Backup
+	// beforeFinish completes the report before it is journaled and
+	// announced.
+	beforeFinish func(err error)
 	// record is what the journal keeps; journaled is true once Begin took
 	// it, and release gives the drill up.
 	record    DrillRecord
@@ -692,7 +695,8 @@ func (d *run) promote(ctx context.Context) (*undoEntry, error) {
 		if e, err = d.push(ctx, UndoRecord{Step: StepPromote, Kind: UndoPromoteBack, Database: d.app.Database}); err != nil {
 			return err
 		}
-		defer d.keepState(ctx, e)
+		d.keepState(ctx, e)       // what undoing needs before the change...
+		defer d.keepState(ctx, e) // ...and after it
 		return d.r.Provider.Promote(ctx, d.opts.App, d.scratch)
 	})
 	return e, err
@@ -751,6 +755,9 @@ func (d *run) finish(ctx context.Context, err error) {
 	if err != nil {
 		d.report.Result = Failed
 		d.report.Error = d.describe(err)
+	}
+	if d.beforeFinish != nil {
+		d.beforeFinish(err)
 	}
 	if d.journaled {
 		if jerr := d.r.Journal.Finish(context.WithoutCancel(ctx), d.report); jerr != nil {

@@ -421,34 +421,69 @@ func TestEmergency_KeepsOwnersGrantsAndLargeObjects(t *testing.T) {
 	}
 }
 
-// A drill whose connection holding its lock in the state database dies
-// stops at once and undoes itself: another process could otherwise resume
-// and undo it underneath.
-func TestDrill_StopsWhenItsLockIsLost(t *testing.T) {
+// A drill whose lock connection to the state database dies keeps its drill:
+// it takes the lock again on a new connection and goes on, and nobody takes
+// it for dead meanwhile. A drill whose lock another process took (resuming
+// it) stops at once and undoes itself.
+func TestDrill_LockConnectionLostAndTaken(t *testing.T) {
 	t.Parallel()
-	app := newApp(t)
-	store := drilltest.NewStateStore(t)
-	id := drill.NewDrillID()
-	f := drilltest.NewFaulty(newProvider(t))
-	f.After = func(method string, _ ...any) {
-		if method != "Capture" {
-			return
-		}
-		// Kill the session that holds the drill's advisory lock.
-		drilltest.Exec(t, "", `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
-			WHERE l.locktype = 'advisory' AND l.granted AND l.objid = hashtext('`+id+`')::oid`)
-		select {
-		case <-store.Lost(id):
-		case <-time.After(15 * time.Second):
-			t.Error("the lost lock was not noticed")
-		}
-	}
-	r := &drill.Runner{Provider: f, Journal: store}
-	rep, err := r.Run(context.Background(), drill.Options{App: app, DrillID: id})
-	if drill.ErrorCode(err) != drill.ECANCELED {
-		t.Fatalf("err %v, want the drill cancelled; steps %+v", err, rep.Steps)
-	}
-	if !slices.Contains(rep.Undone, drill.StepProvision) || len(leftovers(t, app)) != 0 {
-		t.Errorf("undone %v, leftovers %v", rep.Undone, leftovers(t, app))
+	for _, tc := range []struct {
+		name  string
+		taken bool
+	}{{"ConnectionLost", false}, {"TakenByAnother", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			app := newApp(t)
+			store := drilltest.NewStateStore(t)
+			id := drill.NewDrillID()
+			f := drilltest.NewFaulty(newProvider(t))
+			f.After = func(method string, _ ...any) {
+				if method != "Capture" {
+					return
+				}
+				// Kill the session that holds the drill's advisory lock (in
+				// the state database).
+				var stateDB string
+				if err := drilltest.Connect(t, "").QueryRow(context.Background(), `SELECT d.datname FROM pg_locks l
+					JOIN pg_database d ON d.oid = l.database
+					WHERE l.locktype = 'advisory' AND l.granted AND l.objid = hashtext($1)::oid`, id).Scan(&stateDB); err != nil {
+					t.Error(err)
+					return
+				}
+				drilltest.Exec(t, "", `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+					WHERE l.locktype = 'advisory' AND l.granted AND l.objid = hashtext('`+id+`')::oid`)
+				if tc.taken {
+					// Another process takes the lock before the owner can.
+					thief := drilltest.Connect(t, stateDB)
+					if _, err := thief.Exec(context.Background(), `SELECT pg_advisory_lock(29284, hashtext($1))`, id); err != nil {
+						t.Error(err)
+					}
+				}
+				select {
+				case <-store.Lost(id):
+					if !tc.taken {
+						t.Error("the owner gave up a drill nobody else took")
+					}
+				case <-time.After(6 * time.Second):
+					if tc.taken {
+						t.Error("the owner did not notice that another process took its drill")
+					}
+				}
+			}
+			r := &drill.Runner{Provider: f, Journal: store}
+			rep, err := r.Run(context.Background(), drill.Options{App: app, DrillID: id})
+			if !tc.taken {
+				if err != nil {
+					t.Fatalf("the drill failed after its lock connection died: %v %+v", err, rep.Steps)
+				}
+				return
+			}
+			if drill.ErrorCode(err) != drill.ECANCELED {
+				t.Fatalf("err %v, want the drill cancelled; steps %+v", err, rep.Steps)
+			}
+			if !slices.Contains(rep.Undone, drill.StepProvision) || len(leftovers(t, app)) != 0 {
+				t.Errorf("undone %v, leftovers %v", rep.Undone, leftovers(t, app))
+			}
+		})
 	}
 }

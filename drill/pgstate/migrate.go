@@ -115,6 +115,9 @@ func migrations() []string {
 		);
 		CREATE INDEX pending_confirmations_drill ON pending_confirmations (drill_id);
 		CREATE INDEX pending_confirmations_open ON pending_confirmations (expires_at) WHERE state = 'pending';`,
+		// 3: the owner's heartbeat, so that a live owner whose lock
+		// connection died is not taken for dead.
+		`ALTER TABLE drills ADD COLUMN last_seen timestamptz NOT NULL DEFAULT now();`,
 	}
 }
 

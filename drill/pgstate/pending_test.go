@@ -112,6 +112,9 @@ func TestStore_RunningDrillsAndAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 	releaseDead()
+	if err := s.ExpireOwner(ctx, dead.DrillID); err != nil { // and its process is gone
+		t.Fatal(err)
+	}
 	got, err := open().RunningDrills(ctx)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("running: %+v %v", got, err)

@@ -38,3 +38,12 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ExpireOwner ends the lease of drillID's owner, as if its process had died
+// on another machine long ago: once its lock is free too, the next resume
+// takes the drill over. Tests use it to stand for a dead owner; an
+// operator's unlock may, for a host known to be gone.
+func (s *Store) ExpireOwner(ctx context.Context, drillID string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE drills SET owner = 'expired/0', last_seen = now() - interval '1 day' WHERE drill_id = $1`, drillID)
+	return err
+}

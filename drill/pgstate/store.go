@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,6 +55,7 @@ func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
 	s.mu.Lock()
 	s.lost[drillID] = lost
 	s.mu.Unlock()
+	var mu sync.Mutex // guards held, which a re-lock replaces
 	go func() {
 		defer close(exited)
 		t := time.NewTicker(lockCheckInterval)
@@ -62,7 +66,20 @@ func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
 				return
 			case <-t.C:
 				ctx, cancel := context.WithTimeout(context.Background(), lockCheckInterval)
+				// The heartbeat goes through the pool, so it survives the
+				// lock's connection: resumers elsewhere see the owner alive.
+				_, _ = s.pool.Exec(ctx, `UPDATE drills SET last_seen = now() WHERE drill_id = $1`, drillID)
+				mu.Lock()
 				err := held.Ping(ctx)
+				if err != nil {
+					// Take the lock again on a new connection; if another
+					// process holds it now, it is resuming the drill.
+					if again, rerr := s.relock(ctx, drillID); rerr == nil {
+						_ = held.Close(ctx)
+						held, err = again, nil
+					}
+				}
+				mu.Unlock()
 				cancel()
 				if err != nil {
 					close(lost)
@@ -78,8 +95,29 @@ func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
 		s.mu.Lock()
 		delete(s.lost, drillID)
 		s.mu.Unlock()
+		mu.Lock()
 		_ = held.Close(context.Background())
+		mu.Unlock()
 	}
+}
+
+// relock takes drillID's lock, and its app's, on a new connection.
+func (s *Store) relock(ctx context.Context, drillID string) (*pgx.Conn, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	held := conn.Hijack()
+	var got bool
+	err = held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, lockDrill, drillID).Scan(&got)
+	if err == nil && got {
+		err = held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext(app)) FROM drills WHERE drill_id = $2`, lockApp, drillID).Scan(&got)
+	}
+	if err != nil || !got {
+		_ = held.Close(ctx)
+		return nil, errors.Join(err, errors.New("the drill's lock is held by another process"))
+	}
+	return held, nil
 }
 
 var _ drill.ResumeJournal = (*Store)(nil)
@@ -179,16 +217,47 @@ func (s *Store) abandonedFor(ctx context.Context, app string) (string, error) {
 	return "", nil
 }
 
-// ownerAlive tells whether some session holds the drill's lock.
+// leaseTime is how long an owner on another machine counts as alive after
+// its last heartbeat, when it no longer holds its lock (its connection to
+// the state database died, not necessarily the owner).
+const leaseTime = 5 * lockCheckInterval
+
+// ownerAlive tells whether the process that owns drillID is alive. It is
+// while it holds the drill's lock. Without the lock it is dead at once if it
+// ran on this machine and its process is gone, and otherwise once its
+// heartbeat is older than the lease: a lost connection is not a death.
 func (s *Store) ownerAlive(ctx context.Context, drillID string) (bool, error) {
 	var held bool
+	var owner string
+	var silent time.Duration
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
-		WHERE locktype = 'advisory' AND granted AND classid = $1::int4::oid AND objid = hashtext($2)::oid AND objsubid = 2)`,
-		lockDrill, drillID).Scan(&held)
+		WHERE locktype = 'advisory' AND granted AND classid = $1::int4::oid AND objid = hashtext($2)::oid AND objsubid = 2),
+		coalesce((SELECT owner FROM drills WHERE drill_id = $2), ''),
+		coalesce((SELECT now() - last_seen FROM drills WHERE drill_id = $2), interval '0')`,
+		lockDrill, drillID).Scan(&held, &owner, &silent)
 	if err != nil {
 		return false, drill.Wrap(drill.ECONFIG, err, "cannot read locks from the state database")
 	}
-	return held, nil
+	if held {
+		return true, nil
+	}
+	if alive, known := processAlive(owner); known {
+		return alive, nil
+	}
+	return silent < leaseTime, nil
+}
+
+// processAlive tells, for an owner "host/pid" on this machine, whether its
+// process still runs; known is false for another machine's.
+func processAlive(owner string) (alive, known bool) {
+	host, pidText, ok := strings.Cut(owner, "/")
+	me, _ := os.Hostname()
+	pid, err := strconv.Atoi(pidText)
+	if !ok || host != me || err != nil || pid <= 0 {
+		return false, false
+	}
+	err = syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM), true
 }
 
 // Step records a step.
@@ -290,8 +359,20 @@ func (s *Store) claim(ctx context.Context, id string) (drill.Abandoned, bool, er
 		release()
 		return drill.Abandoned{}, false, err
 	}
+	// Holding the lock now, check the owner is really gone, not just cut
+	// off from the state database (see ownerAlive).
+	var owner string
+	var silent time.Duration
+	if err := held.QueryRow(ctx, `SELECT owner, now() - last_seen FROM drills WHERE drill_id = $1`, id).Scan(&owner, &silent); err != nil {
+		release()
+		return drill.Abandoned{}, false, nil
+	}
+	if alive, known := processAlive(owner); (known && alive) || (!known && silent < leaseTime) {
+		release()
+		return drill.Abandoned{}, false, nil
+	}
 	// Hold the app too while undoing, so no new drill starts on it.
-	if _, err := held.Exec(ctx, `SELECT pg_try_advisory_lock($1, hashtext(app)) FROM drills WHERE drill_id = $2`, lockApp, id); err != nil {
+	if err := held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext(app)) FROM drills WHERE drill_id = $2`, lockApp, id).Scan(&got); err != nil || !got {
 		release()
 		return drill.Abandoned{}, false, err
 	}

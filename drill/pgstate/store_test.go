@@ -56,8 +56,8 @@ func TestMigrate_FromEmptyAndAgain(t *testing.T) {
 	}
 	defer pool.Close()
 	n, err := pgstate.Migrate(context.Background(), pool)
-	if err != nil || n != 2 {
-		t.Fatalf("first migrate: %d, %v; want 2", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("first migrate: %d, %v; want 3", n, err)
 	}
 	n, err = pgstate.Migrate(context.Background(), pool)
 	if err != nil || n != 0 {
@@ -134,6 +134,13 @@ func TestStore_AbandonedOnlyWhenOwnerDied(t *testing.T) {
 		t.Fatalf("abandoned while both owners live: %+v %v", got, err)
 	}
 	releaseDead() // the owner's connection dies: Postgres drops its locks
+	got, err = resumer.Abandoned(ctx)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("abandoned %+v %v: an owner whose connection died but whose process lives is not dead", got, err)
+	}
+	if err := owner.ExpireOwner(ctx, dead.DrillID); err != nil { // now its process is gone too
+		t.Fatal(err)
+	}
 	got, err = resumer.Abandoned(ctx)
 	if err != nil {
 		t.Fatal(err)
