@@ -43,8 +43,10 @@ type Config struct {
 	// freeze, the audit log and the schedules. Without it the bot keeps
 	// drills in memory only (the console).
 	Store StateStore
-	// IncidentChannel gets health alerts, and what resuming a dead drill
-	// did when that drill had no thread (DRILL_INCIDENT_CHANNEL).
+	// IncidentChannel gets health alerts, what resuming a dead drill did
+	// when that drill had no thread, and a copy of the parent message and
+	// the verdict of every emergency restore started in another channel
+	// (DRILL_INCIDENT_CHANNEL).
 	IncidentChannel string
 	// TickInterval is how often Background resumes dead drills, fires
 	// schedules and checks health; a minute when zero.
@@ -253,9 +255,13 @@ func (b *Bot) startDrill(req Request, cmd Command) (Message, Later) {
 	}
 	what := fmt.Sprintf("%s drill", cmd.Mode)
 	if cmd.Verb == VerbRestore {
-		what = fmt.Sprintf("emergency restore of backup %s into %s", cmd.Backup, cmd.Into)
+		what = fmt.Sprintf("emergency restore of backup %s %s", code(cmd.Backup.String()), intoText(cmd.Into))
 	}
-	ack := textMessage(fmt.Sprintf("Starting drill %s: %s of %s. Follow it in the thread.", code(rec.ID), what, code(cmd.App)))
+	follow := "Follow it in the thread."
+	if cmd.Verb == VerbRestore && cmd.Force {
+		follow += " --force: it runs even if drills are frozen, and that is logged."
+	}
+	ack := textMessage(fmt.Sprintf("Starting drill %s: %s of %s. %s", code(rec.ID), what, code(cmd.App), follow))
 	return ack, func(ctx context.Context) { b.runDrill(ctx, req, cmd, rec.ID) }
 }
 
@@ -266,8 +272,13 @@ func (b *Bot) runDrill(ctx context.Context, req Request, cmd Command, id string)
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	b.reg.update(id, func(d *drillRecord) { d.cancel = cancel })
-	v := drillView{ID: id, App: cmd.App, Verb: cmd.Verb, Requester: req.User, Mode: cmd.Mode, Backup: cmd.Backup.String(), Started: b.now()}
+	v := drillView{ID: id, App: cmd.App, Verb: cmd.Verb, Requester: req.User, Mode: cmd.Mode, Backup: cmd.Backup.String(), Into: cmd.Into, Started: b.now()}
 	rep := newReporter(b, req.Channel, req.ResponseURL, v)
+	if cmd.Verb == VerbRestore && b.cfg.IncidentChannel != "" && b.cfg.IncidentChannel != req.Channel {
+		// The team watches an emergency restore in the incident channel,
+		// wherever it was started.
+		rep.incident = b.cfg.IncidentChannel
+	}
 	sctx := context.WithoutCancel(ctx)
 	if err := rep.start(sctx); err != nil {
 		b.reply.respond(sctx, req.ResponseURL, textMessage(fmt.Sprintf(
@@ -285,6 +296,7 @@ func (b *Bot) runDrill(ctx context.Context, req Request, cmd Command, id string)
 	case VerbRestore:
 		report, err = b.cfg.Engine.Restore(dctx, drill.RestoreOptions{App: cmd.App, Backup: cmd.Backup, Into: drill.Into(cmd.Into),
 			NoSafetyBackup: cmd.NoSafetyBackup, Force: cmd.Force, DrillID: id, Requester: req.User}, th)
+		rep.finish(report)
 	default:
 		report, err = b.cfg.Engine.Run(dctx, drill.Options{App: cmd.App, Mode: cmd.Mode, Backup: cmd.Backup, Keep: cmd.Keep,
 			DrillID: id, Requester: req.User}, th)
@@ -308,15 +320,17 @@ func (b *Bot) startCapture(req Request, cmd Command) (Message, Later) {
 		return b.busyMessage(h), nil
 	}
 	return textMessage(fmt.Sprintf("Capturing a backup of %s…", code(cmd.App))), func(ctx context.Context) {
-		defer b.reg.finish(rec.ID, nil, b.now())
 		bk, err := b.cfg.Engine.Capture(ctx, cmd.App)
+		// The app is free again before anyone reads that the backup exists,
+		// so a restore of it can start at once.
+		b.reg.finish(rec.ID, nil, b.now())
 		if err != nil {
 			b.reply.respond(ctx, req.ResponseURL, errorMessage(err))
 			return
 		}
-		_, perr := b.reply.post(ctx, req.Channel, textMessage(fmt.Sprintf("%s captured backup %s of %s (%s).", user(req.User), code(bk.ID), code(cmd.App), bytesText(bk.SizeBytes))), PostOptions{})
-		if perr != nil {
-			b.reply.respond(ctx, req.ResponseURL, textMessage(fmt.Sprintf("Captured backup %s of %s.", code(bk.ID), code(cmd.App))))
+		m := captureMessage(req.User, cmd.App, bk)
+		if _, perr := b.reply.post(ctx, req.Channel, m, PostOptions{}); perr != nil {
+			b.reply.respond(ctx, req.ResponseURL, m)
 		}
 	}
 }

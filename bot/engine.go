@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -72,9 +73,85 @@ func (e *RunnerEngine) Run(ctx context.Context, opts drill.Options, th Thread) (
 	return e.runner(th).Run(ctx, opts)
 }
 
-// Restore runs an emergency restore.
+// Restore runs an emergency restore. Its captures (the safety backup)
+// report the backup they took as their step's last progress, so the thread
+// names the safety backup as soon as it exists.
 func (e *RunnerEngine) Restore(ctx context.Context, opts drill.RestoreOptions, th Thread) (*drill.Report, error) {
-	return e.runner(th).Restore(ctx, opts)
+	r := e.runner(th)
+	r.Provider = noteCaptures(r.Provider)
+	return r.Restore(ctx, opts)
+}
+
+// capturesNoted is an emergency provider whose Capture reports, through the
+// step's progress, the backup it took. It passes the optional interfaces
+// the runner looks for through to the provider; where the provider lacks
+// one, its answer means what the interface's absence means (no state to
+// keep, no scratch database found, nothing to quiesce).
+type capturesNoted struct{ drill.EmergencyProvider }
+
+var (
+	_ drill.StateKeeper   = capturesNoted{}
+	_ drill.ScratchFinder = capturesNoted{}
+	_ drill.Quiescer      = capturesNoted{}
+	_ drill.CallCounter   = capturesNoted{}
+)
+
+// noteCaptures wraps an emergency provider; any other is returned as is.
+func noteCaptures(p drill.Provider) drill.Provider {
+	if ep, ok := p.(drill.EmergencyProvider); ok {
+		return capturesNoted{ep}
+	}
+	return p
+}
+
+// Capture captures and then reports the backup's id, size and time.
+func (p capturesNoted) Capture(ctx context.Context, app string, fingerprint bool, progress drill.ProgressFunc) (drill.Capture, error) {
+	c, err := p.EmergencyProvider.Capture(ctx, app, fingerprint, progress)
+	if err == nil && progress != nil && c.Backup.ID != "" {
+		progress(drill.Progress{Message: fmt.Sprintf("safety backup %s taken at %s, %s: this restore can be undone with it",
+			c.Backup.ID, c.Backup.CreatedAt.UTC().Format("15:04:05 UTC"), bytesText(c.Backup.SizeBytes))})
+	}
+	return c, err
+}
+
+// SaveState passes through to a drill.StateKeeper.
+func (p capturesNoted) SaveState(app string) (string, error) {
+	if sk, ok := p.EmergencyProvider.(drill.StateKeeper); ok {
+		return sk.SaveState(app)
+	}
+	return "", nil
+}
+
+// LoadState passes through to a drill.StateKeeper.
+func (p capturesNoted) LoadState(app, state string) error {
+	if sk, ok := p.EmergencyProvider.(drill.StateKeeper); ok {
+		return sk.LoadState(app, state)
+	}
+	return nil
+}
+
+// FindScratch passes through to a drill.ScratchFinder.
+func (p capturesNoted) FindScratch(ctx context.Context, app, drillID string) (drill.Database, bool, error) {
+	if f, ok := p.EmergencyProvider.(drill.ScratchFinder); ok {
+		return f.FindScratch(ctx, app, drillID)
+	}
+	return drill.Database{}, false, nil
+}
+
+// Quiesce passes through to a drill.Quiescer.
+func (p capturesNoted) Quiesce(ctx context.Context, drillID string) error {
+	if q, ok := p.EmergencyProvider.(drill.Quiescer); ok {
+		return q.Quiesce(ctx, drillID)
+	}
+	return nil
+}
+
+// Calls passes through to a drill.CallCounter.
+func (p capturesNoted) Calls() int {
+	if c, ok := p.EmergencyProvider.(drill.CallCounter); ok {
+		return c.Calls()
+	}
+	return 0
 }
 
 // Capture takes a backup now.

@@ -38,10 +38,11 @@ INSERT INTO "Mixed Case" SELECT jsonb_build_object('g', g) FROM generate_series(
 `
 
 type bundle struct {
-	fake   *slacktest.Server
-	bot    *bot.Bot
-	app    string
-	cancel context.CancelFunc
+	fake     *slacktest.Server
+	bot      *bot.Bot
+	app      string
+	cancel   context.CancelFunc
+	provider drill.Provider
 }
 
 type options struct {
@@ -57,6 +58,8 @@ type options struct {
 	incidentChannel string
 	// backupDir is the local provider's; a fresh one when empty.
 	backupDir string
+	// provider replaces the local provider (then app names its app).
+	provider drill.Provider
 }
 
 // newApp makes an app database and drops it and whatever a drill left.
@@ -115,9 +118,13 @@ func setup(t *testing.T, o options) *bundle {
 	if o.backupDir == "" {
 		o.backupDir = t.TempDir()
 	}
-	p, err := localpg.New(localpg.Config{Server: drilltest.ConnConfig(t, ""), BackupDir: o.backupDir})
-	if err != nil {
-		t.Fatal(err)
+	var p drill.Provider = o.provider
+	if p == nil {
+		lp, err := localpg.New(localpg.Config{Server: drilltest.ConnConfig(t, ""), BackupDir: o.backupDir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = lp
 	}
 	api, sm := bot.NewSlack(bot.SlackConfig{AppToken: fake.AppToken, BotToken: fake.BotToken, APIURL: fake.APIURL()})
 	engine := &bot.RunnerEngine{Provider: p, Logger: logger(t)}
@@ -150,7 +157,7 @@ func setup(t *testing.T, o options) *bundle {
 		}
 	})
 	fake.WaitConnected(t)
-	bd := &bundle{fake: fake, bot: b, app: app, cancel: cancel}
+	bd := &bundle{fake: fake, bot: b, app: app, cancel: cancel, provider: p}
 	t.Cleanup(func() { bd.checkInvariants(t) })
 	return bd
 }

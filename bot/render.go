@@ -146,14 +146,40 @@ type drillView struct {
 	ID, App, Verb, Requester string
 	Mode                     drill.Mode
 	Backup                   string
-	Step                     string
-	Progress                 string
-	Started                  time.Time
-	Report                   *drill.Report
+	// Into is an emergency restore's target (IntoNew or IntoProduction).
+	Into     string
+	Step     string
+	Progress string
+	Started  time.Time
+	Report   *drill.Report
+}
+
+func (v drillView) restore() bool { return v.Verb == VerbRestore }
+
+// intoText says where an emergency restore goes, in words.
+func intoText(into string) string {
+	if into == IntoProduction {
+		return "*IN PLACE onto production*"
+	}
+	return "into a new database"
 }
 
 func (v drillView) parent() Message {
+	return v.parentIn("")
+}
+
+// parentIn is the parent message; origin, when set, is the channel whose
+// thread it mirrors (the incident channel's copy).
+func (v drillView) parentIn(origin string) Message {
 	title := fmt.Sprintf("*Drill %s* of %s — %s mode, backup %s, requested by %s", code(v.ID), code(v.App), v.Mode, code(v.Backup), user(v.Requester))
+	label := "Drill"
+	if v.restore() {
+		label = "Emergency restore"
+		title = fmt.Sprintf(":rotating_light: *Emergency restore %s* of %s — backup %s %s, requested by %s", code(v.ID), code(v.App), code(v.Backup), intoText(v.Into), user(v.Requester))
+	}
+	if origin != "" {
+		title += fmt.Sprintf("\nStarted in <#%s>: its thread there has the plan, the confirmations and every step.", Escape(origin))
+	}
 	var status string
 	switch {
 	case v.Report == nil && v.Step == "":
@@ -165,9 +191,12 @@ func (v drillView) parent() Message {
 		}
 	default:
 		status = verdictLine(v.Report)
+		if v.restore() && v.Report.ProductionState != "" {
+			status += "\n*Production:* " + Escape(v.Report.ProductionState)
+		}
 	}
 	text := title + "\n" + status
-	return Message{Text: clipRunes(fmt.Sprintf("Drill %s of %s: %s", v.ID, v.App, stripMarks(status)), textLimit), Blocks: sections(text)}
+	return Message{Text: clipRunes(fmt.Sprintf("%s %s of %s: %s", label, v.ID, v.App, stripMarks(status)), textLimit), Blocks: sections(text)}
 }
 
 func stripMarks(s string) string {
@@ -257,6 +286,9 @@ func tableMessages(r *drill.Report) []Message {
 
 // verdictMessage is the final result, broadcast to the channel.
 func verdictMessage(r *drill.Report) Message {
+	if r.Mode == drill.ModeRestore {
+		return restoreVerdictMessage(r)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "*Drill %s of %s:* %s\n", code(r.DrillID), code(r.App), verdictLine(r))
 	if r.Backup != nil {
@@ -292,6 +324,86 @@ func verdictMessage(r *drill.Report) Message {
 		fmt.Fprintf(&b, "• Kept %s: destroy it when done\n", code(r.Scratch.Name))
 	}
 	return Message{Text: clipRunes(fmt.Sprintf("Drill %s of %s %s", r.DrillID, r.App, strings.ToUpper(string(r.Result))), textLimit), Blocks: sections(b.String())}
+}
+
+// restoreVerdictMessage is an emergency restore's verdict: what serves the
+// app now, how long the restore took, the safety backup, the kept
+// database and how to remove it, the rollback command, and in every case
+// the state production is in.
+func restoreVerdictMessage(r *drill.Report) Message {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*Emergency restore %s of %s:* %s\n", code(r.DrillID), code(r.App), verdictLine(r))
+	if r.ProductionState != "" {
+		fmt.Fprintf(&b, "*Production:* %s\n", Escape(r.ProductionState))
+	}
+	if r.NowServing != "" {
+		fmt.Fprintf(&b, "• Now serving %s (its `DATABASE_URL`): %s\n", code(r.App), code(r.NowServing))
+	}
+	if r.Backup != nil {
+		fmt.Fprintf(&b, "• Backup %s (%s, taken %s) restored %s", code(r.Backup.ID), bytesText(r.Backup.SizeBytes), r.Backup.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), intoText(string(r.Into)))
+		if r.RestoreSeconds > 0 {
+			fmt.Fprintf(&b, "; restore time %s", secs(r.RestoreSeconds))
+		}
+		fmt.Fprintf(&b, ", whole restore %s\n", secs(r.TotalSeconds))
+	}
+	if r.SafetyBackup != nil {
+		fmt.Fprintf(&b, "• Safety backup: %s (%s), taken before anything changed\n", code(r.SafetyBackup.ID), bytesText(r.SafetyBackup.SizeBytes))
+	} else if hasSkipped(r, drill.StepSafetyBackup) {
+		b.WriteString("• *No safety backup* (--no-safety-backup): this restore cannot be undone\n")
+	}
+	if r.KeptDatabase != "" {
+		fmt.Fprintf(&b, "• Kept for forensics (the damaged database): %s — remove it %s\n", code(r.KeptDatabase), Escape(r.RemoveKept))
+	}
+	if r.Result == drill.Passed && r.Rollback != "" {
+		fmt.Fprintf(&b, "• To roll back: %s\n", code(r.Rollback))
+	}
+	if r.Verification != "" {
+		fmt.Fprintf(&b, "• Checksums: %s\n", Escape(r.Verification))
+	}
+	for _, c := range r.Confirmations {
+		fmt.Fprintf(&b, "• %s confirmed %s by typing %s at %s\n", user(c.User), code(c.Step), code(c.Typed), c.At.UTC().Format("15:04:05 UTC"))
+	}
+	if len(r.Undone) > 0 {
+		fmt.Fprintf(&b, "• Undone: %s\n", Escape(strings.Join(r.Undone, ", ")))
+	}
+	if len(r.UndoFailed) > 0 {
+		fmt.Fprintf(&b, "• :rotating_light: *UNDO FAILED, act by hand:* %s\n", Escape(strings.Join(r.UndoFailed, ", ")))
+	}
+	head := fmt.Sprintf("Emergency restore %s of %s %s", r.DrillID, r.App, strings.ToUpper(string(r.Result)))
+	if r.ProductionState != "" {
+		head += ": " + r.ProductionState
+	}
+	return Message{Text: clipRunes(head, textLimit), Blocks: sections(b.String())}
+}
+
+func hasSkipped(r *drill.Report, step string) bool {
+	for _, s := range r.Steps {
+		if s.Name == step && s.Status == drill.StatusSkipped {
+			return true
+		}
+	}
+	return false
+}
+
+// captureMessage says which backup capture took: its id, size and time.
+func captureMessage(u, app string, bk drill.Backup) Message {
+	at := bk.CreatedAt
+	if bk.FinishedAt != nil {
+		at = *bk.FinishedAt
+	}
+	return textMessage(fmt.Sprintf(":floppy_disk: %s captured backup %s of %s: %s, taken at %s. Restore it with `%s restore %s %s`.",
+		user(u), code(bk.ID), code(app), bytesText(bk.SizeBytes), at.UTC().Format("2006-01-02 15:04:05 UTC"), SlashCommand, Escape(app), Escape(bk.ID)))
+}
+
+// restorePlanMessage is an emergency restore's plan, posted in one reply
+// before anything changes.
+func restorePlanMessage(lines []string) Message {
+	var b strings.Builder
+	b.WriteString(":clipboard: *Plan* — nothing has changed yet:\n")
+	for _, l := range lines {
+		fmt.Fprintf(&b, "• %s\n", Escape(l))
+	}
+	return textMessage(b.String())
 }
 
 // Confirmation prompt rendering.

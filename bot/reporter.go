@@ -29,6 +29,13 @@ type reporter struct {
 	wake       chan struct{}
 	done       chan struct{}
 	lastUpdate time.Time
+	// plan collects an emergency restore's plan notes, posted as one
+	// reply when the plan step ends.
+	plan []string
+	// incident is the channel that also gets the parent message and the
+	// verdict (DRILL_INCIDENT_CHANNEL, for a restore started elsewhere);
+	// incidentTS is that copy's ts.
+	incident, incidentTS string
 }
 
 type queued struct {
@@ -60,7 +67,27 @@ func (r *reporter) start(ctx context.Context) error {
 	r.mu.Lock()
 	r.parentTS, r.lastUpdate = ts, r.b.now()
 	r.mu.Unlock()
+	r.startIncident(ctx)
 	return nil
+}
+
+// startIncident posts the copy of the parent message in the incident
+// channel; a failure there is logged and does not stop the restore.
+func (r *reporter) startIncident(ctx context.Context) {
+	if r.incident == "" {
+		return
+	}
+	r.mu.Lock()
+	m := r.view.parentIn(r.channel)
+	r.mu.Unlock()
+	ts, err := r.b.reply.post(ctx, r.incident, m, PostOptions{})
+	if err != nil {
+		r.b.cfg.Logger.Warn("cannot post in the incident channel", "channel", r.incident, "err", err)
+		return
+	}
+	r.mu.Lock()
+	r.incidentTS = ts
+	r.mu.Unlock()
 }
 
 func (r *reporter) thread() string {
@@ -89,6 +116,26 @@ func (r *reporter) Event(e drill.Event) {
 		r.dirty = true
 	case drill.DrillConfirmed:
 		// the confirmer posts its own, better message (say)
+	case drill.DrillFinished:
+		if !r.view.restore() {
+			r.queue = append(r.queue, queued{event: &e})
+		}
+		// An emergency restore's report is complete (production's state)
+		// only when Restore returns: finish delivers its verdict then.
+	case drill.DrillNote:
+		if e.Step == drill.StepPlan {
+			r.plan = append(r.plan, e.Message)
+		} else {
+			r.queue = append(r.queue, queued{event: &e})
+		}
+	case drill.StepSucceeded:
+		if e.Step == drill.StepPlan && len(r.plan) > 0 {
+			m := restorePlanMessage(r.plan)
+			r.plan = nil
+			r.queue = append(r.queue, queued{msg: &m})
+		} else {
+			r.queue = append(r.queue, queued{event: &e})
+		}
 	default:
 		r.queue = append(r.queue, queued{event: &e})
 	}
@@ -99,6 +146,15 @@ func (r *reporter) Event(e drill.Event) {
 			d.Status = status
 		}
 	})
+	r.signal()
+}
+
+// finish queues the verdict of an emergency restore, with the report
+// Restore returned (nil when it returned none).
+func (r *reporter) finish(rep *drill.Report) {
+	r.mu.Lock()
+	r.queue = append(r.queue, queued{event: &drill.Event{Kind: drill.DrillFinished, DrillID: r.view.ID, App: r.view.App, Report: rep}})
+	r.mu.Unlock()
 	r.signal()
 }
 
@@ -213,18 +269,27 @@ func (r *reporter) deliver(ctx context.Context, it queued) bool {
 	for _, m := range tableMessages(e.Report) {
 		post(m, false)
 	}
-	post(verdictMessage(e.Report), true)
+	v := verdictMessage(e.Report)
+	post(v, true)
 	r.mu.Lock()
 	r.view.Report, r.dirty = e.Report, true
+	its := r.incidentTS
 	r.mu.Unlock()
+	if its != "" {
+		_, _ = r.b.reply.post(ctx, r.incident, v, PostOptions{ThreadTS: its, Broadcast: true})
+	}
 	return true
 }
 
 func (r *reporter) updateParent(ctx context.Context) {
 	r.mu.Lock()
 	m, ts := r.view.parent(), r.parentTS
+	im, its := r.view.parentIn(r.channel), r.incidentTS
 	r.dirty, r.lastUpdate = false, r.b.now()
 	r.mu.Unlock()
+	if its != "" {
+		_ = r.b.reply.update(ctx, r.incident, its, im)
+	}
 	if ts == "" {
 		return
 	}

@@ -607,7 +607,9 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) {
 // WaitConnected waits until the bot's socket is connected.
 func (s *Server) WaitConnected(tb testing.TB) {
 	tb.Helper()
-	deadline := time.NewTimer(DefaultWait)
+	// A reconnect waits on slack-go's backoff, which under a loaded CI
+	// machine can exceed the usual wait.
+	deadline := time.NewTimer(3 * DefaultWait)
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
@@ -619,7 +621,7 @@ func (s *Server) WaitConnected(tb testing.TB) {
 		select {
 		case <-ch:
 		case <-deadline.C:
-			tb.Fatalf("the bot did not connect to the fake socket within %s", DefaultWait)
+			tb.Fatalf("the bot did not connect to the fake socket within %s", 3*DefaultWait)
 		}
 	}
 }
