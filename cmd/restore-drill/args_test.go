@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -118,4 +119,22 @@ func FuzzParseBackupRef(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestRedactingHandler_RemovesCredentialsFromEveryAttribute(t *testing.T) {
+	t.Parallel()
+	var buf strings.Builder
+	r := drill.NewRedactor()
+	r.AddSecret("hrku-secret-key-42")
+	logger := newLogger(&buf, "debug", r).With("url", "postgres://u:pw-in-with@db/x")
+	logger.Error("failed with hrku-secret-key-42", "err", errors.New("dial postgres://u:pw-in-err@db/x"), "key", "hrku-secret-key-42")
+	out := buf.String()
+	for _, secret := range []string{"pw-in-with", "pw-in-err", "hrku-secret-key-42"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log line holds %q: %s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "REDACTED") {
+		t.Errorf("nothing was redacted: %s", out)
+	}
 }

@@ -233,19 +233,28 @@ type redactingHandler struct {
 func (h redactingHandler) Handle(ctx context.Context, r slog.Record) error {
 	out := slog.NewRecord(r.Time, r.Level, h.redactor.Redact(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
-		switch a.Value.Kind() {
-		case slog.KindString, slog.KindAny:
-			// Errors and other values print through fmt: redact their text.
-			a.Value = slog.StringValue(h.redactor.Redact(a.Value.String()))
-		}
-		out.AddAttrs(a)
+		// Errors and other values print through fmt: redact their text.
+		out.AddAttrs(h.redact(a))
 		return true
 	})
 	return h.Handler.Handle(ctx, out)
 }
 
 func (h redactingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return redactingHandler{h.Handler.WithAttrs(attrs), h.redactor}
+	clean := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		clean[i] = h.redact(a)
+	}
+	return redactingHandler{h.Handler.WithAttrs(clean), h.redactor}
+}
+
+// redact removes credentials from an attribute's text.
+func (h redactingHandler) redact(a slog.Attr) slog.Attr {
+	switch a.Value.Kind() {
+	case slog.KindString, slog.KindAny:
+		a.Value = slog.StringValue(h.redactor.Redact(a.Value.String()))
+	}
+	return a
 }
 
 func (h redactingHandler) WithGroup(name string) slog.Handler {
