@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	heroku "github.com/heroku/heroku-go/v6"
 
@@ -151,6 +152,12 @@ func (p *Provider) restoreInto(ctx context.Context, b drill.Backup, addon *herok
 	progress(drill.Progress{Total: src.ProcessedBytes, Message: fmt.Sprintf("restore %s of %s onto %s started", t.Name(), b.ID, target.Name)})
 	t, err = p.waitTransfer(ctx, billing, t, progress)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopping the watch does not stop Heroku's restore: cancel it,
+			// and wait until it has stopped, so that nothing (a rollback,
+			// maintenance off) runs beside a restore still writing.
+			p.stopTransfer(context.WithoutCancel(ctx), billing, t)
+		}
 		return drill.RestoreResult{}, err
 	}
 	what := fmt.Sprintf("restore of %s onto %s", b.ID, target.Name)
@@ -170,4 +177,18 @@ func (p *Provider) restoreInto(ctx context.Context, b drill.Backup, addon *herok
 			what, t.Warnings, p.redactor.Redact(t.lastLogs(5)), t.Name(), billing)
 	}
 	return drill.RestoreResult{}, nil
+}
+
+// stopTransfer cancels transfer t and waits, a bounded time, until Heroku
+// reports it finished.
+func (p *Provider) stopTransfer(ctx context.Context, app string, t Transfer) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := p.data.cancel(ctx, app, t.UUID); err != nil {
+		p.cfg.Logger.Error("cannot cancel a restore still running on Heroku", "transfer", t.Name(), "err", p.redactor.Redact(err.Error()))
+		return
+	}
+	if _, err := p.waitTransfer(ctx, app, t, func(drill.Progress) {}); err != nil {
+		p.cfg.Logger.Error("a cancelled restore did not stop in time", "transfer", t.Name(), "err", p.redactor.Redact(err.Error()))
+	}
 }

@@ -236,6 +236,11 @@ func (c dataClient) schedules(ctx context.Context, addonID string) ([]TransferSc
 	return s, err
 }
 
+// cancel stops a running transfer.
+func (c dataClient) cancel(ctx context.Context, app string, uuid string) error {
+	return c.svc.Post(ctx, nil, "/client/v11/apps/"+esc(app)+"/transfers/"+esc(uuid)+"/actions/cancel", nil)
+}
+
 // setSchedule upserts a database's daily backup schedule.
 func (c dataClient) setSchedule(ctx context.Context, addonID string, s TransferSchedule, name string) error {
 	return c.svc.Post(ctx, nil, "/client/v11/databases/"+esc(addonID)+"/transfer-schedules", struct {

@@ -581,3 +581,47 @@ func TestBackups_OnlyTheProductionDatabase(t *testing.T) {
 		t.Errorf("another database's backup is listed as the app's: %+v", after.Backups)
 	}
 }
+
+// Cancelling an in-place restore while Heroku runs it: the transfer is
+// cancelled and seen to stop before the rollback to the safety backup
+// starts, so two restores never write production at once.
+func TestRestoreInPlace_CancelStopsTheTransferBeforeTheRollback(t *testing.T) {
+	t.Parallel()
+	s := herokutest.NewServer(t, herokutest.WithTransferSteps(200))
+	app := newApp(t, s)
+	p := newProvider(t, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := (&drill.Runner{Provider: p}).Capture(context.Background(), app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := drill.SinkFunc(func(e drill.Event) {
+		if e.Step == drill.StepRestoreInPlace && e.Kind == drill.StepProgress && strings.Contains(e.Message, "started") {
+			cancel()
+		}
+	})
+	r := &drill.Runner{Provider: p, Confirmer: drilltest.AppConfirmer("U-ONCALL"), Sink: sink, UndoTimeout: time.Minute}
+	rep, err := r.Restore(ctx, drill.RestoreOptions{App: app, Backup: drill.BackupRef{Kind: drill.BackupByID, Num: b.Num}, Into: drill.IntoProduction})
+	if drill.ErrorCode(err) != drill.ECANCELED {
+		t.Fatalf("err %v, want cancelled; steps %+v", err, rep.Steps)
+	}
+	var restores, cancels []time.Time
+	for _, c := range s.Calls() {
+		switch {
+		case c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/restores"):
+			restores = append(restores, c.At)
+		case c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/actions/cancel"):
+			cancels = append(cancels, c.At)
+		}
+	}
+	if len(restores) != 2 || len(cancels) != 1 || !cancels[0].Before(restores[1]) {
+		t.Fatalf("restores at %v, cancels at %v: want the restore, its cancel, then the rollback", restores, cancels)
+	}
+	if s.Maintenance(app) {
+		t.Errorf("left in maintenance after the rollback")
+	}
+	if !strings.Contains(rep.ProductionState, "rolled back to the safety backup") {
+		t.Errorf("production state %q", rep.ProductionState)
+	}
+}

@@ -42,6 +42,8 @@ type transfer struct {
 	schedule   string
 	logs       []transferLog
 
+	canceled time.Time
+
 	// What the transfer ends as, once stepsLeft polls have seen it run.
 	stepsLeft      int
 	finalSucceeded bool
@@ -60,7 +62,7 @@ func (t *transfer) json(verbose bool) map[string]any {
 		"uuid": t.uuid, "num": t.num, "from_name": t.fromName, "from_type": t.fromType,
 		"to_name": t.toName, "to_type": t.toType, "to_url": t.toURL, "from_url": nil,
 		"created_at": ts(t.created), "started_at": ts(t.started), "finished_at": ts(t.finished),
-		"updated_at": ts(t.created), "canceled_at": nil, "deleted_at": nil, "purged_at": nil,
+		"updated_at": ts(t.created), "canceled_at": ts(t.canceled), "deleted_at": nil, "purged_at": nil,
 		"succeeded": t.succeeded, "warnings": t.warnings, "source_bytes": t.size, "processed_bytes": t.processed,
 		"options": map[string]any{}, "num_keep": 25, "schedule": nil,
 	}
@@ -321,6 +323,21 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 		}
 		t.advance()
 		writeJSON(w, http.StatusOK, t.json(r.URL.Query().Get("verbose") == "true"))
+	})
+	// cancel stops a transfer still running (pg:backups:cancel).
+	mux.HandleFunc("POST /client/v11/apps/{app}/transfers/{num}/actions/cancel", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		t := s.findTransfer(r.PathValue("app"), r.PathValue("num"))
+		if t == nil {
+			writeError(w, http.StatusNotFound, "not_found", "Couldn't find that transfer.")
+			return
+		}
+		if t.finished.IsZero() {
+			now := time.Now()
+			t.canceled, t.finished, t.succeeded, t.stepsLeft = now, now, false, 0
+		}
+		writeJSON(w, http.StatusOK, t.json(false))
 	})
 	mux.HandleFunc("POST /client/v11/apps/{app}/transfers/{num}/actions/public-url", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
