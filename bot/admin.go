@@ -111,7 +111,7 @@ func schedulesMessage(list []schedule.Entry) Message {
 		}
 		fmt.Fprintf(&sb, "• %s %s %s in <#%s> by %s: next %s, last %s\n", code(e.App), code(e.Spec), e.Mode, Escape(e.Channel), user(e.CreatedBy), next, last)
 	}
-	return textMessage(sb.String())
+	return longTextMessage(sb.String())
 }
 
 // unlock names a live holder of app, or resumes a dead one now.

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,7 +57,10 @@ type authorizer struct {
 	access  Access
 	members func(ctx context.Context, group string) ([]string, error)
 	ttl     time.Duration
-	now     func() time.Time
+	// maxAge is the oldest list trusted while refreshing fails; past it
+	// destructive checks fail closed.
+	maxAge time.Duration
+	now    func() time.Time
 
 	mu        sync.Mutex
 	cached    []string
@@ -64,9 +68,14 @@ type authorizer struct {
 	fetching  bool
 }
 
+// ErrGroupUnknown is returned by allowed when the admin group's members
+// cannot be read and the cached list, if any, is too old to trust.
+var ErrGroupUnknown = errors.New("cannot check your membership in the admin group right now: try again")
+
 // allowed reports whether user may run destructive commands and confirm.
 // It reads the group cache; when the cache is stale it refreshes it, in the
-// background if there is an old list to use meanwhile.
+// background if there is a list young enough (maxAge) to use meanwhile.
+// Past maxAge it refreshes in line and, if that fails, fails closed.
 func (z *authorizer) allowed(ctx context.Context, user string) (bool, error) {
 	a := z.access
 	if len(a.AllowedUsers) == 0 && a.AdminGroup == "" {
@@ -79,8 +88,9 @@ func (z *authorizer) allowed(ctx context.Context, user string) (bool, error) {
 		return false, nil
 	}
 	z.mu.Lock()
-	fresh := !z.fetchedAt.IsZero() && z.now().Sub(z.fetchedAt) < z.ttl
-	have := !z.fetchedAt.IsZero()
+	age := z.now().Sub(z.fetchedAt)
+	fresh := !z.fetchedAt.IsZero() && age < z.ttl
+	have := !z.fetchedAt.IsZero() && (z.maxAge <= 0 || age < z.maxAge)
 	members := z.cached
 	start := !fresh && have && !z.fetching
 	if start {
@@ -94,7 +104,7 @@ func (z *authorizer) allowed(ctx context.Context, user string) (bool, error) {
 		var err error
 		members, err = z.refresh(ctx)
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("%w: %w", ErrGroupUnknown, err)
 		}
 	}
 	return slices.Contains(members, user), nil

@@ -21,6 +21,10 @@ const (
 	DefaultGroupCacheTTL  = time.Minute
 )
 
+// groupMaxAgeFactor: a cached admin group list older than this many TTLs
+// is not trusted (GroupCacheMaxAge's default).
+const groupMaxAgeFactor = 3
+
 // Config configures a Bot.
 type Config struct {
 	Engine    Engine
@@ -36,6 +40,11 @@ type Config struct {
 	UpdateInterval time.Duration
 	// GroupCacheTTL is how long the admin group's members are cached.
 	GroupCacheTTL time.Duration
+	// GroupCacheMaxAge is how long a cached member list is still trusted
+	// while it cannot be refreshed; past it destructive commands and
+	// confirmations are refused until the group can be read. 3×TTL when
+	// zero.
+	GroupCacheMaxAge time.Duration
 	// Pending keeps pending confirmations; in memory when nil. With
 	// several bot processes it must be shared (botpg.Pending).
 	Pending PendingStore
@@ -85,6 +94,9 @@ func New(cfg Config) *Bot {
 	if cfg.GroupCacheTTL <= 0 {
 		cfg.GroupCacheTTL = DefaultGroupCacheTTL
 	}
+	if cfg.GroupCacheMaxAge <= 0 {
+		cfg.GroupCacheMaxAge = groupMaxAgeFactor * cfg.GroupCacheTTL
+	}
 	if cfg.Pending == nil {
 		cfg.Pending = NewMemoryPending()
 	}
@@ -105,7 +117,8 @@ func New(cfg Config) *Bot {
 	}
 	b := &Bot{cfg: cfg, reg: newRegistry()}
 	b.reply = &replier{t: cfg.Transport, redactor: cfg.Redactor, logger: cfg.Logger}
-	b.auth = &authorizer{access: cfg.Access, members: cfg.Transport.GroupMembers, ttl: cfg.GroupCacheTTL, now: cfg.Now}
+	b.auth = &authorizer{access: cfg.Access, members: cfg.Transport.GroupMembers, ttl: cfg.GroupCacheTTL,
+		maxAge: cfg.GroupCacheMaxAge, now: cfg.Now}
 	return b
 }
 
@@ -167,7 +180,7 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request) (Message, Later) {
 		ok, err := b.auth.allowed(ctx, req.User)
 		if err != nil {
 			b.cfg.Logger.Warn("authorization check failed", "user", req.User, "err", err)
-			return textMessage(":warning: I could not check whether you may do that (the admin user group could not be read). Try again in a minute."), nil
+			return textMessage(":warning: I cannot check your membership in the admin group right now: try again in a minute."), nil
 		}
 		if !ok {
 			return textMessage(fmt.Sprintf(":no_entry: %s, you are not allowed to `%s`: ask someone in DRILL_ALLOWED_USERS or the admin user group.", user(req.User), cmd.Verb)), nil
@@ -272,7 +285,7 @@ func (b *Bot) runDrill(ctx context.Context, req Request, cmd Command, id string)
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	b.reg.update(id, func(d *drillRecord) { d.cancel = cancel })
-	v := drillView{ID: id, App: cmd.App, Verb: cmd.Verb, Requester: req.User, Mode: cmd.Mode, Backup: cmd.Backup.String(), Into: cmd.Into, Started: b.now()}
+	v := drillView{ID: id, App: cmd.App, Verb: cmd.Verb, Requester: req.User, Mode: cmd.Mode, Backup: cmd.Backup.String(), Into: cmd.Into, Started: b.now(), Scheduled: req.Scheduled}
 	rep := newReporter(b, req.Channel, req.ResponseURL, v)
 	if cmd.Verb == VerbRestore && b.cfg.IncidentChannel != "" && b.cfg.IncidentChannel != req.Channel {
 		// The team watches an emergency restore in the incident channel,
@@ -413,9 +426,12 @@ func (b *Bot) checkConfirmer(ctx context.Context, u string, p Pending) string {
 	case StateCancelled:
 		return "This confirmation was cancelled: the drill stopped."
 	}
+	if !b.now().Before(p.ExpiresAt) {
+		return fmt.Sprintf("This confirmation expired at %s: nobody can confirm it now.", p.ExpiresAt.UTC().Format("15:04:05 UTC"))
+	}
 	ok, err := b.auth.allowed(ctx, u)
 	if err != nil {
-		return "I could not check whether you may confirm (the admin user group could not be read). Try again."
+		return "I cannot check your membership in the admin group right now: try again."
 	}
 	if !ok {
 		return fmt.Sprintf("%s, you are not allowed to confirm destructive steps: ask someone in DRILL_ALLOWED_USERS or the admin user group.", user(u))
@@ -439,14 +455,19 @@ func (b *Bot) Submit(ctx context.Context, u, id, typed string) string {
 	}
 	typed = strings.TrimSpace(typed)
 	if typed != p.Expect {
-		return fmt.Sprintf("Type %s exactly to confirm; you typed %s.", p.Expect, clipRunes(typed, 40))
+		return fmt.Sprintf("Type %s exactly to confirm; you typed %s.", p.Expect, clipRunes(b.cfg.Redactor.Redact(typed), 40))
 	}
 	got, ok, err := b.cfg.Pending.Resolve(ctx, id, StateConfirmed, u, typed, b.now())
 	if err != nil {
 		return "This confirmation could not be recorded; try again."
 	}
 	if !ok {
-		return b.checkConfirmer(ctx, u, got)
+		if problem := b.checkConfirmer(ctx, u, got); problem != "" {
+			return problem
+		}
+		// Still pending, yet not confirmable: the state database's clock
+		// says it expired.
+		return "This confirmation expired: nobody can confirm it now."
 	}
 	b.cfg.Logger.Info("confirmed", "drill", p.DrillID, "step", p.Step, "by", u)
 	return ""
@@ -459,7 +480,8 @@ func (b *Bot) HandleSubmission(ctx context.Context, req Request) *slack.ViewSubm
 		return nil
 	}
 	if problem := b.Submit(ctx, req.User, req.PrivateMetadata, req.Values[inputBlockID]); problem != "" {
-		return slack.NewErrorsViewSubmissionResponse(map[string]string{inputBlockID: clipRunes(problem, 150)})
+		// Redact before clipping: a clipped secret may no longer match.
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{inputBlockID: clipRunes(b.cfg.Redactor.Redact(problem), 150)})
 	}
 	return nil
 }
@@ -507,19 +529,33 @@ func (c *confirmer) Confirm(ctx context.Context, req drill.ConfirmRequest) (dril
 		b.Go(func() { c.ask(wctx, pr, p) })
 	}
 	got, werr := b.cfg.Pending.Wait(wctx, p.ID)
+	// expired: the wait ended on the confirmation's deadline, not on the
+	// drill's context.
+	expired := false
 	if werr != nil {
 		state := StateExpired
 		if ctx.Err() != nil {
 			state = StateCancelled
+		} else {
+			expired = errors.Is(wctx.Err(), context.DeadlineExceeded) || !b.now().Before(p.ExpiresAt)
 		}
 		var ok bool
 		got, ok, _ = b.cfg.Pending.Resolve(sctx, p.ID, state, "", "", b.now())
 		if !ok && got.State == "" {
 			got.State = state
 		}
+		if expired && got.State != StateConfirmed {
+			// Whoever else resolved it at the deadline (or failed to),
+			// the confirmation expired.
+			got.State = StateExpired
+		}
 	}
 	got.PromptTS = ts
-	b.Go(func() { _ = b.reply.update(sctx, c.channel, ts, promptMessage(got)) })
+	b.Go(func() {
+		uctx, cancel := context.WithTimeout(sctx, deliveryTimeout)
+		defer cancel()
+		_ = b.reply.update(uctx, c.channel, ts, promptMessage(got))
+	})
 	switch got.State {
 	case StateConfirmed:
 		c.rep.say(confirmedMessage(got))
@@ -540,6 +576,9 @@ func (c *confirmer) ask(ctx context.Context, pr Prompter, p Pending) {
 	for ctx.Err() == nil {
 		u, typed, err := pr.Prompt(ctx, p)
 		if err != nil {
+			if ctx.Err() != nil {
+				return // the wait ended: Confirm resolves it
+			}
 			_, _, _ = c.b.cfg.Pending.Resolve(context.WithoutCancel(ctx), p.ID, StateCancelled, "", "", c.b.now())
 			return
 		}

@@ -35,6 +35,9 @@ type Request struct {
 	CallbackID, PrivateMetadata string
 	Values                      map[string]string
 	At                          time.Time
+	// Scheduled marks a drill a schedule started; User is then the
+	// schedule's creator.
+	Scheduled bool
 }
 
 // FromSlashCommand normalises a slash command.

@@ -60,6 +60,17 @@ type options struct {
 	backupDir string
 	// provider replaces the local provider (then app names its app).
 	provider drill.Provider
+	// engine, when set, wraps the bot's engine; pending replaces the
+	// pending store.
+	engine func(bot.Engine) bot.Engine
+	now    func() time.Time
+	// wrapStore wraps the bot's state store (not the engine's journal).
+	wrapStore func(bot.StateStore) bot.StateStore
+	pending   func(bot.PendingStore) bot.PendingStore
+	// secrets are added to the bot's redactor.
+	secrets []string
+	// httpTimeout is the Slack client's (SlackConfig.HTTPTimeout).
+	httpTimeout time.Duration
 }
 
 // newApp makes an app database and drops it and whatever a drill left.
@@ -126,7 +137,9 @@ func setup(t *testing.T, o options) *bundle {
 		}
 		p = lp
 	}
-	api, sm := bot.NewSlack(bot.SlackConfig{AppToken: fake.AppToken, BotToken: fake.BotToken, APIURL: fake.APIURL()})
+	// The fake pings every 2 s: a socket silent for 6 s is dead, so a
+	// dropped one is replaced quickly even on a loaded machine.
+	api, sm := bot.NewSlack(bot.SlackConfig{AppToken: fake.AppToken, BotToken: fake.BotToken, APIURL: fake.APIURL(), HTTPTimeout: o.httpTimeout, PingInterval: 6 * time.Second})
 	engine := &bot.RunnerEngine{Provider: p, Logger: logger(t)}
 	cfg := bot.Config{
 		Engine:    engine,
@@ -135,10 +148,30 @@ func setup(t *testing.T, o options) *bundle {
 		ConfirmTimeout: o.confirmTimeout, UpdateInterval: 50 * time.Millisecond,
 		IncidentChannel: o.incidentChannel,
 		Logger:          logger(t),
+		Now:             o.now,
+	}
+	if len(o.secrets) > 0 {
+		cfg.Redactor = drill.NewRedactor()
+		for _, sec := range o.secrets {
+			cfg.Redactor.AddSecret(sec)
+		}
 	}
 	if o.store != nil {
 		engine.Journal, engine.History = o.store, o.store
 		cfg.Store, cfg.Pending = o.store, &botpg.Pending{Store: o.store, PollInterval: 20 * time.Millisecond}
+		if o.wrapStore != nil {
+			cfg.Store = o.wrapStore(cfg.Store)
+		}
+	}
+	if o.engine != nil {
+		cfg.Engine = o.engine(cfg.Engine)
+	}
+	if o.pending != nil {
+		var ps bot.PendingStore = bot.NewMemoryPending()
+		if cfg.Pending != nil {
+			ps = cfg.Pending
+		}
+		cfg.Pending = o.pending(ps)
 	}
 	b := bot.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -76,7 +76,7 @@ func (b *Bot) postHistory(ctx context.Context, req Request, app string) {
 // and total), RPO, canary, tables, and who confirmed.
 func historyTable(app string, reps []*drill.Report) Message {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "*Last %d drills of %s* (newest first; RTO restore / total, RPO = backup age)\n", len(reps), code(app))
+	fmt.Fprintf(&sb, "*Drills of %s*: the last %d (newest first; RTO restore / total, RPO = backup age)\n", code(app), len(reps))
 	for _, r := range reps {
 		result := strings.ToUpper(string(r.Result))
 		if r.Result == drill.Passed {

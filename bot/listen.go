@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -20,11 +21,22 @@ type SlackConfig struct {
 	APIURL string
 	// PingInterval: see socketmode.OptionPingInterval; 30 s when zero.
 	PingInterval time.Duration
+	// HTTPTimeout bounds every Web API call, so that a stalled call
+	// cannot hang a drill's thread or shutdown; DefaultHTTPTimeout when
+	// zero.
+	HTTPTimeout time.Duration
 }
+
+// DefaultHTTPTimeout is SlackConfig.HTTPTimeout's default.
+const DefaultHTTPTimeout = 30 * time.Second
 
 // NewSlack builds the Web API client and the Socket Mode client.
 func NewSlack(cfg SlackConfig) (*slack.Client, *socketmode.Client) {
-	opts := []slack.Option{slack.OptionAppLevelToken(cfg.AppToken)}
+	timeout := cfg.HTTPTimeout
+	if timeout <= 0 {
+		timeout = DefaultHTTPTimeout
+	}
+	opts := []slack.Option{slack.OptionAppLevelToken(cfg.AppToken), slack.OptionHTTPClient(&http.Client{Timeout: timeout})}
 	if cfg.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
 	}
@@ -36,15 +48,36 @@ func NewSlack(cfg SlackConfig) (*slack.Client, *socketmode.Client) {
 	return api, socketmode.New(api, smOpts...)
 }
 
-// Listener is the Socket Mode loop: one select over the client's events, an
-// ack for every envelope at once, slow work dispatched to goroutines.
+// Listener is the Socket Mode loop: one select over the client's events,
+// each envelope handled in its own goroutine (so that one slow dependency
+// delays no other envelope), acked within PreAckTimeout, slow work
+// dispatched to goroutines.
 type Listener struct {
 	Bot    *Bot
 	Client *socketmode.Client
 	Logger *slog.Logger
+	// PreAckTimeout bounds the work done before an envelope is acked
+	// (Slack wants the ack within 3 s); DefaultPreAckTimeout when zero.
+	PreAckTimeout time.Duration
 
-	seen dedupe
+	seen     dedupe
+	handlers sync.WaitGroup
 }
+
+// DefaultPreAckTimeout is Listener.PreAckTimeout's default.
+const DefaultPreAckTimeout = 2 * time.Second
+
+// preAckGrace is how long past PreAckTimeout the listener waits for a
+// handler that does not heed its context before it acks without it.
+const preAckGrace = 250 * time.Millisecond
+
+// tryAgainText is the ack of a command whose handling did not finish in
+// time.
+const tryAgainText = ":warning: A service I depend on is too slow right now, so I could not answer in time: try again in a minute (if your command did go through after all, I will say so here)."
+
+// tryAgainSubmission is the error under the input of a submission whose
+// handling did not finish in time.
+const tryAgainSubmission = "I could not check this in time: submit again in a moment."
 
 // Run connects and serves until ctx ends or the connection fails for good,
 // then waits for running drills to finish their undo.
@@ -56,6 +89,8 @@ func (l *Listener) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- l.Client.RunContext(ctx) }()
 	defer l.Bot.Wait()
+	// Handlers may start drills (Bot.Go): they end before Bot.Wait.
+	defer l.handlers.Wait()
 	if l.Bot.cfg.Store != nil {
 		// Resume what dead processes left, then schedules and health, every
 		// tick until ctx ends. (Not under Bot.Go: Bot.Wait waits for drills,
@@ -77,8 +112,50 @@ func (l *Listener) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("slack socket mode: %w", err)
 		case evt := <-l.Client.Events:
-			l.handle(ctx, evt)
+			switch evt.Type {
+			case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive, socketmode.EventTypeEventsAPI:
+			default:
+				l.handle(ctx, evt) // connection events: cheap, in order
+				continue
+			}
+			l.handlers.Add(1)
+			go func() {
+				defer l.handlers.Done()
+				l.handle(ctx, evt)
+			}()
 		}
+	}
+}
+
+// answer is what a handler computed before the ack.
+type answer struct {
+	payload any
+	later   Later
+	// late is what to tell the user when the answer comes after the ack.
+	late Message
+}
+
+// preAck runs fn with a context ending after PreAckTimeout. It returns fn's
+// answer, or, when fn has not returned shortly after that, ok false and a
+// channel that gets the answer when fn does return.
+func (l *Listener) preAck(ctx context.Context, fn func(context.Context) answer) (a answer, late <-chan answer, ok bool) {
+	d := l.PreAckTimeout
+	if d <= 0 {
+		d = DefaultPreAckTimeout
+	}
+	actx, cancel := context.WithTimeout(ctx, d)
+	done := make(chan answer, 1)
+	go func() {
+		defer cancel()
+		done <- fn(actx)
+	}()
+	t := time.NewTimer(d + preAckGrace)
+	defer t.Stop()
+	select {
+	case a := <-done:
+		return a, nil, true
+	case <-t.C:
+		return answer{}, done, false
 	}
 }
 
@@ -86,6 +163,7 @@ func (l *Listener) ack(req *socketmode.Request, payload any) {
 	if req == nil {
 		return
 	}
+	payload = l.Bot.redactPayload(payload)
 	var err error
 	if payload == nil {
 		err = l.Client.Ack(*req)
@@ -94,6 +172,35 @@ func (l *Listener) ack(req *socketmode.Request, payload any) {
 	}
 	if err != nil {
 		l.Logger.Warn("ack failed", "envelope", req.EnvelopeID, "err", err)
+	}
+}
+
+// after registers later with Go, runs ack, then lets later run.
+func (b *Bot) after(ctx context.Context, later Later, ack func()) {
+	if later == nil {
+		ack()
+		return
+	}
+	acked := make(chan struct{})
+	b.Go(func() {
+		<-acked
+		later(ctx)
+	})
+	ack()
+	close(acked)
+}
+
+// chain runs a, then b; nil ones are skipped.
+func chain(a, b Later) Later {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return func(ctx context.Context) {
+		a(ctx)
+		b(ctx)
 	}
 }
 
@@ -138,11 +245,30 @@ func (l *Listener) handle(ctx context.Context, evt socketmode.Event) {
 			l.ack(evt.Request, ackMessage{ResponseType: "ephemeral", Text: "Unknown command " + Escape(cmd.Command)})
 			return
 		}
-		m, later := l.Bot.HandleCommand(ctx, FromSlashCommand(cmd, evt.Request.EnvelopeID, now))
-		l.ack(evt.Request, ackMessage{ResponseType: "ephemeral", Text: m.Text, Blocks: m.Blocks})
-		if later != nil {
-			l.Bot.Go(func() { later(ctx) })
+		req := FromSlashCommand(cmd, evt.Request.EnvelopeID, now)
+		a, late, ok := l.preAck(ctx, func(actx context.Context) answer {
+			m, later := l.Bot.HandleCommand(actx, req)
+			payload, more := l.Bot.ackPayload(req, m)
+			return answer{payload: payload, later: chain(more, later), late: m}
+		})
+		if !ok {
+			l.Logger.Warn("command not answered in time", "envelope", evt.Request.EnvelopeID, "user", req.User)
+			l.Bot.after(ctx, func(ctx context.Context) {
+				a := <-late
+				if a.later == nil {
+					return // it was refused: the "try again" stands
+				}
+				// It went through after all: say so, and do the work.
+				l.Bot.reply.respond(ctx, req.ResponseURL, a.late)
+				a.later(ctx)
+			}, func() {
+				l.ack(evt.Request, ackMessage{ResponseType: "ephemeral", Text: tryAgainText, Blocks: sections(tryAgainText)})
+			})
+			return
 		}
+		// The work is registered (Bot.Go) before the ack, so that whoever
+		// reads the ack and then waits for the bot waits for it too.
+		l.Bot.after(ctx, a.later, func() { l.ack(evt.Request, a.payload) })
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
 		if !ok {
@@ -152,17 +278,23 @@ func (l *Listener) handle(ctx context.Context, evt socketmode.Event) {
 		req := FromInteraction(cb, evt.Request.EnvelopeID, now)
 		switch req.Kind {
 		case KindSubmission:
-			resp := l.Bot.HandleSubmission(ctx, req)
-			if resp == nil {
+			a, _, ok := l.preAck(ctx, func(actx context.Context) answer {
+				if resp := l.Bot.HandleSubmission(actx, req); resp != nil {
+					return answer{payload: resp}
+				}
+				return answer{}
+			})
+			switch {
+			case !ok:
+				l.Logger.Warn("submission not answered in time", "envelope", evt.Request.EnvelopeID, "user", req.User)
+				l.ack(evt.Request, slack.NewErrorsViewSubmissionResponse(map[string]string{inputBlockID: tryAgainSubmission}))
+			case a.payload == nil:
 				l.ack(evt.Request, nil)
-			} else {
-				l.ack(evt.Request, resp)
+			default:
+				l.ack(evt.Request, a.payload)
 			}
 		case KindClick:
-			l.ack(evt.Request, nil)
-			if later := l.Bot.HandleClick(ctx, req); later != nil {
-				l.Bot.Go(func() { later(ctx) })
-			}
+			l.Bot.after(ctx, l.Bot.HandleClick(ctx, req), func() { l.ack(evt.Request, nil) })
 		default:
 			l.ack(evt.Request, nil)
 		}

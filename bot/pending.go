@@ -41,11 +41,14 @@ type PendingStore interface {
 	Get(ctx context.Context, id string) (Pending, error)
 	SetPromptTS(ctx context.Context, id, ts string) error
 	// Resolve moves id from StatePending to state, atomically: of several
-	// concurrent calls exactly one gets ok true. It returns the
+	// concurrent calls exactly one gets ok true. Confirming (StateConfirmed)
+	// also requires the confirmation not to have expired. It returns the
 	// confirmation as it is afterwards.
 	Resolve(ctx context.Context, id string, state State, by, typed string, at time.Time) (p Pending, ok bool, err error)
 	// Wait blocks until id has left StatePending, or ctx ends.
 	Wait(ctx context.Context, id string) (Pending, error)
+	// CancelDrill cancels every confirmation of drillID still pending.
+	CancelDrill(ctx context.Context, drillID string, at time.Time) (int, error)
 }
 
 // MemoryPending is an in-memory PendingStore.
@@ -103,7 +106,7 @@ func (m *MemoryPending) Resolve(_ context.Context, id string, state State, by, t
 	if !ok {
 		return Pending{}, false, ErrNoPending
 	}
-	if it.p.State != StatePending {
+	if it.p.State != StatePending || (state == StateConfirmed && !at.Before(it.p.ExpiresAt)) {
 		return it.p, false, nil
 	}
 	it.p.State, it.p.By, it.p.Typed, it.p.At = state, by, typed, at
@@ -127,4 +130,19 @@ func (m *MemoryPending) Wait(ctx context.Context, id string) (Pending, error) {
 	case <-ctx.Done():
 		return Pending{}, ctx.Err()
 	}
+}
+
+// CancelDrill cancels drillID's pending confirmations.
+func (m *MemoryPending) CancelDrill(_ context.Context, drillID string, at time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, it := range m.items {
+		if it.p.DrillID == drillID && it.p.State == StatePending {
+			it.p.State, it.p.At = StateCancelled, at
+			close(it.done)
+			n++
+		}
+	}
+	return n, nil
 }

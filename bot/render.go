@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -27,13 +28,24 @@ func plain(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
 }
 
-// clipRunes cuts s to at most n runes.
+// clipRunes cuts s to at most n runes. It never cuts inside a word: a
+// credential cut in half (a URL before its @, part of a secret) would no
+// longer be recognised by the redactor, so the cut word goes whole.
+// Redact before clipping all the same.
 func clipRunes(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
 	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	keep := r[:n-1]
+	if !unicode.IsSpace(r[n-1]) {
+		i := len(keep)
+		for i > 0 && !unicode.IsSpace(keep[i-1]) {
+			i--
+		}
+		keep = keep[:i]
+	}
+	return string(keep) + "…"
 }
 
 // splitText cuts mrkdwn text into pieces of at most limit runes, at line
@@ -78,8 +90,25 @@ func sections(s string) []slack.Block {
 	return out
 }
 
-// textMessage is a message of mrkdwn text.
+// capBlocks keeps at most blocksLimit blocks (Slack takes 50 per
+// message), the last one saying what was cut.
+func capBlocks(blocks []slack.Block) []slack.Block {
+	if len(blocks) <= blocksLimit {
+		return blocks
+	}
+	out := append([]slack.Block(nil), blocks[:blocksLimit-1]...)
+	return append(out, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("_… %d more blocks cut: Slack shows at most 50 per message._", len(blocks)-blocksLimit+1))))
+}
+
+// textMessage is a message of mrkdwn text, within Slack's block limit.
 func textMessage(s string) Message {
+	return Message{Text: clipRunes(s, textLimit), Blocks: capBlocks(sections(s))}
+}
+
+// longTextMessage is a message of mrkdwn text with as many blocks as it
+// needs: only for an ack, which posts it in several messages when it is
+// too big (ackPayload).
+func longTextMessage(s string) Message {
 	return Message{Text: clipRunes(s, textLimit), Blocks: sections(s)}
 }
 
@@ -152,6 +181,8 @@ type drillView struct {
 	Progress string
 	Started  time.Time
 	Report   *drill.Report
+	// Scheduled: a schedule started it, on behalf of Requester.
+	Scheduled bool
 }
 
 func (v drillView) restore() bool { return v.Verb == VerbRestore }
@@ -171,7 +202,11 @@ func (v drillView) parent() Message {
 // parentIn is the parent message; origin, when set, is the channel whose
 // thread it mirrors (the incident channel's copy).
 func (v drillView) parentIn(origin string) Message {
-	title := fmt.Sprintf("*Drill %s* of %s — %s mode, backup %s, requested by %s", code(v.ID), code(v.App), v.Mode, code(v.Backup), user(v.Requester))
+	by := "requested by " + user(v.Requester)
+	if v.Scheduled {
+		by = "scheduled by " + user(v.Requester)
+	}
+	title := fmt.Sprintf("*Drill %s* of %s — %s mode, backup %s, %s", code(v.ID), code(v.App), v.Mode, code(v.Backup), by)
 	label := "Drill"
 	if v.restore() {
 		label = "Emergency restore"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -181,9 +182,17 @@ type replier struct {
 	logger   *slog.Logger
 }
 
-// redact removes credentials from m's text and blocks.
+// redact removes credentials from m's text and blocks, and keeps m within
+// Slack's blocks per message.
 func (r *replier) redact(m Message) Message {
-	m.Text = r.redactor.Redact(m.Text)
+	m = r.redactOnly(m)
+	m.Blocks = capBlocks(m.Blocks)
+	return m
+}
+
+// redactOnly removes credentials from m's text and blocks.
+func (r *replier) redactOnly(m Message) Message {
+	m.Text = redactMrkdwn(r.redactor, m.Text)
 	if len(m.Blocks) == 0 {
 		return m
 	}
@@ -191,16 +200,95 @@ func (r *replier) redact(m Message) Message {
 	if err != nil {
 		return Message{Text: m.Text}
 	}
-	red := r.redactor.Redact(string(raw))
-	if red == string(raw) {
+	// Redact every string of the blocks as it is, not their JSON (which
+	// encodes & < > as \u0026 and the like).
+	var tree any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return Message{Text: m.Text}
+	}
+	changed := false
+	tree = walkStrings(tree, func(s string) string {
+		r := redactMrkdwn(r.redactor, s)
+		changed = changed || r != s
+		return r
+	})
+	if !changed {
 		return m
 	}
+	red, err := json.Marshal(tree)
+	if err != nil {
+		return Message{Text: m.Text}
+	}
 	var blocks slack.Blocks
-	if err := json.Unmarshal([]byte(red), &blocks); err != nil {
+	if err := json.Unmarshal(red, &blocks); err != nil {
 		return Message{Text: m.Text}
 	}
 	m.Blocks = blocks.BlockSet
 	return m
+}
+
+// walkStrings applies fn to every string value in a decoded JSON tree.
+func walkStrings(v any, fn func(string) string) any {
+	switch x := v.(type) {
+	case string:
+		return fn(x)
+	case []any:
+		for i := range x {
+			x[i] = walkStrings(x[i], fn)
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = walkStrings(x[k], fn)
+		}
+	}
+	return v
+}
+
+// redactMrkdwn redacts mrkdwn text s, whose values were escaped (& < >
+// as &amp; &lt; &gt;) after they were written: a secret containing those
+// characters no longer matches in its escaped form, so each piece of text
+// between Slack's <…> markup is also redacted unescaped, and escaped again
+// when that changed it.
+func redactMrkdwn(red *drill.Redactor, s string) string {
+	s = red.Redact(s)
+	if !strings.Contains(s, "&") {
+		return s
+	}
+	var out strings.Builder
+	for s != "" {
+		i := strings.IndexByte(s, '<')
+		text := s
+		if i >= 0 {
+			text = s[:i]
+		}
+		if u := unescape(text); u != text {
+			if r := red.Redact(u); r != u {
+				text = Escape(r)
+			}
+		}
+		out.WriteString(text)
+		if i < 0 {
+			break
+		}
+		s = s[i:]
+		j := strings.IndexByte(s, '>')
+		if j < 0 {
+			out.WriteString(s)
+			break
+		}
+		out.WriteString(s[:j+1])
+		s = s[j+1:]
+	}
+	return out.String()
+}
+
+var unescaper = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")
+
+func unescape(s string) string {
+	if !strings.Contains(s, "&") {
+		return s
+	}
+	return unescaper.Replace(s)
 }
 
 func (r *replier) post(ctx context.Context, channel string, m Message, o PostOptions) (string, error) {
@@ -239,4 +327,64 @@ func (r *replier) respond(ctx context.Context, url string, m Message) {
 	if err := r.t.Respond(ctx, url, r.redact(m)); err != nil {
 		r.logger.Warn("response_url failed", "err", r.redactor.Redact(err.Error()))
 	}
+}
+
+// ackPayloadLimit is the largest ack payload the bot sends: slack-go
+// refuses (and so never acks) an envelope whose response is 20 KB or more.
+const ackPayloadLimit = 16 * 1024
+
+// ackPayload is the ack of a command answered with m, redacted. When m is
+// too big for an ack, the ack says so briefly and more posts m with the Web
+// API (ephemerally, in as many messages as its blocks need).
+func (b *Bot) ackPayload(req Request, m Message) (payload any, more Later) {
+	m = b.reply.redactOnly(m)
+	a := ackMessage{ResponseType: "ephemeral", Text: m.Text, Blocks: m.Blocks}
+	if raw, err := json.Marshal(a); err == nil && len(raw) < ackPayloadLimit && len(a.Blocks) <= blocksLimit {
+		return a, nil
+	}
+	brief := "The answer is too long for a reply here: I am sending it in a few messages."
+	return ackMessage{ResponseType: "ephemeral", Text: brief, Blocks: sections(brief)}, func(ctx context.Context) {
+		for _, part := range splitMessage(m) {
+			b.reply.ephemeral(ctx, req.Channel, req.User, part)
+		}
+	}
+}
+
+// splitMessage cuts m into messages of at most blocksLimit blocks each.
+func splitMessage(m Message) []Message {
+	if len(m.Blocks) <= blocksLimit {
+		return []Message{m}
+	}
+	var out []Message
+	for i := 0; i < len(m.Blocks); i += blocksLimit {
+		j := min(i+blocksLimit, len(m.Blocks))
+		text := m.Text
+		if i > 0 {
+			text = fmt.Sprintf("(continued, part %d)", i/blocksLimit+1)
+		}
+		out = append(out, Message{Text: text, Blocks: m.Blocks[i:j]})
+	}
+	return out
+}
+
+// redactPayload redacts an ack payload: a command's reply, or the errors
+// of a view submission.
+func (b *Bot) redactPayload(payload any) any {
+	switch p := payload.(type) {
+	case ackMessage:
+		m := b.reply.redact(Message{Text: p.Text, Blocks: p.Blocks})
+		p.Text, p.Blocks = m.Text, m.Blocks
+		return p
+	case *slack.ViewSubmissionResponse:
+		if p == nil || len(p.Errors) == 0 {
+			return p
+		}
+		cp := *p
+		cp.Errors = map[string]string{}
+		for k, v := range p.Errors {
+			cp.Errors[k] = b.cfg.Redactor.Redact(v)
+		}
+		return &cp
+	}
+	return payload
 }

@@ -46,6 +46,12 @@ type queued struct {
 
 var _ drill.Sink = (*reporter)(nil)
 
+// deliveryTimeout bounds each post or edit of a drill's thread: the
+// reporter runs on a context that is never cancelled (the thread must get
+// the verdict even as the bot stops), so a stalled call must not hang it,
+// nor keep the drill's app marked busy.
+const deliveryTimeout = 30 * time.Second
+
 func newReporter(b *Bot, channel, responseURL string, v drillView) *reporter {
 	return &reporter{b: b, channel: channel, responseURL: responseURL, view: v, last: map[string]string{},
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
@@ -230,7 +236,9 @@ func (r *reporter) ensureParent(ctx context.Context) string {
 	r.mu.Lock()
 	m := r.view.parent()
 	r.mu.Unlock()
-	ts, err := r.b.reply.post(ctx, r.channel, m, PostOptions{})
+	pctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+	defer cancel()
+	ts, err := r.b.reply.post(pctx, r.channel, m, PostOptions{})
 	if err != nil {
 		return ""
 	}
@@ -248,7 +256,9 @@ func (r *reporter) deliver(ctx context.Context, it queued) bool {
 	}
 	ts := r.ensureParent(ctx)
 	post := func(m Message, broadcast bool) {
-		_, _ = r.b.reply.post(ctx, r.channel, m, PostOptions{ThreadTS: ts, Broadcast: broadcast && ts != ""})
+		pctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+		defer cancel()
+		_, _ = r.b.reply.post(pctx, r.channel, m, PostOptions{ThreadTS: ts, Broadcast: broadcast && ts != ""})
 	}
 	if it.msg != nil {
 		post(*it.msg, false)
@@ -276,7 +286,9 @@ func (r *reporter) deliver(ctx context.Context, it queued) bool {
 	its := r.incidentTS
 	r.mu.Unlock()
 	if its != "" {
-		_, _ = r.b.reply.post(ctx, r.incident, v, PostOptions{ThreadTS: its, Broadcast: true})
+		pctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+		_, _ = r.b.reply.post(pctx, r.incident, v, PostOptions{ThreadTS: its, Broadcast: true})
+		cancel()
 	}
 	return true
 }
@@ -287,6 +299,8 @@ func (r *reporter) updateParent(ctx context.Context) {
 	im, its := r.view.parentIn(r.channel), r.incidentTS
 	r.dirty, r.lastUpdate = false, r.b.now()
 	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+	defer cancel()
 	if its != "" {
 		_ = r.b.reply.update(ctx, r.incident, its, im)
 	}

@@ -34,9 +34,6 @@ type StateStore interface {
 	Ping(ctx context.Context) error
 }
 
-// RequesterSchedule is the requester of scheduled drills.
-const RequesterSchedule = "schedule"
-
 // Defaults of the state-related Config fields.
 const (
 	DefaultTickInterval = time.Minute
@@ -167,6 +164,13 @@ func (b *Bot) Resume(ctx context.Context) ([]*drill.Report, error) {
 		rec := j.record(rep.DrillID)
 		l := b.cfg.Logger.With("drill", rep.DrillID, "app", rep.App)
 		l.Warn("resumed a drill left by a dead process", "undone", strings.Join(rep.Undone, ","), "undo_failed", strings.Join(rep.UndoFailed, ","))
+		// The drill is over: its prompts left in Slack must not be
+		// confirmable any more.
+		if n, cerr := b.cfg.Pending.CancelDrill(ctx, rep.DrillID, b.now()); cerr != nil {
+			l.Warn("cannot cancel the confirmations of a resumed drill", "err", b.cfg.Redactor.Redact(cerr.Error()))
+		} else if n > 0 {
+			l.Info("cancelled the pending confirmations of a resumed drill", "n", n)
+		}
 		m := resumedMessage(rep, sink.of(rep.DrillID))
 		channel, thread := rec.Channel, rec.ThreadTS
 		if channel == "" {
@@ -260,20 +264,31 @@ func (b *Bot) runSchedules(ctx context.Context, now time.Time) {
 	}
 }
 
-// startScheduled starts one scheduled drill in its channel. A full-mode
-// drill asks for every confirmation like any other: nothing confirms for a
-// person.
+// startScheduled starts one scheduled drill in its channel, as its
+// creator's: the creator is the requester, so the two-person rule holds for
+// a full-mode drill like any other, and nothing confirms for a person. The
+// access rules are checked again now, since they may have changed since the
+// schedule was saved.
 func (b *Bot) startScheduled(ctx context.Context, e schedule.Entry) {
-	l := b.cfg.Logger.With("app", e.App, "schedule", e.Spec)
-	req := Request{Kind: KindCommand, User: RequesterSchedule, Channel: e.Channel}
+	l := b.cfg.Logger.With("app", e.App, "schedule", e.Spec, "created_by", e.CreatedBy)
+	req := Request{Kind: KindCommand, User: e.CreatedBy, Channel: e.Channel, Scheduled: true}
 	cmd := Command{Verb: VerbRun, App: e.App, Mode: e.Mode, Backup: drill.BackupRef{Kind: drill.BackupFresh}}
 	if cmd.Mode == "" {
 		cmd.Mode = drill.ModeVerify
 	}
 	say := func(m Message) {
-		m.Text = fmt.Sprintf("Scheduled %s drill of %s (%s) did not start: ", cmd.Mode, e.App, e.Spec) + m.Text
+		m.Text = fmt.Sprintf("Scheduled %s drill of %s (%s, scheduled by %s) did not start: ", cmd.Mode, code(e.App), code(e.Spec), user(e.CreatedBy)) + m.Text
 		m.Blocks = sections(m.Text)
-		_, _ = b.reply.post(withLogger(ctx, l), e.Channel, m, PostOptions{})
+		where := e.Channel
+		if !b.cfg.Access.channelAllowed(where) && b.cfg.IncidentChannel != "" {
+			where = b.cfg.IncidentChannel
+		}
+		_, _ = b.reply.post(withLogger(ctx, l), where, m, PostOptions{})
+	}
+	if m, skip := b.scheduleAccess(ctx, e); skip {
+		l.Warn("scheduled drill skipped", "why", m.Text)
+		say(m)
+		return
 	}
 	if m, refused := b.refuse(ctx, cmd); refused {
 		l.Warn("scheduled drill refused", "why", m.Text)
@@ -287,6 +302,30 @@ func (b *Bot) startScheduled(ctx context.Context, e schedule.Entry) {
 	}
 	l.Info("scheduled drill starting")
 	b.Go(func() { later(ctx) })
+}
+
+// scheduleAccess checks, at fire time, that schedule e may still run: its
+// app and channel are still allowed and its creator may still run drills.
+// It returns why not, when it may not.
+func (b *Bot) scheduleAccess(ctx context.Context, e schedule.Entry) (Message, bool) {
+	a := b.cfg.Access
+	switch {
+	case !a.channelAllowed(e.Channel):
+		return textMessage(fmt.Sprintf("restore-drill no longer works in <#%s>. Skipped; `%s unschedule %s` removes the schedule.", Escape(e.Channel), SlashCommand, e.App)), true
+	case !a.appAllowed(e.App):
+		return textMessage(fmt.Sprintf("%s is no longer an app this bot may touch. Skipped.", code(e.App))), true
+	case e.CreatedBy == "":
+		return textMessage("the schedule does not say who created it, so nobody answers for it. Skipped: schedule it again."), true
+	}
+	ok, err := b.auth.allowed(ctx, e.CreatedBy)
+	if err != nil {
+		b.cfg.Logger.Warn("authorization check failed", "user", e.CreatedBy, "err", b.cfg.Redactor.Redact(err.Error()))
+		return textMessage(fmt.Sprintf("I cannot check the membership of %s, who created the schedule, in the admin group right now. Skipped this run.", user(e.CreatedBy))), true
+	}
+	if !ok {
+		return textMessage(fmt.Sprintf("%s, who created the schedule, is no longer allowed to run drills. Skipped: someone allowed must schedule it again.", user(e.CreatedBy))), true
+	}
+	return Message{}, false
 }
 
 // health tracks how long the socket and the state database have been

@@ -81,7 +81,7 @@ func TestTwoBots_SharedState(t *testing.T) {
 		t.Fatalf("history ack %q", txt)
 	}
 	table := b.fake.WaitCall(t, "history table", func(c slacktest.Call) bool {
-		return c.Method == "chat.postMessage" && c.ThreadTS == "" && strings.Contains(c.Text, "Last 1 drills of")
+		return c.Method == "chat.postMessage" && c.ThreadTS == "" && strings.Contains(c.Text, "the last 1 (newest first")
 	})
 	for _, want := range []string{id, "full", "PASSED", "RTO ", "RPO ", "canary found", "tables", "confirmed by <@" + bob + ">, <@" + alice + ">"} {
 		if !strings.Contains(table.Text, want) {
@@ -112,7 +112,7 @@ func TestHistory_UploadFailsTableStays(t *testing.T) {
 	bd.fake.Fail("files.getUploadURLExternal", "internal_error", 1)
 	bd.command(t, alice, "history "+bd.app)
 	table := bd.fake.WaitCall(t, "history table", func(c slacktest.Call) bool {
-		return c.Method == "chat.postMessage" && strings.Contains(c.Text, "Last 1 drills of") && strings.Contains(c.Text, id)
+		return c.Method == "chat.postMessage" && strings.Contains(c.Text, "the last 1 (newest first") && strings.Contains(c.Text, id)
 	})
 	bd.fake.WaitCall(t, "chart missing note", func(c slacktest.Call) bool {
 		return c.Method == "chat.postMessage" && c.ThreadTS == table.Reply && strings.Contains(c.Text, "could not be uploaded")
@@ -235,7 +235,7 @@ func TestTwoBots_RaceForOneApp(t *testing.T) {
 		})
 		if strings.Contains(v.Text, "PASSED") {
 			passed++
-		} else if thread := threadTexts(bd.fake.Calls(), v.ThreadTS); containsAny(thread, "is held by drill") {
+		} else if thread := threadTexts(bd.fake.Calls(), v.ThreadTS); containsAny(thread, "is held by drill") || containsAny(thread, "is held by another drill") {
 			held++
 		} else {
 			t.Fatalf("verdict %q: %q", v.Text, thread)

@@ -84,3 +84,9 @@ func (s *Pending) Wait(ctx context.Context, id string) (bot.Pending, error) {
 	}
 	return fromRow(r), nil
 }
+
+// CancelDrill cancels every pending confirmation of drillID.
+func (s *Pending) CancelDrill(ctx context.Context, drillID string, at time.Time) (int, error) {
+	n, err := s.Store.CancelPendingOf(ctx, drillID, at)
+	return int(n), err
+}

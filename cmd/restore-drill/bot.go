@@ -90,13 +90,23 @@ func consoleCommand(ctx context.Context, cfg Config, args []string, tio IO, logg
 	if err != nil {
 		return fail(err)
 	}
+	// The console takes part in the same state as the bot and the CLI: the
+	// journal's app lock, the freeze, history and the two-person rule.
+	store, closeState, err := openState(ctx, cfg, redactor)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeState()
 	me := currentUser()
 	t := bot.NewConsoleTransport(tio.Out, me)
 	access := botAccess(cfg)
 	access.AllowedUsers, access.AdminGroup, access.AllowedChannels = nil, "", nil // Slack ids mean nothing on a terminal
 	b := bot.New(bot.Config{
-		Engine:    &bot.RunnerEngine{Provider: p, Logger: logger, Redactor: redactor, MaxBackupAge: cfg.MaxBackupAge},
-		Transport: t, Access: access, ConfirmTimeout: cfg.ConfirmTimeout, Logger: logger, Redactor: redactor,
+		Engine: &bot.RunnerEngine{Provider: p, Logger: logger, Redactor: redactor, MaxBackupAge: cfg.MaxBackupAge,
+			Journal: store, History: store},
+		Transport: t, Access: access, TwoPerson: cfg.TwoPerson, ConfirmTimeout: cfg.ConfirmTimeout,
+		Pending: &botpg.Pending{Store: store}, Store: store,
+		Logger: logger, Redactor: redactor,
 	})
 	if tio.InteractiveIn {
 		fmt.Fprintf(tio.Out, "restore-drill console (%s provider) as %s. Type /restore-drill help; Ctrl-D quits.\n", p.Name(), me)

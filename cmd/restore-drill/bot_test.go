@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/restore-drill/restore-drill/bot/slacktest"
 	"github.com/restore-drill/restore-drill/drill/drilltest"
+	"github.com/restore-drill/restore-drill/drill/pgstate"
 )
 
 // cliIn runs the binary with stdin.
@@ -156,5 +159,36 @@ func BenchmarkBotRSS(b *testing.B) {
 	b.ReportMetric(peak, "drill-peak-RSS-MB")
 	if idle >= 40 {
 		b.Errorf("idle RSS %.1f MB over the 40 MB target", idle)
+	}
+}
+
+// TestConsole_HonoursFreeze: the console uses the state database, so a
+// freeze set there stops a console drill as it stops the bot's.
+func TestConsole_HonoursFreeze(t *testing.T) {
+	t.Parallel()
+	app, env := newApp(t)
+	state := stateURL(t)
+	ctx := context.Background()
+	pcfg, err := pgxpool.ParseConfig(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pgstate.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgstate.New(pool).SetFreeze(ctx, true, "U0OPS", "incident 42"); err != nil {
+		t.Fatal(err)
+	}
+	r := cliIn(t, append(env, "DATABASE_URL="+state), "/restore-drill run "+app+"\n", "console")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "Drills are frozen") || strings.Contains(r.stdout, "Starting drill") {
+		t.Fatalf("a console drill ignored the freeze:\n%s", r.stdout)
 	}
 }

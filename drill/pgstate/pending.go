@@ -82,11 +82,14 @@ func (s *Store) SetPendingPromptTS(ctx context.Context, id, ts string) error {
 
 // ResolvePending moves id from pending to state, atomically: of several
 // concurrent calls, from any number of processes, exactly one gets ok true.
-// It returns the confirmation as it is afterwards.
+// A confirmation past its expires_at (by the database's clock) can no
+// longer be confirmed: ok is false and it stays pending until its drill
+// expires or cancels it. It returns the confirmation as it is afterwards.
 func (s *Store) ResolvePending(ctx context.Context, id, state, by, typed string, at time.Time) (Pending, bool, error) {
 	p, err := scanPending(s.pool.QueryRow(ctx, `UPDATE pending_confirmations
 		SET state = $2, by_user = $3, typed = $4, resolved_at = $5
-		WHERE id = $1 AND state = 'pending' RETURNING `+pendingColumns, id, state, by, typed, at))
+		WHERE id = $1 AND state = 'pending' AND ($2 <> 'confirmed' OR expires_at > now())
+		RETURNING `+pendingColumns, id, state, by, typed, at))
 	if err == nil {
 		if state == "confirmed" {
 			_ = s.Audit(ctx, by, "confirmation_confirmed", p.App, p.DrillID, p.Step)
@@ -98,6 +101,18 @@ func (s *Store) ResolvePending(ctx context.Context, id, state, by, typed string,
 	}
 	p, err = s.GetPending(ctx, id)
 	return p, false, err
+}
+
+// CancelPendingOf cancels every confirmation of drillID still pending, so
+// that nobody can confirm a step of a drill that has ended (a dead drill
+// resumed by another process). It returns how many it cancelled.
+func (s *Store) CancelPendingOf(ctx context.Context, drillID string, at time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE pending_confirmations SET state = 'cancelled', resolved_at = $2
+		WHERE drill_id = $1 AND state = 'pending'`, drillID, at)
+	if err != nil {
+		return 0, drill.Wrap(drill.EFAILED, err, "cannot cancel the confirmations of drill %s", drillID)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // WaitPending polls id every interval until it has left pending, or ctx

@@ -132,3 +132,38 @@ func TestStore_RunningDrillsAndAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An expired confirmation cannot be confirmed, though it may still be
+// expired or cancelled; CancelPendingOf cancels a drill's open ones.
+func TestStore_ConfirmRequiresNotExpired(t *testing.T) {
+	t.Parallel()
+	s := newState(t)()
+	ctx := context.Background()
+	old := pgstate.Pending{ID: "cold0001", DrillID: "d1", App: "shop", Expect: "shop", ExpiresAt: time.Now().Add(-time.Second)}
+	if err := s.CreatePending(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if p, ok, err := s.ResolvePending(ctx, old.ID, "confirmed", "U2", "shop", time.Now()); err != nil || ok || p.State != "pending" {
+		t.Fatalf("confirmed after expiry: %+v %v %v", p, ok, err)
+	}
+	if _, ok, err := s.ResolvePending(ctx, old.ID, "expired", "", "", time.Now()); err != nil || !ok {
+		t.Fatalf("expire: %v %v", ok, err)
+	}
+	for _, id := range []string{"cnew0001", "cnew0002"} {
+		if err := s.CreatePending(ctx, pgstate.Pending{ID: id, DrillID: "d2", App: "shop", Expect: "shop", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := s.ResolvePending(ctx, "cnew0001", "confirmed", "U2", "shop", time.Now()); err != nil || !ok {
+		t.Fatalf("confirm in time: %v %v", ok, err)
+	}
+	if n, err := s.CancelPendingOf(ctx, "d2", time.Now()); err != nil || n != 1 {
+		t.Fatalf("cancel: %d %v", n, err)
+	}
+	if p, _ := s.GetPending(ctx, "cnew0002"); p.State != "cancelled" {
+		t.Fatalf("still %s", p.State)
+	}
+	if p, _ := s.GetPending(ctx, "cnew0001"); p.State != "confirmed" {
+		t.Fatalf("a confirmed one became %s", p.State)
+	}
+}
