@@ -206,8 +206,21 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request) (Message, Later) {
 		return b.handleAdmin(ctx, req, cmd)
 	case VerbCancel:
 		d, ok := b.reg.cancel(cmd.DrillID)
+		if !ok && b.cfg.Store != nil {
+			// Another bot process (or a terminal) runs it: ask it to.
+			sctx, cancel := context.WithTimeout(ctx, stateCheckTimeout)
+			defer cancel()
+			running, err := b.cfg.Store.RequestCancel(sctx, cmd.DrillID, req.User)
+			if err != nil {
+				return errorMessage(err), nil
+			}
+			if running {
+				b.cfg.Logger.Info("drill cancel requested", "drill", cmd.DrillID, "by", req.User)
+				return textMessage(fmt.Sprintf("Cancel of drill %s requested: the process running it stops within seconds and runs its undo stack; follow it in its thread.", code(cmd.DrillID))), nil
+			}
+		}
 		if !ok {
-			return textMessage(fmt.Sprintf(":warning: Drill %s is not running here: see `%s status`.", code(cmd.DrillID), SlashCommand)), nil
+			return textMessage(fmt.Sprintf(":warning: Drill %s is not running: see `%s status`.", code(cmd.DrillID), SlashCommand)), nil
 		}
 		b.cfg.Logger.Info("drill cancelled", "drill", d.ID, "by", req.User)
 		return textMessage(fmt.Sprintf("Cancelling drill %s of %s: its undo stack runs now; follow it in the thread.", code(d.ID), code(d.App))), nil

@@ -25,6 +25,8 @@ type StateStore interface {
 	RunningDrills(ctx context.Context) ([]drill.DrillRecord, error)
 	// DrillAlive tells whether the drill's owning process is alive.
 	DrillAlive(ctx context.Context, drillID string) (bool, error)
+	// RequestCancel asks the process running drillID to cancel it.
+	RequestCancel(ctx context.Context, drillID, by string) (bool, error)
 	Frozen(ctx context.Context) (frozen bool, by, reason string, at time.Time, err error)
 	SetFreeze(ctx context.Context, frozen bool, by, reason string) error
 	Audit(ctx context.Context, actor, action, app, drillID, detail string) error

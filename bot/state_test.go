@@ -245,3 +245,26 @@ func TestTwoBots_RaceForOneApp(t *testing.T) {
 		t.Fatalf("started %d (passed %d, held at begin %d), refused at ack %d: want exactly one drill", started, passed, held, refused)
 	}
 }
+
+// cancel typed where the drill does not run reaches the process that runs
+// it, through the state database: that process stops the drill and its undo
+// stack runs there.
+func TestTwoBots_CancelReachesTheOwner(t *testing.T) {
+	t.Parallel()
+	store := drilltest.NewStateStore(t)
+	a := setup(t, options{store: store})
+	b := setup(t, options{store: store, app: a.app})
+	id, parent := a.run(t, "run "+a.app+" --mode full")
+	a.prompt(t, parent.Reply, 1) // the drill waits for its first confirmation
+	_, ack := b.command(t, bob, "cancel "+id)
+	if txt := ackText(t, ack); !strings.Contains(txt, "requested") {
+		t.Fatalf("cancel on the other process: %q", txt)
+	}
+	v := a.verdict(t, parent, id)
+	if all := v.Text + v.BlockText(); !strings.Contains(all, "FAILED") || !strings.Contains(strings.ToLower(all), "cancel") {
+		t.Fatalf("verdict %q, want the drill cancelled", v.Text)
+	}
+	if left := scratchLeft(t, a.app); len(left) != 0 {
+		t.Errorf("scratch databases left: %v", left)
+	}
+}

@@ -118,6 +118,8 @@ func migrations() []string {
 		// 3: the owner's heartbeat, so that a live owner whose lock
 		// connection died is not taken for dead.
 		`ALTER TABLE drills ADD COLUMN last_seen timestamptz NOT NULL DEFAULT now();`,
+		// 4: a cancel asked for in one process, carried out by the owner.
+		`ALTER TABLE drills ADD COLUMN cancel_requested_by text;`,
 	}
 }
 

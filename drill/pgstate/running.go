@@ -47,3 +47,17 @@ func (s *Store) ExpireOwner(ctx context.Context, drillID string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE drills SET owner = 'expired/0', last_seen = now() - interval '1 day' WHERE drill_id = $1`, drillID)
 	return err
 }
+
+// RequestCancel asks the process that runs drillID to cancel it (its undo
+// stack runs there); the owner sees it within its heartbeat interval. It
+// reports whether the drill was running.
+func (s *Store) RequestCancel(ctx context.Context, drillID, by string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE drills SET cancel_requested_by = $2 WHERE drill_id = $1 AND status = 'running'`, drillID, by)
+	if err != nil {
+		return false, drill.Wrap(drill.ECONFIG, err, "cannot ask for the cancel of drill %s", drillID)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	return true, s.Audit(ctx, by, "cancel_requested", "", drillID, "")
+}

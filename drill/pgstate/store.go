@@ -37,10 +37,10 @@ var _ drill.LockWatcher = (*Store)(nil)
 // its drill's lock.
 const lockCheckInterval = 2 * time.Second
 
-// Lost returns a channel closed when this process loses drillID's lock (the
-// connection that holds it dies): another process may then resume the
-// drill, so the owner must stop. It is nil for a drill this process does not
-// own.
+// Lost returns a channel closed when the drill must stop: this process
+// lost drillID's lock to another (which may resume the drill), or a cancel
+// was asked for from another process (RequestCancel). It is nil for a drill
+// this process does not own.
 func (s *Store) Lost(drillID string) <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,7 +68,15 @@ func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
 				ctx, cancel := context.WithTimeout(context.Background(), lockCheckInterval)
 				// The heartbeat goes through the pool, so it survives the
 				// lock's connection: resumers elsewhere see the owner alive.
-				_, _ = s.pool.Exec(ctx, `UPDATE drills SET last_seen = now() WHERE drill_id = $1`, drillID)
+				// It also brings back a cancel asked for elsewhere.
+				var cancelBy *string
+				_ = s.pool.QueryRow(ctx, `UPDATE drills SET last_seen = now() WHERE drill_id = $1 RETURNING cancel_requested_by`, drillID).Scan(&cancelBy)
+				if cancelBy != nil {
+					cancel()
+					close(lost)
+					<-done
+					return
+				}
 				mu.Lock()
 				err := held.Ping(ctx)
 				if err != nil {

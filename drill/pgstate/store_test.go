@@ -56,8 +56,8 @@ func TestMigrate_FromEmptyAndAgain(t *testing.T) {
 	}
 	defer pool.Close()
 	n, err := pgstate.Migrate(context.Background(), pool)
-	if err != nil || n != 3 {
-		t.Fatalf("first migrate: %d, %v; want 3", n, err)
+	if err != nil || n != 4 {
+		t.Fatalf("first migrate: %d, %v; want 4", n, err)
 	}
 	n, err = pgstate.Migrate(context.Background(), pool)
 	if err != nil || n != 0 {
