@@ -6,12 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/restore-drill/restore-drill/bot/slacktest"
 	"github.com/restore-drill/restore-drill/drill"
 	"github.com/restore-drill/restore-drill/drill/drilltest"
-	"github.com/restore-drill/restore-drill/drill/pgstate"
 )
 
 // TestFreeze: a frozen bot refuses run and capture with the freeze
@@ -47,7 +44,7 @@ func TestFreeze(t *testing.T) {
 // with --force it runs to its verdict and the audit log records it.
 func TestFreeze_ForcedRestoreRuns(t *testing.T) {
 	t.Parallel()
-	store, stateDB := namedStateStore(t)
+	store, stateDB := drilltest.NewNamedStateStore(t)
 	bd := setup(t, options{store: store})
 	bk := bd.capture(t)
 	if err := store.SetFreeze(context.Background(), true, alice, "incident"); err != nil {
@@ -82,27 +79,6 @@ func TestFreeze_ForcedRestoreRuns(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("the audit log has %d freeze_forced records for %s, want 1", n, id)
 	}
-}
-
-// namedStateStore is drilltest.NewStateStore, also returning the state
-// database's name, for reading the audit log.
-func namedStateStore(t *testing.T) (*pgstate.Store, string) {
-	t.Helper()
-	name := drilltest.CreateDatabase(t, "state")
-	cfg, err := pgxpool.ParseConfig(drilltest.ServerURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.Database = name
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := pgstate.Migrate(context.Background(), pool); err != nil {
-		t.Fatal(err)
-	}
-	return pgstate.New(pool), name
 }
 
 // TestSchedules: schedule, list, fire on the injected clock in the chosen

@@ -392,9 +392,9 @@ func (b *Bot) historyMessage(app string) Message {
 	for i := len(h) - 1; i >= 0; i-- {
 		d, r := h[i], h[i].Report
 		fmt.Fprintf(&sb, "• %s %s %s by %s at %s: *%s*, restore %s, whole %s", code(d.ID), d.Verb, r.Mode, user(d.Requester),
-			d.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Result, secs(r.RestoreSeconds), secs(r.TotalSeconds))
+			d.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Result, drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds))
 		if r.RPOSeconds != nil {
-			fmt.Fprintf(&sb, ", RPO %s", secs(*r.RPOSeconds))
+			fmt.Fprintf(&sb, ", RPO %s", drill.Seconds(*r.RPOSeconds))
 		}
 		fmt.Fprintf(&sb, ", %d tables", len(r.Tables))
 		for _, c := range r.Confirmations {

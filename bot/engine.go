@@ -109,7 +109,7 @@ func (p capturesNoted) Capture(ctx context.Context, app string, fingerprint bool
 	c, err := p.EmergencyProvider.Capture(ctx, app, fingerprint, progress)
 	if err == nil && progress != nil && c.Backup.ID != "" {
 		progress(drill.Progress{Message: fmt.Sprintf("safety backup %s taken at %s, %s: this restore can be undone with it",
-			c.Backup.ID, c.Backup.CreatedAt.UTC().Format("15:04:05 UTC"), bytesText(c.Backup.SizeBytes))})
+			c.Backup.ID, c.Backup.CreatedAt.UTC().Format("15:04:05 UTC"), drill.HumanBytes(c.Backup.SizeBytes))})
 	}
 	return c, err
 }

@@ -86,7 +86,7 @@ func historyTable(app string, reps []*drill.Report) Message {
 		}
 		rpo := "–"
 		if r.RPOSeconds != nil {
-			rpo = secs(*r.RPOSeconds)
+			rpo = drill.Seconds(*r.RPOSeconds)
 		}
 		canary := "not expected"
 		switch {
@@ -108,7 +108,7 @@ func historyTable(app string, reps []*drill.Report) Message {
 			confirmed = "confirmed by " + strings.Join(who, ", ")
 		}
 		fmt.Fprintf(&sb, "• %s %s %s %s · RTO %s / %s · RPO %s · canary %s · %d tables · %s\n", code(r.DrillID),
-			r.StartedAt.UTC().Format("2006-01-02 15:04"), r.Mode, result, secs(r.RestoreSeconds), secs(r.TotalSeconds), rpo, canary, len(r.Tables), confirmed)
+			r.StartedAt.UTC().Format("2006-01-02 15:04"), r.Mode, result, drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds), rpo, canary, len(r.Tables), confirmed)
 	}
 	return textMessage(sb.String())
 }

@@ -132,40 +132,15 @@ func errorMessage(err error) Message {
 	return textMessage(":warning: " + Escape(drill.ErrorMessage(err)))
 }
 
-func duration(d time.Duration) string {
-	switch {
-	case d >= time.Hour:
-		return d.Round(time.Minute).String()
-	case d >= time.Minute:
-		return d.Round(time.Second).String()
-	}
-	return d.Round(10 * time.Millisecond).String()
-}
-
-func secs(s float64) string { return duration(time.Duration(s * float64(time.Second))) }
-
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 func progressText(e drill.Event) string {
 	var parts []string
 	if e.Message != "" {
 		parts = append(parts, Escape(e.Message))
 	}
 	if pct := e.Percent(); pct >= 0 {
-		parts = append(parts, fmt.Sprintf("%.0f%% of %s", pct, bytesText(e.Total)))
+		parts = append(parts, fmt.Sprintf("%.0f%% of %s", pct, drill.HumanBytes(e.Total)))
 	} else if e.Bytes > 0 {
-		parts = append(parts, bytesText(e.Bytes))
+		parts = append(parts, drill.HumanBytes(e.Bytes))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -240,9 +215,9 @@ func stripMarks(s string) string {
 
 func verdictLine(r *drill.Report) string {
 	if r.Result == drill.Passed {
-		return fmt.Sprintf(":white_check_mark: *PASSED* in %s", secs(r.TotalSeconds))
+		return fmt.Sprintf(":white_check_mark: *PASSED* in %s", drill.Seconds(r.TotalSeconds))
 	}
-	return fmt.Sprintf(":x: *FAILED* after %s: %s", secs(r.TotalSeconds), Escape(r.Error))
+	return fmt.Sprintf(":x: *FAILED* after %s: %s", drill.Seconds(r.TotalSeconds), Escape(r.Error))
 }
 
 var stepMarks = map[drill.EventKind]string{
@@ -257,9 +232,9 @@ func stepMessage(e drill.Event, last string) Message {
 	var s string
 	switch e.Kind {
 	case drill.StepSucceeded:
-		s = fmt.Sprintf("%s %s done in %s", mark, code(e.Step), duration(e.Duration))
+		s = fmt.Sprintf("%s %s done in %s", mark, code(e.Step), drill.RoundDuration(e.Duration))
 	case drill.StepFailed:
-		s = fmt.Sprintf("%s %s failed after %s: %s", mark, code(e.Step), duration(e.Duration), Escape(e.Message))
+		s = fmt.Sprintf("%s %s failed after %s: %s", mark, code(e.Step), drill.RoundDuration(e.Duration), Escape(e.Message))
 	case drill.StepSkipped:
 		s = fmt.Sprintf("%s %s skipped: %s", mark, code(e.Step), Escape(e.Message))
 	case drill.StepUndone:
@@ -327,11 +302,11 @@ func verdictMessage(r *drill.Report) Message {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*Drill %s of %s:* %s\n", code(r.DrillID), code(r.App), verdictLine(r))
 	if r.Backup != nil {
-		fmt.Fprintf(&b, "• Backup %s, %s\n", code(r.Backup.ID), bytesText(r.Backup.SizeBytes))
+		fmt.Fprintf(&b, "• Backup %s, %s\n", code(r.Backup.ID), drill.HumanBytes(r.Backup.SizeBytes))
 	}
-	fmt.Fprintf(&b, "• RTO: restore %s, whole drill %s\n", secs(r.RestoreSeconds), secs(r.TotalSeconds))
+	fmt.Fprintf(&b, "• RTO: restore %s, whole drill %s\n", drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds))
 	if r.RPOSeconds != nil {
-		fmt.Fprintf(&b, "• RPO: %s (age of the newest backup before the drill)\n", secs(*r.RPOSeconds))
+		fmt.Fprintf(&b, "• RPO: %s (age of the newest backup before the drill)\n", drill.Seconds(*r.RPOSeconds))
 	} else {
 		b.WriteString("• RPO: unknown, no backup existed before the drill\n")
 	}
@@ -375,14 +350,14 @@ func restoreVerdictMessage(r *drill.Report) Message {
 		fmt.Fprintf(&b, "• Now serving %s (its `DATABASE_URL`): %s\n", code(r.App), code(r.NowServing))
 	}
 	if r.Backup != nil {
-		fmt.Fprintf(&b, "• Backup %s (%s, taken %s) restored %s", code(r.Backup.ID), bytesText(r.Backup.SizeBytes), r.Backup.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), intoText(string(r.Into)))
+		fmt.Fprintf(&b, "• Backup %s (%s, taken %s) restored %s", code(r.Backup.ID), drill.HumanBytes(r.Backup.SizeBytes), r.Backup.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), intoText(string(r.Into)))
 		if r.RestoreSeconds > 0 {
-			fmt.Fprintf(&b, "; restore time %s", secs(r.RestoreSeconds))
+			fmt.Fprintf(&b, "; restore time %s", drill.Seconds(r.RestoreSeconds))
 		}
-		fmt.Fprintf(&b, ", whole restore %s\n", secs(r.TotalSeconds))
+		fmt.Fprintf(&b, ", whole restore %s\n", drill.Seconds(r.TotalSeconds))
 	}
 	if r.SafetyBackup != nil {
-		fmt.Fprintf(&b, "• Safety backup: %s (%s), taken before anything changed\n", code(r.SafetyBackup.ID), bytesText(r.SafetyBackup.SizeBytes))
+		fmt.Fprintf(&b, "• Safety backup: %s (%s), taken before anything changed\n", code(r.SafetyBackup.ID), drill.HumanBytes(r.SafetyBackup.SizeBytes))
 	} else if hasSkipped(r, drill.StepSafetyBackup) {
 		b.WriteString("• *No safety backup* (--no-safety-backup): this restore cannot be undone\n")
 	}
@@ -427,7 +402,7 @@ func captureMessage(u, app string, bk drill.Backup) Message {
 		at = *bk.FinishedAt
 	}
 	return textMessage(fmt.Sprintf(":floppy_disk: %s captured backup %s of %s: %s, taken at %s. Restore it with `%s restore %s %s`.",
-		user(u), code(bk.ID), code(app), bytesText(bk.SizeBytes), at.UTC().Format("2006-01-02 15:04:05 UTC"), SlashCommand, Escape(app), Escape(bk.ID)))
+		user(u), code(bk.ID), code(app), drill.HumanBytes(bk.SizeBytes), at.UTC().Format("2006-01-02 15:04:05 UTC"), SlashCommand, Escape(app), Escape(bk.ID)))
 }
 
 // restorePlanMessage is an emergency restore's plan, posted in one reply
@@ -511,7 +486,7 @@ func backupsMessage(l drill.BackupList, now time.Time) Message {
 		fmt.Fprintf(&b, "_%d older backups not shown_\n", start)
 	}
 	for _, x := range l.Backups[start:] {
-		fmt.Fprintf(&b, "• %s %s %s, %s old\n", code(x.ID), x.Status, bytesText(x.SizeBytes), duration(now.Sub(x.CreatedAt)))
+		fmt.Fprintf(&b, "• %s %s %s, %s old\n", code(x.ID), x.Status, drill.HumanBytes(x.SizeBytes), drill.RoundDuration(now.Sub(x.CreatedAt)))
 	}
 	for _, s := range l.Schedules {
 		fmt.Fprintf(&b, "Schedule: daily at %02d:00 %s\n", s.Hour, Escape(s.Timezone))
@@ -525,19 +500,19 @@ func backupsMessage(l drill.BackupList, now time.Time) Message {
 		if age > drill.DefaultMaxBackupAge {
 			flag = " :warning: stale"
 		}
-		fmt.Fprintf(&b, "RPO: newest successful backup %s is %s old%s\n", code(n.ID), duration(age), flag)
+		fmt.Fprintf(&b, "RPO: newest successful backup %s is %s old%s\n", code(n.ID), drill.RoundDuration(age), flag)
 	}
 	return textMessage(b.String())
 }
 
 func planMessage(p *drill.Plan) Message {
 	var b strings.Builder
-	fmt.Fprintf(&b, "*Plan for a %s drill of %s* (%s), about %s\n", p.Mode, code(p.App), Escape(p.Provider), duration(p.Estimate))
+	fmt.Fprintf(&b, "*Plan for a %s drill of %s* (%s), about %s\n", p.Mode, code(p.App), Escape(p.Provider), drill.RoundDuration(p.Estimate))
 	if p.Refusal != "" {
 		fmt.Fprintf(&b, ":no_entry: %s\n", Escape(p.Refusal))
 	}
 	if p.Backup != nil {
-		fmt.Fprintf(&b, "Backup %s, %s old\n", code(p.Backup.ID), duration(p.BackupAge))
+		fmt.Fprintf(&b, "Backup %s, %s old\n", code(p.Backup.ID), drill.RoundDuration(p.BackupAge))
 	}
 	for i, s := range p.Steps {
 		c := ""

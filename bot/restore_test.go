@@ -57,7 +57,7 @@ func (bd *bundle) confirmTyped(t *testing.T, u string, prompt slacktest.Call, id
 	}
 }
 
-var capturedID = regexp.MustCompile("captured backup `([a-z]\\d{3,})` of `([^`]+)`: ([0-9.]+ [KMG]?i?B), taken at (\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC)")
+var capturedID = regexp.MustCompile("captured backup `([a-z]\\d{3,})` of `([^`]+)`: ([0-9.]+ [kKMGT]?i?B), taken at (\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC)")
 
 // capture captures a backup of the app through Slack and returns its id.
 func (bd *bundle) capture(t *testing.T) string {

@@ -357,7 +357,7 @@ func (b *Bot) SocketUp(ctx context.Context, at time.Time) {
 	b.health.socketDownSince, b.health.socketReported = time.Time{}, false
 	b.health.mu.Unlock()
 	if reported {
-		msg := fmt.Sprintf(":white_check_mark: restore-drill is connected to Slack again, after %s without its socket.", duration(at.Sub(since)))
+		msg := fmt.Sprintf(":white_check_mark: restore-drill is connected to Slack again, after %s without its socket.", drill.RoundDuration(at.Sub(since)))
 		b.cfg.Logger.Info("slack socket back", "down_for", at.Sub(since).String())
 		b.alert(ctx, msg)
 	}
@@ -386,7 +386,7 @@ func (b *Bot) checkHealth(ctx context.Context, now time.Time, stateErr error) {
 	case stateErr == nil && !h.stateDownAt.IsZero():
 		if h.stateReported {
 			b.cfg.Logger.Info("state database back", "down_for", now.Sub(h.stateDownAt).String())
-			msgs = append(msgs, fmt.Sprintf(":white_check_mark: restore-drill reaches its state database again, after %s.", duration(now.Sub(h.stateDownAt))))
+			msgs = append(msgs, fmt.Sprintf(":white_check_mark: restore-drill reaches its state database again, after %s.", drill.RoundDuration(now.Sub(h.stateDownAt))))
 		}
 		h.stateDownAt, h.stateReported = time.Time{}, false
 	}

@@ -441,7 +441,7 @@ func (d *run) checkBackups(list BackupList) {
 	}
 	if !list.Scheduling {
 		if ok {
-			d.note(fmt.Sprintf("Newest backup before this drill: %s, %s old. This platform takes no automatic backups.", newest.ID, roundDuration(age)))
+			d.note(fmt.Sprintf("Newest backup before this drill: %s, %s old. This platform takes no automatic backups.", newest.ID, RoundDuration(age)))
 		} else {
 			d.note("No backup existed before this drill. This platform takes no automatic backups.")
 		}
@@ -458,9 +458,9 @@ func (d *run) checkBackups(list BackupList) {
 	case !ok:
 		ageCheck.Message = fmt.Sprintf("%s has no successful backup", d.opts.App)
 	case ageCheck.OK:
-		ageCheck.Message = fmt.Sprintf("newest successful backup %s is %s old (limit %s)", newest.ID, roundDuration(age), roundDuration(maxAge))
+		ageCheck.Message = fmt.Sprintf("newest successful backup %s is %s old (limit %s)", newest.ID, RoundDuration(age), RoundDuration(maxAge))
 	default:
-		ageCheck.Message = fmt.Sprintf("newest successful backup %s is %s old, over the %s limit: check the backup schedule", newest.ID, roundDuration(age), roundDuration(maxAge))
+		ageCheck.Message = fmt.Sprintf("newest successful backup %s is %s old, over the %s limit: check the backup schedule", newest.ID, RoundDuration(age), RoundDuration(maxAge))
 	}
 	d.report.Checks = append(d.report.Checks, sched, ageCheck)
 	for _, c := range []Check{sched, ageCheck} {
@@ -569,7 +569,7 @@ func (d *run) obtainBackup(ctx context.Context, fresh bool) error {
 			return err
 		}
 		d.source = &fp
-		d.note(fmt.Sprintf("Backup %s was taken %s before this drill: table differences below are drift since then, not errors.", d.backup.ID, roundDuration(d.report.StartedAt.Sub(d.backup.CreatedAt))))
+		d.note(fmt.Sprintf("Backup %s was taken %s before this drill: table differences below are drift since then, not errors.", d.backup.ID, RoundDuration(d.report.StartedAt.Sub(d.backup.CreatedAt))))
 		return nil
 	})
 }
@@ -774,8 +774,8 @@ func onOff(b bool) string {
 	return "off"
 }
 
-// roundDuration prints d to a precision people read at a glance.
-func roundDuration(d time.Duration) string {
+// RoundDuration prints d to a precision people read at a glance.
+func RoundDuration(d time.Duration) string {
 	switch {
 	case d >= time.Hour:
 		return d.Round(time.Minute).String()
@@ -783,4 +783,21 @@ func roundDuration(d time.Duration) string {
 		return d.Round(time.Second).String()
 	}
 	return d.Round(10 * time.Millisecond).String()
+}
+
+// Seconds prints a number of seconds as RoundDuration does.
+func Seconds(s float64) string { return RoundDuration(time.Duration(s * float64(time.Second))) }
+
+// HumanBytes prints a size in bytes with SI units: 13.2 MB.
+func HumanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }

@@ -162,7 +162,7 @@ func printHistory(w io.Writer, app string, reps []*drill.Report) {
 	for _, r := range reps {
 		rpo := "-"
 		if r.RPOSeconds != nil {
-			rpo = seconds(*r.RPOSeconds)
+			rpo = drill.Seconds(*r.RPOSeconds)
 		}
 		canary := "-"
 		if r.Canary.Expected {
@@ -173,7 +173,7 @@ func printHistory(w io.Writer, app string, reps []*drill.Report) {
 			who = append(who, c.User)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.DrillID, r.StartedAt.UTC().Format("2006-01-02 15:04"), r.Mode, r.Result,
-			seconds(r.RestoreSeconds), seconds(r.TotalSeconds), rpo, len(r.Tables), canary, strings.Join(who, ","))
+			drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds), rpo, len(r.Tables), canary, strings.Join(who, ","))
 	}
 	tw.Flush()
 }

@@ -63,7 +63,7 @@ func progressText(e drill.Event) string {
 	if pct := e.Percent(); pct >= 0 {
 		parts = append(parts, fmt.Sprintf("%.0f%%", pct))
 	} else if e.Bytes > 0 {
-		parts = append(parts, humanBytes(e.Bytes))
+		parts = append(parts, drill.HumanBytes(e.Bytes))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -83,14 +83,14 @@ func printReport(w io.Writer, r *drill.Report) {
 		if r.Backup.Fresh {
 			fresh = ", captured by this drill"
 		}
-		fmt.Fprintf(w, "  backup:   %s, %s, taken %s%s\n", r.Backup.ID, humanBytes(r.Backup.SizeBytes), r.Backup.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"), fresh)
+		fmt.Fprintf(w, "  backup:   %s, %s, taken %s%s\n", r.Backup.ID, drill.HumanBytes(r.Backup.SizeBytes), r.Backup.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"), fresh)
 	}
 	if r.RPOSeconds != nil {
-		fmt.Fprintf(w, "  RPO:      %s (age of the newest backup before this drill)\n", seconds(*r.RPOSeconds))
+		fmt.Fprintf(w, "  RPO:      %s (age of the newest backup before this drill)\n", drill.Seconds(*r.RPOSeconds))
 	} else {
 		fmt.Fprintf(w, "  RPO:      unknown: there was no successful backup before this drill\n")
 	}
-	fmt.Fprintf(w, "  RTO:      restore %s, whole drill %s\n", seconds(r.RestoreSeconds), seconds(r.TotalSeconds))
+	fmt.Fprintf(w, "  RTO:      restore %s, whole drill %s\n", drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds))
 	if r.Canary.Expected {
 		fmt.Fprintf(w, "  canary:   %s\n", map[bool]string{true: "found in the restore", false: "MISSING from the restore"}[r.Canary.Found])
 	}
@@ -154,23 +154,6 @@ func rows(n int64) string {
 	return fmt.Sprint(n)
 }
 
-func seconds(s float64) string {
-	return time.Duration(s * float64(time.Second)).Round(10 * time.Millisecond).String()
-}
-
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}
-
 // backupsReport is the JSON of the backups command.
 type backupsReport struct {
 	App        string           `json:"app"`
@@ -203,7 +186,7 @@ func printBackups(w io.Writer, l drill.BackupList, now time.Time) {
 		if b.FinishedAt != nil {
 			finished = b.FinishedAt.UTC().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.ID, b.CreatedAt.UTC().Format("2006-01-02 15:04:05"), b.Status, humanBytes(b.SizeBytes), finished)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.ID, b.CreatedAt.UTC().Format("2006-01-02 15:04:05"), b.Status, drill.HumanBytes(b.SizeBytes), finished)
 	}
 	tw.Flush()
 	if len(l.Backups) == 0 {

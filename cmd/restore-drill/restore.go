@@ -86,9 +86,9 @@ func printPlan(w io.Writer, p *drill.Plan) {
 	if p.Refusal != "" {
 		fmt.Fprintf(w, "  REFUSED: %s\n", p.Refusal)
 	}
-	fmt.Fprintf(w, "  production database: %s (%s)\n", p.Production.Name, humanBytes(p.SizeBytes))
+	fmt.Fprintf(w, "  production database: %s (%s)\n", p.Production.Name, drill.HumanBytes(p.SizeBytes))
 	if p.Backup != nil {
-		fmt.Fprintf(w, "  backup: %s, taken %s (%s old), %s\n", p.Backup.ID, p.Backup.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), p.BackupAge.Round(time.Second), humanBytes(p.Backup.SizeBytes))
+		fmt.Fprintf(w, "  backup: %s, taken %s (%s old), %s\n", p.Backup.ID, p.Backup.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), p.BackupAge.Round(time.Second), drill.HumanBytes(p.Backup.SizeBytes))
 	} else {
 		fmt.Fprintln(w, "  backup: a fresh one, captured by the drill")
 	}
@@ -128,6 +128,6 @@ func captureCommand(ctx context.Context, cfg Config, a backupsArgs, tio IO, logg
 			drill.Backup
 		}{a.app, b}, fail)
 	}
-	fmt.Fprintf(tio.Out, "Captured %s of %s: %s, taken %s.\n", b.ID, a.app, humanBytes(b.SizeBytes), b.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
+	fmt.Fprintf(tio.Out, "Captured %s of %s: %s, taken %s.\n", b.ID, a.app, drill.HumanBytes(b.SizeBytes), b.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
 	return exitPassed
 }

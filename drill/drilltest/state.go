@@ -13,6 +13,14 @@ import (
 // its store.
 func NewStateStore(t testing.TB) *pgstate.Store {
 	t.Helper()
+	s, _ := NewNamedStateStore(t)
+	return s
+}
+
+// NewNamedStateStore is NewStateStore, also returning the database's name,
+// for tests that read the state tables directly.
+func NewNamedStateStore(t testing.TB) (*pgstate.Store, string) {
+	t.Helper()
 	name := CreateDatabase(t, "state")
 	cfg, err := pgxpool.ParseConfig(ServerURL())
 	if err != nil {
@@ -27,5 +35,5 @@ func NewStateStore(t testing.TB) *pgstate.Store {
 	if _, err := pgstate.Migrate(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
-	return pgstate.New(pool)
+	return pgstate.New(pool), name
 }
