@@ -109,6 +109,33 @@ func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
 	}
 }
 
+// tryLock takes drillID's lock on held. When the owner ran on this machine
+// and its process is gone but its server session still holds the lock (the
+// server has not yet noticed the dead client), that session is ended first:
+// a dead owner is recognised at once, not when the server gets to it.
+func (s *Store) tryLock(ctx context.Context, held *pgx.Conn, id string) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		var got bool
+		if err := held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, lockDrill, id).Scan(&got); err != nil || got {
+			return got, err
+		}
+		var owner string
+		if err := s.pool.QueryRow(ctx, `SELECT owner FROM drills WHERE drill_id = $1`, id).Scan(&owner); err != nil {
+			return false, nil
+		}
+		if alive, known := processAlive(owner); !known || alive || attempt == 20 {
+			return false, nil
+		}
+		_, _ = s.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
+			WHERE locktype = 'advisory' AND granted AND classid = $1::int4::oid AND objid = hashtext($2)::oid AND objsubid = 2`, lockDrill, id)
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // relock takes drillID's lock, and its app's, on a new connection.
 func (s *Store) relock(ctx context.Context, drillID string) (*pgx.Conn, error) {
 	conn, err := s.pool.Acquire(ctx)
@@ -362,8 +389,8 @@ func (s *Store) claim(ctx context.Context, id string) (drill.Abandoned, bool, er
 	}
 	held := conn.Hijack()
 	release := func() { _ = held.Close(context.Background()) }
-	var got bool
-	if err := held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, lockDrill, id).Scan(&got); err != nil || !got {
+	got, err := s.tryLock(ctx, held, id)
+	if err != nil || !got {
 		release()
 		return drill.Abandoned{}, false, err
 	}
