@@ -1,9 +1,11 @@
 package drill
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Fingerprint describes a database's content and shape, computed inside
@@ -71,6 +73,21 @@ func (s SequenceState) behind(r SequenceState) bool {
 // QuoteIdent quotes a Postgres identifier the way quote_ident does when it
 // must: always, so that mixed case, spaces and non-ASCII survive.
 func QuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// Freshness is the newest value of one timestamp column: how recent a
+// restored database's data is.
+type Freshness struct {
+	Schema string    `json:"schema"`
+	Table  string    `json:"table"`
+	Column string    `json:"column"`
+	Newest time.Time `json:"newest"`
+}
+
+// Freshener is implemented by providers that can say how recent a
+// database's data is (its newest timestamps).
+type Freshener interface {
+	Freshness(ctx context.Context, db Database) ([]Freshness, error)
+}
 
 // TableResult compares one table across source and restore.
 type TableResult struct {

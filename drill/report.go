@@ -71,6 +71,9 @@ type Report struct {
 	RemoveKept   string `json:"remove_kept,omitempty"`
 	// Rollback is the exact command that undoes the restore.
 	Rollback string `json:"rollback,omitempty"`
+	// Freshness lists the newest timestamps of the restored data, so people
+	// see how recent it is before it serves.
+	Freshness []Freshness `json:"freshness,omitempty"`
 	// ProductionState says in one sentence what state production is in,
 	// whatever happened.
 	ProductionState string `json:"production_state,omitempty"`

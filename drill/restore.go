@@ -240,7 +240,9 @@ func (d *run) restoreIntoNew(ctx context.Context, ep EmergencyProvider) error {
 	}
 	kept := d.app.Database
 	action := fmt.Sprintf("promote %s (restored from %s) to serve %s", d.scratch.Name, d.backup.ID, d.opts.App)
-	plan := []string{d.report.Verification, fmt.Sprintf("%s stays for forensics; %s will serve %s.", kept.Name, d.scratch.Name, d.opts.App)}
+	plan := []string{d.report.Verification}
+	plan = append(plan, d.freshness(ctx, d.scratch)...)
+	plan = append(plan, fmt.Sprintf("%s stays for forensics; %s will serve %s.", kept.Name, d.scratch.Name, d.opts.App))
 	if err := d.confirm(ctx, StepPromote, action, d.opts.App, plan); err != nil {
 		return err
 	}
@@ -330,6 +332,29 @@ func (d *run) restoreInPlace(ctx context.Context, ep EmergencyProvider) error {
 	}
 	d.report.NowServing = d.app.Database.Name
 	return nil
+}
+
+// freshness reads how recent db's data is, for the report and for the
+// people about to let it serve; it returns the lines to show them.
+func (d *run) freshness(ctx context.Context, db Database) []string {
+	f, ok := d.r.Provider.(Freshener)
+	if !ok {
+		return nil
+	}
+	fr, err := f.Freshness(ctx, db)
+	if err != nil {
+		d.logger.Warn("cannot read how recent the restored data is", "err", d.redact(err.Error()))
+		return nil
+	}
+	d.report.Freshness = fr
+	if len(fr) == 0 {
+		return []string{"The restored data has no indexed timestamp column to tell how recent it is."}
+	}
+	lines := []string{"Newest restored data:"}
+	for _, x := range fr {
+		lines = append(lines, fmt.Sprintf("  %s.%s: %s (%s before now)", QuoteIdent(x.Table), x.Column, x.Newest.Format("2006-01-02 15:04:05 UTC"), RoundDuration(d.now().Sub(x.Newest))))
+	}
+	return lines
 }
 
 // checkRestored fingerprints db and, when the backup carries its

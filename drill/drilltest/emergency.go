@@ -60,7 +60,12 @@ func ExerciseEmergency(t *testing.T, h Harness) {
 			t.Fatalf("drill of %s: %v %+v", b.ID, err, rep.Steps)
 		}
 		rec := &drill.Recorder{}
-		r := &drill.Runner{Provider: p, Confirmer: AppConfirmer("U-ONCALL"), Sink: rec, Journal: store, History: store}
+		var asked []drill.ConfirmRequest
+		confirmer := drill.ConfirmerFunc(func(ctx context.Context, req drill.ConfirmRequest) (drill.Confirmation, error) {
+			asked = append(asked, req)
+			return AppConfirmer("U-ONCALL").Confirm(ctx, req)
+		})
+		r := &drill.Runner{Provider: p, Confirmer: confirmer, Sink: rec, Journal: store, History: store}
 		rep, err := r.Restore(ctx, drill.RestoreOptions{App: app, Backup: ref(b), Requester: "U-ONCALL"})
 		if err != nil || rep.Result != drill.Passed {
 			t.Fatalf("restore failed: %v\n%+v", err, rep.Steps)
@@ -81,6 +86,10 @@ func ExerciseEmergency(t *testing.T, h Harness) {
 		}
 		if n := items(t, p, kept); n != 0 {
 			t.Errorf("the kept database was changed: %d rows", n)
+		}
+		// Before the promote, people see how recent the restored data is.
+		if _, ok := p.(drill.Freshener); ok && (len(asked) != 2 || !strings.Contains(strings.Join(asked[1].Plan, "\n"), "restored data")) {
+			t.Errorf("the promote confirmation does not say how recent the data is: %+v", asked)
 		}
 		if rep.KeptDatabase != kept.Name || rep.NowServing != serving.Name || rep.RemoveKept == "" {
 			t.Errorf("report: kept %q now_serving %q remove %q; platform: kept %q serving %q", rep.KeptDatabase, rep.NowServing, rep.RemoveKept, kept.Name, serving.Name)

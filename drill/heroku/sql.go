@@ -124,3 +124,20 @@ func (p *Provider) Fingerprint(ctx context.Context, db drill.Database) (drill.Fi
 	}
 	return fp, nil
 }
+
+var _ drill.Freshener = (*Provider)(nil)
+
+// Freshness reads the newest timestamps of db's data over SQL.
+func (p *Provider) Freshness(ctx context.Context, db drill.Database) ([]drill.Freshness, error) {
+	cfg, err := p.connConfig(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := p.connect(ctx, cfg, db.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	out, err := pgsum.Freshness(ctx, conn, 5)
+	return out, p.interpretPG(err, db.Name)
+}

@@ -346,3 +346,16 @@ func ensureDir(dir string) error {
 	}
 	return nil
 }
+
+var _ drill.Freshener = (*Provider)(nil)
+
+// Freshness reads the newest timestamps of db's data.
+func (p *Provider) Freshness(ctx context.Context, db drill.Database) ([]drill.Freshness, error) {
+	var out []drill.Freshness
+	err := p.withDatabase(ctx, db, func(conn *pgx.Conn, name string) error {
+		var err error
+		out, err = pgsum.Freshness(ctx, conn, 5)
+		return p.interpret(err, name)
+	})
+	return out, err
+}

@@ -1,6 +1,7 @@
 package pgsum_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -74,4 +75,31 @@ func TestCanary(t *testing.T) {
 			t.Fatal("a canary without a token was written")
 		}
 	})
+}
+
+func TestFreshness_NewestIndexedTimestamps(t *testing.T) {
+	t.Parallel()
+	db := drilltest.CreateDatabase(t, "fresh")
+	drilltest.Exec(t, db, `
+		CREATE TABLE orders (id int PRIMARY KEY, placed_at timestamptz, note text);
+		CREATE INDEX ON orders (placed_at);
+		INSERT INTO orders VALUES (1, '2026-11-01 10:00+00', 'a'), (2, '2026-11-25 23:30+00', 'b'), (3, NULL, 'c');
+		CREATE TABLE events (at timestamp, kind text);
+		CREATE INDEX ON events (at);
+		INSERT INTO events VALUES ('2026-10-01 00:00', 'x');
+		CREATE TABLE unindexed (seen timestamptz);
+		INSERT INTO unindexed VALUES ('2030-01-01 00:00+00');
+		CREATE TABLE empty_one (at timestamptz PRIMARY KEY);`)
+	conn := drilltest.Connect(t, db)
+	got, err := pgsum.Freshness(context.Background(), conn, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Table != "orders" || got[0].Column != "placed_at" ||
+		!got[0].Newest.Equal(time.Date(2026, 11, 25, 23, 30, 0, 0, time.UTC)) || got[1].Table != "events" {
+		t.Fatalf("freshness %+v: want orders.placed_at 2026-11-25 23:30 UTC, then events", got)
+	}
+	if one, _ := pgsum.Freshness(context.Background(), conn, 1); len(one) != 1 {
+		t.Errorf("limit 1 gave %d", len(one))
+	}
 }
