@@ -2,6 +2,7 @@ package pgstate
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -43,9 +44,31 @@ func (s *Store) Ping(ctx context.Context) error {
 // on another machine long ago: once its lock is free too, the next resume
 // takes the drill over. Tests use it to stand for a dead owner; an
 // operator's unlock may, for a host known to be gone.
+//
+// The owner's lock is gone when it returns: a session still holding it (a
+// client just closed, not yet noticed by the server) is ended and waited
+// for.
 func (s *Store) ExpireOwner(ctx context.Context, drillID string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE drills SET owner = 'expired/0', last_seen = now() - interval '1 day' WHERE drill_id = $1`, drillID)
-	return err
+	if _, err := s.pool.Exec(ctx, `UPDATE drills SET owner = 'expired/0', last_seen = now() - interval '1 day' WHERE drill_id = $1`, drillID); err != nil {
+		return err
+	}
+	for range 100 {
+		var held bool
+		if err := s.pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) > 0 FROM pg_locks
+			WHERE locktype = 'advisory' AND granted AND classid = $1::int4::oid AND objid = hashtext($2)::oid AND objsubid = 2`,
+			lockDrill, drillID).Scan(&held); err != nil {
+			return err
+		}
+		if !held {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return drill.Errorf(drill.EFAILED, "the lock of drill %s is still held after 5 s", drillID)
 }
 
 // RequestCancel asks the process that runs drillID to cancel it (its undo
