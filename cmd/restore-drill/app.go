@@ -247,13 +247,51 @@ func defaultBackupDir() string {
 	return filepath.Join(os.TempDir(), "restore-drill", "backups")
 }
 
+// appProvider builds the provider named and checks the app's name on it.
+func appProvider(cfg Config, name, app string, logger *slog.Logger, redactor *drill.Redactor) (drill.Provider, error) {
+	p, err := newProvider(cfg, name, logger, redactor)
+	if err != nil {
+		return nil, err
+	}
+	return p, p.CheckAppName(app)
+}
+
+// terminalRunner opens the journal (undoing what dead processes left) and
+// returns the runner of a drill or restore typed on this terminal.
+func terminalRunner(ctx context.Context, cfg Config, p drill.Provider, confirm string, tio IO, logger *slog.Logger, redactor *drill.Redactor) (*drill.Runner, func(), error) {
+	store, closeState, err := openJournal(ctx, cfg, p, tio, logger, redactor)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &drill.Runner{
+		Journal:      store,
+		History:      store,
+		Provider:     p,
+		Confirmer:    &terminalConfirmer{in: tio.In, out: tio.Err, interactive: tio.InteractiveIn, preset: confirm, user: currentUser()},
+		Sink:         newPrinter(tio.Err),
+		Logger:       logger,
+		Redactor:     redactor,
+		MaxBackupAge: cfg.MaxBackupAge,
+	}, closeState, nil
+}
+
+// outcome prints the report, as JSON or for people, and returns the exit
+// code.
+func outcome(tio IO, rep *drill.Report, err error, asJSON bool, fail func(error) int) int {
+	if asJSON {
+		if code := writeJSON(tio.Out, rep, fail); code != exitPassed {
+			return code
+		}
+	} else {
+		printReport(tio.Out, rep)
+	}
+	return exitCode(rep, err)
+}
+
 func runCommand(ctx context.Context, cfg Config, a runArgs, tio IO, logger *slog.Logger, redactor *drill.Redactor) int {
 	fail := failer(tio, redactor, true)
-	p, err := newProvider(cfg, a.provider, logger, redactor)
+	p, err := appProvider(cfg, a.provider, a.opts.App, logger, redactor)
 	if err != nil {
-		return fail(err)
-	}
-	if err := p.CheckAppName(a.opts.App); err != nil {
 		return fail(err)
 	}
 	if a.confirm != "" && a.confirm != a.opts.App {
@@ -262,31 +300,14 @@ func runCommand(ctx context.Context, cfg Config, a runArgs, tio IO, logger *slog
 	if a.opts.Mode == drill.ModeFull && a.confirm == "" && !tio.InteractiveIn {
 		return fail(drill.Errorf(drill.EINVALID, "full mode needs typed confirmations and there is no terminal to ask: run it in a terminal or pass --confirm %s", a.opts.App))
 	}
-	store, closeState, err := openJournal(ctx, cfg, p, tio, logger, redactor)
+	runner, closeState, err := terminalRunner(ctx, cfg, p, a.confirm, tio, logger, redactor)
 	if err != nil {
 		return fail(err)
 	}
 	defer closeState()
 	a.opts.Requester = currentUser()
-	printer := newPrinter(tio.Err)
-	runner := &drill.Runner{
-		Journal:      store,
-		Provider:     p,
-		Confirmer:    &terminalConfirmer{in: tio.In, out: tio.Err, interactive: tio.InteractiveIn, preset: a.confirm, user: a.opts.Requester},
-		Sink:         printer,
-		Logger:       logger,
-		Redactor:     redactor,
-		MaxBackupAge: cfg.MaxBackupAge,
-	}
 	rep, err := runner.Run(ctx, a.opts)
-	if a.json {
-		if code := writeJSON(tio.Out, rep, fail); code != exitPassed {
-			return code
-		}
-	} else {
-		printReport(tio.Out, rep)
-	}
-	return exitCode(rep, err)
+	return outcome(tio, rep, err, a.json, fail)
 }
 
 // exitCode is 0 for a passed drill, 2 when bad input or configuration

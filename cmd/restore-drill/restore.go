@@ -14,11 +14,8 @@ import (
 // restoreCommand runs an emergency restore from the terminal.
 func restoreCommand(ctx context.Context, cfg Config, a restoreArgs, tio IO, logger *slog.Logger, redactor *drill.Redactor) int {
 	fail := failer(tio, redactor, true)
-	p, err := newProvider(cfg, a.provider, logger, redactor)
+	p, err := appProvider(cfg, a.provider, a.opts.App, logger, redactor)
 	if err != nil {
-		return fail(err)
-	}
-	if err := p.CheckAppName(a.opts.App); err != nil {
 		return fail(err)
 	}
 	switch {
@@ -33,34 +30,17 @@ func restoreCommand(ctx context.Context, cfg Config, a restoreArgs, tio IO, logg
 	case a.confirm != "" && a.opts.Into == drill.IntoProduction && !strings.HasPrefix(a.confirm, a.opts.App+" "):
 		return fail(drill.Errorf(drill.EINVALID, "an in-place restore is confirmed with the app and the backup id, e.g. --confirm %q", drill.ProductionProof(a.opts.App, a.opts.Backup.String())))
 	}
-	store, closeState, err := openJournal(ctx, cfg, p, tio, logger, redactor)
+	runner, closeState, err := terminalRunner(ctx, cfg, p, a.confirm, tio, logger, redactor)
 	if err != nil {
 		return fail(err)
 	}
 	defer closeState()
 	a.opts.Requester = currentUser()
-	runner := &drill.Runner{
-		Journal:      store,
-		History:      store,
-		Provider:     p,
-		Confirmer:    &terminalConfirmer{in: tio.In, out: tio.Err, interactive: tio.InteractiveIn, preset: a.confirm, user: a.opts.Requester},
-		Sink:         newPrinter(tio.Err),
-		Logger:       logger,
-		Redactor:     redactor,
-		MaxBackupAge: cfg.MaxBackupAge,
-	}
 	rep, err := runner.Restore(ctx, a.opts)
 	if rep == nil {
 		return fail(err)
 	}
-	if a.json {
-		if code := writeJSON(tio.Out, rep, fail); code != exitPassed {
-			return code
-		}
-	} else {
-		printReport(tio.Out, rep)
-	}
-	return exitCode(rep, err)
+	return outcome(tio, rep, err, a.json, fail)
 }
 
 // planCommand prints what a drill would do; it changes nothing.
