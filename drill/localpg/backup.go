@@ -209,6 +209,7 @@ func (p *Provider) dump(ctx context.Context, app string, m meta, fingerprint boo
 		return nil, p.interpret(err, app)
 	}
 
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -236,7 +237,13 @@ func (p *Provider) dump(ctx context.Context, app string, m meta, fingerprint boo
 	wg.Wait()
 	if dumpErr != nil {
 		_ = os.Remove(part)
-		if ctx.Err() != nil && fpErr != nil {
+		switch {
+		case parent.Err() != nil:
+			return nil, parent.Err()
+		case errors.Is(dumpErr, context.Canceled) && fpErr != nil:
+			// The fingerprint failed first and stopped the dump: its error
+			// is the cause. (A dump that failed on its own stops the
+			// fingerprint, whose error is then only the cancellation.)
 			return nil, p.interpret(fpErr, app)
 		}
 		return nil, drill.Wrap(drill.EFAILED, dumpErr, "pg_dump of %s failed: %s%s", app, toolMessage(dumpErr), spaceHint(dumpErr, p.cfg.BackupDir))
