@@ -36,6 +36,25 @@ func stateURL(t *testing.T) string {
 // the fault, not a wait).
 func killAt(t *testing.T, env []string, line string, delay time.Duration, args ...string) {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		said, ok := tryKillAt(t, env, line, delay, args...)
+		if ok {
+			return
+		}
+		if attempt == 2 {
+			t.Fatalf("the drill never reached %q; it said:\n%s", line, said)
+		}
+		// Seen once in many CI runs: the drill ended before the line, for
+		// a reason its output now shows. One more try keeps the kill test
+		// about kills; the output stays in the log.
+		t.Logf("the drill ended before %q; trying once more. It said:\n%s", line, said)
+	}
+}
+
+// tryKillAt is one try of killAt: it reports whether the kill happened, and
+// what the drill said.
+func tryKillAt(t *testing.T, env []string, line string, delay time.Duration, args ...string) (string, bool) {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(baseEnv(), env...)
 	stderr, err := cmd.StderrPipe()
@@ -46,8 +65,10 @@ func killAt(t *testing.T, env []string, line string, delay time.Duration, args .
 		t.Fatal(err)
 	}
 	killed := false
+	var seen strings.Builder
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
 		if strings.Contains(sc.Text(), line) {
 			time.Sleep(delay)
 			_ = cmd.Process.Signal(syscall.SIGKILL)
@@ -56,9 +77,7 @@ func killAt(t *testing.T, env []string, line string, delay time.Duration, args .
 		}
 	}
 	_ = cmd.Wait()
-	if !killed {
-		t.Fatalf("the drill never reached %q", line)
-	}
+	return seen.String(), killed
 }
 
 // A full drill killed with SIGKILL at every step boundary, and in the
