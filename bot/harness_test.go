@@ -372,26 +372,17 @@ func containsAny(list []string, sub string) bool {
 	return slices.ContainsFunc(list, func(s string) bool { return strings.Contains(s, sub) })
 }
 
-// scratchLeft lists scratch databases left for app.
+// scratchLeft lists the scratch databases drills left for app; an
+// original kept for forensics (parked as APP_orig_ID) is not one.
 func scratchLeft(t *testing.T, app string) []string {
-	t.Helper()
-	conn := drilltest.Connect(t, "")
-	rows, err := conn.Query(context.Background(), `SELECT datname FROM pg_database
-		WHERE shobj_description(oid, 'pg_database') LIKE 'restore-drill scratch %app=' || $1`, app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var out []string
-	for rows.Next() {
-		var n string
-		_ = rows.Scan(&n)
-		out = append(out, n)
+	for _, name := range drilltest.DrillDatabases(t, app) {
+		if !strings.HasPrefix(name, app+"_orig_") {
+			out = append(out, name)
+		}
 	}
 	return out
 }
-
-var _ = drill.ModeFull
 
 // localProvider is a local provider on the test server.
 func localProvider(t *testing.T, backupDir string) *localpg.Provider {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -18,26 +17,6 @@ import (
 	"github.com/restore-drill/restore-drill/drill/drilltest"
 	"github.com/restore-drill/restore-drill/drill/pgstate"
 )
-
-// cliIn runs the binary with stdin.
-func cliIn(t *testing.T, env []string, stdin string, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(baseEnv(), env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run %v: %v", args, err)
-	}
-	return result{code: code, stdout: out.String(), stderr: errOut.String()}
-}
 
 func TestManifest(t *testing.T) {
 	t.Parallel()

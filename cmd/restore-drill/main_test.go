@@ -47,13 +47,14 @@ type result struct {
 	stdout, stderr string
 }
 
-// cli runs the binary with env added to a clean environment.
-func cli(t *testing.T, env []string, args ...string) result {
+// cliIn runs the binary with stdin.
+func cliIn(t *testing.T, env []string, stdin string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(baseEnv(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -64,6 +65,12 @@ func cli(t *testing.T, env []string, args ...string) result {
 		t.Fatalf("run %v: %v", args, err)
 	}
 	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// cli runs the binary with env added to a clean environment.
+func cli(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	return cliIn(t, env, "", args...)
 }
 
 func baseEnv() []string {
@@ -98,23 +105,7 @@ func dropLeftovers(t *testing.T, app string) {
 	}
 }
 
-func leftovers(t *testing.T, app string) []string {
-	t.Helper()
-	conn := drilltest.Connect(t, "")
-	rows, err := conn.Query(context.Background(), `SELECT datname FROM pg_database
-		WHERE shobj_description(oid, 'pg_database') LIKE '%app=' || $1 AND datname <> $1`, app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		_ = rows.Scan(&n)
-		out = append(out, n)
-	}
-	return out
-}
+func leftovers(t *testing.T, app string) []string { return drilltest.DrillDatabases(t, app) }
 
 // jsonReport is the part of the JSON report scripts rely on.
 type jsonReport struct {

@@ -94,3 +94,24 @@ func RandomSuffix() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// DrillDatabases lists the databases drills on the local server left for
+// app: scratch databases, tagged by their comment "restore-drill scratch
+// drill=<id> app=<app>", and originals parked under <app>_orig_<id>. Tests
+// call it to prove a drill left nothing behind.
+func DrillDatabases(tb testing.TB, app string) []string {
+	tb.Helper()
+	conn := Connect(tb, "")
+	rows, err := conn.Query(context.Background(), `SELECT datname FROM pg_database
+		WHERE datname <> $1 AND (shobj_description(oid, 'pg_database') LIKE 'restore-drill scratch %app=' || $1
+		   OR datname LIKE $1 || '\_orig\_%')
+		ORDER BY datname`, app)
+	if err != nil {
+		tb.Fatalf("list the databases drills left for %s: %v", app, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		tb.Fatalf("list the databases drills left for %s: %v", app, err)
+	}
+	return names
+}

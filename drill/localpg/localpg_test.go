@@ -54,29 +54,8 @@ func newApp(t *testing.T) string {
 	return app
 }
 
-// leftovers lists the databases drills made for app: tagged scratch
-// databases and parked originals.
-func leftovers(t *testing.T, app string) []string {
-	t.Helper()
-	conn := drilltest.Connect(t, "")
-	rows, err := conn.Query(context.Background(), `SELECT datname FROM pg_database
-		WHERE shobj_description(oid, 'pg_database') LIKE 'restore-drill scratch %app=' || $1
-		   OR datname LIKE $1 || '\_orig\_%'`, app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != app {
-			names = append(names, n)
-		}
-	}
-	return names
-}
+// leftovers lists the databases drills made for app.
+func leftovers(t *testing.T, app string) []string { return drilltest.DrillDatabases(t, app) }
 
 func TestProvider_Conformance(t *testing.T) {
 	t.Parallel()
