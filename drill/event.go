@@ -25,6 +25,9 @@ const (
 	DrillConfirmed EventKind = "confirmed"
 	// DrillFinished: the drill ended; Report holds the verdict.
 	DrillFinished EventKind = "finished"
+	// DrillParked: the drill waits for a confirmation with no process
+	// attached; Message says until when.
+	DrillParked EventKind = "parked"
 )
 
 // Event is one thing that happened during a drill, for progress displays.

@@ -92,33 +92,49 @@ func (r *Runner) Restore(ctx context.Context, opts RestoreOptions) (*Report, err
 	d := r.newRun(Options{App: opts.App, Mode: ModeRestore, Backup: opts.Backup, DrillID: opts.DrillID, Requester: opts.Requester})
 	d.report.Into = opts.Into
 	d.record.Force = opts.Force
+	d.restoreOpts = &opts
+	d.countCalls(0)
 	ctx, err := d.begin(WithEmergency(WithDrill(ctx, d.opts.DrillID)))
-	if err == nil {
-		defer d.release()
-		err = d.protect(ctx, func(ctx context.Context) error { return d.emergency(ctx, opts) })
-	}
-	d.beforeFinish = func(err error) { d.report.ProductionState = d.productionState(ctx, err) }
-	d.finish(ctx, err)
-	return d.report, err
+	return d.executeRestore(ctx, err)
 }
 
+// executeRestore runs an emergency restore begun (or not: err says why).
+func (d *run) executeRestore(ctx context.Context, err error) (*Report, error) {
+	opts := *d.restoreOpts
+	d.beforeFinish = func(err error) { d.report.ProductionState = d.productionState(ctx, err) }
+	return d.execute(ctx, err, func(ctx context.Context) error { return d.emergency(ctx, opts) })
+}
+
+// emergency runs an emergency restore's steps; continued after parking,
+// it starts at the confirmation it waited for (resumeAt).
 func (d *run) emergency(ctx context.Context, opts RestoreOptions) error {
 	ep, ok := d.r.Provider.(EmergencyProvider)
 	if !ok {
 		return Errorf(ECONFIG, "the %s provider cannot perform emergency restores", d.r.Provider.Name())
 	}
-	if err := d.step(ctx, StepPreflight, func(ctx context.Context, _ ProgressFunc) error { return d.inspect(ctx) }); err != nil {
-		return err
-	}
-	d.setBackup(false)
-	plan := d.restorePlan(ctx, opts)
-	if err := d.step(ctx, StepPlan, func(ctx context.Context, _ ProgressFunc) error {
-		for _, l := range plan {
-			d.emit(Event{Step: StepPlan, Kind: DrillNote, Message: l})
+	if d.resumeAt != "" {
+		if err := d.recheck(ctx); err != nil {
+			return err
 		}
-		return nil
-	}); err != nil {
-		return err
+	}
+	if d.resumeAt == StepPromote {
+		return d.restoreIntoNew(ctx, ep)
+	}
+	var plan []string
+	if d.resumeAt == "" {
+		if err := d.step(ctx, StepPreflight, func(ctx context.Context, _ ProgressFunc) error { return d.inspect(ctx) }); err != nil {
+			return err
+		}
+		d.setBackup(false)
+		plan = d.restorePlan(ctx, opts)
+		if err := d.step(ctx, StepPlan, func(ctx context.Context, _ ProgressFunc) error {
+			for _, l := range plan {
+				d.emit(Event{Step: StepPlan, Kind: DrillNote, Message: l})
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
 	expect, action := d.opts.App, fmt.Sprintf("restore backup %s of %s into a new database", d.backup.ID, d.opts.App)
 	if opts.Into == IntoProduction {
@@ -229,20 +245,23 @@ func estimateLine(size int64, safety bool, past []*Report) string {
 }
 
 func (d *run) restoreIntoNew(ctx context.Context, ep EmergencyProvider) error {
-	if err := d.provision(ctx); err != nil {
-		return err
-	}
-	if err := d.restore(ctx); err != nil {
-		return err
-	}
-	if err := d.checkRestored(ctx, d.scratch); err != nil {
-		return err
-	}
 	kept := d.app.Database
+	var plan []string
+	if d.resumeAt != StepPromote {
+		if err := d.provision(ctx); err != nil {
+			return err
+		}
+		if err := d.restore(ctx); err != nil {
+			return err
+		}
+		if err := d.checkRestored(ctx, d.scratch); err != nil {
+			return err
+		}
+		plan = []string{d.report.Verification}
+		plan = append(plan, d.freshness(ctx, d.scratch)...)
+		plan = append(plan, fmt.Sprintf("%s stays for forensics; %s will serve %s.", kept.Name, d.scratch.Name, d.opts.App))
+	}
 	action := fmt.Sprintf("promote %s (restored from %s) to serve %s", d.scratch.Name, d.backup.ID, d.opts.App)
-	plan := []string{d.report.Verification}
-	plan = append(plan, d.freshness(ctx, d.scratch)...)
-	plan = append(plan, fmt.Sprintf("%s stays for forensics; %s will serve %s.", kept.Name, d.scratch.Name, d.opts.App))
 	if err := d.confirm(ctx, StepPromote, action, d.opts.App, plan); err != nil {
 		return err
 	}

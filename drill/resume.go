@@ -82,17 +82,8 @@ func (r *Runner) resumeOne(ctx context.Context, j Journal, a Abandoned) *Report 
 		}
 	}
 	// What the dead process's provider remembered rides with the undo
-	// records: load all of it before undoing any (the newest record may
-	// have been journaled before its change knew anything).
-	if sk, ok := r.Provider.(StateKeeper); ok {
-		for _, u := range a.Undo {
-			if u.State != "" {
-				if err := sk.LoadState(u.App, u.State); err != nil {
-					r.logger().Error("cannot load the provider's state", "drill", rec.DrillID, "err", err)
-				}
-			}
-		}
-	}
+	// records.
+	r.loadStates(rec.DrillID, a.Undo)
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Minute)
 	defer cancel()
 	rep.Undone, rep.UndoFailed = r.undoAll(uctx, recs, emit, func(i int) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -71,16 +72,41 @@ type Runner struct {
 // returns.
 func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	d := r.newRun(opts)
-	if counter, ok := r.Provider.(CallCounter); ok {
-		d.counter, d.callsBefore = counter, counter.Calls()
-	}
+	d.countCalls(0)
 	ctx, err := d.begin(WithDrill(ctx, d.opts.DrillID))
+	return d.execute(ctx, err, d.drill)
+}
+
+// countCalls starts counting the provider's API calls, made already
+// before this process took the drill.
+func (d *run) countCalls(already int) {
+	if counter, ok := d.r.Provider.(CallCounter); ok {
+		d.counter, d.callsBefore = counter, counter.Calls()-already
+	}
+}
+
+// execute runs body on a drill begun (or not: err says why), then parks
+// the drill if body is waiting for a confirmation, or finishes it.
+func (d *run) execute(ctx context.Context, err error, body func(context.Context) error) (*Report, error) {
 	if err == nil {
 		defer d.release()
-		err = d.protect(ctx, d.drill)
+		err = d.protect(ctx, body)
 	}
 	if err == nil {
 		err = d.failedChecks()
+	}
+	if aw := asAwaiting(err); aw != nil {
+		perr := d.park(ctx, aw)
+		if perr == nil {
+			// Parked and given up: only now may anyone answer, so that
+			// an answer always finds the drill parked.
+			d.release()
+			if aw.Ask != nil {
+				aw.Ask(context.WithoutCancel(ctx))
+			}
+			return d.report, err
+		}
+		err = perr
 	}
 	d.finish(ctx, err)
 	return d.report, err
@@ -120,13 +146,23 @@ func (d *run) begin(ctx context.Context) (context.Context, error) {
 	if err != nil {
 		return ctx, err
 	}
+	return d.own(ctx, release), nil
+}
+
+// own makes this run the drill's owner until d.release, which calls
+// release. The context it returns ends if the journal says ownership was
+// lost.
+func (d *run) own(ctx context.Context, release func()) context.Context {
 	ctx, cancel := context.WithCancel(ctx)
 	stopped := make(chan struct{})
 	d.journaled = true
+	var once sync.Once
 	d.release = func() {
-		close(stopped)
-		cancel()
-		release()
+		once.Do(func() {
+			close(stopped)
+			cancel()
+			release()
+		})
 	}
 	if w, ok := d.r.Journal.(LockWatcher); ok {
 		lost := w.Lost(d.opts.DrillID)
@@ -139,7 +175,7 @@ func (d *run) begin(ctx context.Context) (context.Context, error) {
 			}
 		}()
 	}
-	return ctx, nil
+	return ctx
 }
 
 func (r *Runner) logger() *slog.Logger {
@@ -161,6 +197,13 @@ type run struct {
 	callsBefore int
 	// safety is the backup an emergency restore took first.
 	safety *Backup
+	// restoreOpts are an emergency restore's options.
+	restoreOpts *RestoreOptions
+	// awaitStep is the step whose confirmation the drill parked on.
+	// resumeAt is that step when the drill is continued, and answer the
+	// answer it waited for.
+	awaitStep, resumeAt string
+	answer              *stepAnswer
 	// beforeFinish completes the report before it is journaled and
 	// announced.
 	beforeFinish func(err error)
@@ -282,13 +325,32 @@ func (d *run) skip(name, why string) {
 // confirm asks for a typed confirmation and checks the text. Nothing is
 // changed before it returns nil.
 func (d *run) confirm(ctx context.Context, step, action, expect string, plan []string) error {
-	if d.r.Confirmer == nil {
+	var c Confirmation
+	var err error
+	switch {
+	case d.answer != nil:
+		// A parked drill, taken up again with the answer it waited for.
+		ans := d.answer
+		d.answer, d.resumeAt = nil, ""
+		if ans.step != step {
+			return Errorf(EINTERNAL, "drill %s was parked waiting for a confirmation of %s, not of %s", d.opts.DrillID, ans.step, step)
+		}
+		c, err = ans.Confirmation, ans.Err
+	case d.r.Confirmer == nil:
 		return Errorf(EREFUSED, "%s needs a typed confirmation and nobody can be asked: nothing was changed by it", action)
+	default:
+		c, err = d.r.Confirmer.Confirm(ctx, ConfirmRequest{
+			DrillID: d.opts.DrillID, App: d.opts.App, Step: step, Action: action,
+			Plan: plan, Expect: expect, Requester: d.opts.Requester,
+		})
+		if aw := asAwaiting(err); aw != nil {
+			if _, ok := d.r.Journal.(Parker); ok && d.journaled {
+				d.awaitStep = step
+				return aw
+			}
+			err = Errorf(EREFUSED, "the confirmation was asked for, but this drill cannot wait for it without a journal that keeps parked drills")
+		}
 	}
-	c, err := d.r.Confirmer.Confirm(ctx, ConfirmRequest{
-		DrillID: d.opts.DrillID, App: d.opts.App, Step: step, Action: action,
-		Plan: plan, Expect: expect, Requester: d.opts.Requester,
-	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return d.canceled(step, ctx.Err())
@@ -329,42 +391,60 @@ func (d *run) guardOwned(db Database) error {
 	return nil
 }
 
+// drill runs a drill's steps. A drill continued after parking (resumeAt
+// names the confirmation it waited for) starts at that confirmation: what
+// came before it is in the checkpoint.
 func (d *run) drill(ctx context.Context) error {
-	if err := d.preflight(ctx); err != nil {
-		return err
-	}
-	if err := d.provision(ctx); err != nil {
-		return err
-	}
+	at := d.resumeAt
 	fresh := d.opts.Backup.Kind == BackupFresh
-	if fresh {
-		d.canary = Canary{DrillID: d.opts.DrillID, Token: NewDrillID()[1:] + NewDrillID()[1:], At: d.now()}
-		if err := d.step(ctx, StepCanary, func(ctx context.Context, _ ProgressFunc) error {
-			return d.r.Provider.WriteCanary(ctx, d.opts.App, d.canary)
-		}); err != nil {
+	if at != "" {
+		if err := d.recheck(ctx); err != nil {
 			return err
 		}
-	} else {
-		d.skip(StepCanary, "an existing backup predates any canary this drill could write")
+	}
+	if at == "" {
+		if err := d.preflight(ctx); err != nil {
+			return err
+		}
+		if err := d.provision(ctx); err != nil {
+			return err
+		}
+		if fresh {
+			d.canary = Canary{DrillID: d.opts.DrillID, Token: NewDrillID()[1:] + NewDrillID()[1:], At: d.now()}
+			if err := d.step(ctx, StepCanary, func(ctx context.Context, _ ProgressFunc) error {
+				return d.r.Provider.WriteCanary(ctx, d.opts.App, d.canary)
+			}); err != nil {
+				return err
+			}
+		} else {
+			d.skip(StepCanary, "an existing backup predates any canary this drill could write")
+		}
 	}
 	var maintenance *undoEntry
-	if d.opts.Mode == ModeFull {
+	switch {
+	case d.opts.Mode != ModeFull:
+		d.skip(StepMaintenanceOn, "verify mode leaves production serving")
+	case at == StepPromote:
+		if maintenance = d.undo.find(UndoMaintenance); maintenance == nil {
+			return Errorf(EINTERNAL, "drill %s was parked in maintenance, but its journal has no undo for it", d.opts.DrillID)
+		}
+	default:
 		e, err := d.maintenanceOn(ctx)
 		if err != nil {
 			return err
 		}
 		maintenance = e
-	} else {
-		d.skip(StepMaintenanceOn, "verify mode leaves production serving")
 	}
-	if err := d.obtainBackup(ctx, fresh); err != nil {
-		return err
-	}
-	if err := d.restore(ctx); err != nil {
-		return err
-	}
-	if err := d.verify(ctx); err != nil {
-		return err
+	if at != StepPromote {
+		if err := d.obtainBackup(ctx, fresh); err != nil {
+			return err
+		}
+		if err := d.restore(ctx); err != nil {
+			return err
+		}
+		if err := d.verify(ctx); err != nil {
+			return err
+		}
 	}
 	if d.opts.Mode == ModeFull {
 		if err := d.promoteAndBack(ctx); err != nil {
@@ -520,7 +600,9 @@ func (d *run) maintenanceOn(ctx context.Context) (*undoEntry, error) {
 	}
 	action := fmt.Sprintf("turn on maintenance mode for %s", d.opts.App)
 	if err := d.confirm(ctx, StepMaintenanceOn, action, d.opts.App, plan); err != nil {
-		d.skip(StepMaintenanceOn, "not confirmed")
+		if !IsParked(err) {
+			d.skip(StepMaintenanceOn, "not confirmed")
+		}
 		return nil, err
 	}
 	return d.maintenance(ctx)
@@ -643,7 +725,9 @@ func (d *run) promoteAndBack(ctx context.Context) error {
 	}
 	action := fmt.Sprintf("promote %s to serve %s", d.scratch.Name, d.opts.App)
 	if err := d.confirm(ctx, StepPromote, action, d.opts.App, plan); err != nil {
-		d.skip(StepPromote, "not confirmed")
+		if !IsParked(err) {
+			d.skip(StepPromote, "not confirmed")
+		}
 		return err
 	}
 	back, err := d.promote(ctx)

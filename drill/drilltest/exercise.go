@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/restore-drill/restore-drill/drill"
+	"github.com/restore-drill/restore-drill/drill/pgstate"
 )
 
 // Harness is what the conformance suite needs from a provider's tests.
@@ -26,6 +28,34 @@ type Harness struct {
 	Leftovers func(t *testing.T, app string) []string
 	// Exec runs SQL on a database of the platform.
 	Exec func(t *testing.T, db drill.Database, sql string)
+	// Reopen returns another provider on the platform that holds app, as
+	// another process would make it: it shares nothing in memory with
+	// the one Setup returned.
+	Reopen func(t *testing.T, app string) drill.Provider
+}
+
+// Parking is a Confirmer that never waits: each request gets a new ticket,
+// as a queued bot's confirmer does, and the drill parks.
+type Parking struct {
+	mu      sync.Mutex
+	Tickets []string
+	Steps   []string
+}
+
+// Confirm asks and returns drill.Awaiting.
+func (p *Parking) Confirm(_ context.Context, req drill.ConfirmRequest) (drill.Confirmation, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := fmt.Sprintf("t%d-%s", len(p.Tickets)+1, req.DrillID)
+	p.Tickets, p.Steps = append(p.Tickets, t), append(p.Steps, req.Step)
+	return drill.Confirmation{}, &drill.Awaiting{Ticket: t, Until: time.Now().Add(10 * time.Minute)}
+}
+
+// Last returns the newest ticket.
+func (p *Parking) Last() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.Tickets[len(p.Tickets)-1]
 }
 
 // TypeConfirmer confirms every request by typing text, as user.
@@ -223,6 +253,99 @@ func ExerciseProvider(t *testing.T, h Harness) {
 			t.Errorf("undone %v, want the scratch database destroyed", rep.Undone)
 		}
 		requireIntact(t, b)
+	})
+
+	// parkedFull starts a full drill, journaled, that parks on its first
+	// confirmation; process makes the runner of another process on the
+	// same platform and journal.
+	parkedFull := func(t *testing.T) (b *bundle, id string, park *Parking, store *pgstate.Store, process func() *drill.Runner) {
+		t.Helper()
+		if h.Reopen == nil {
+			t.Skip("the harness cannot open a second provider")
+		}
+		b, park, store = setup(t), &Parking{}, NewStateStore(t)
+		r := &drill.Runner{Provider: b.provider, Confirmer: park, Sink: b.rec, UndoTimeout: time.Minute, Journal: store}
+		rep, err := r.Run(context.Background(), drill.Options{App: b.app, Mode: drill.ModeFull, Requester: "U-ASK"})
+		if !drill.IsParked(err) {
+			t.Fatalf("err %v, want the drill parked on its first confirmation", err)
+		}
+		process = func() *drill.Runner {
+			return &drill.Runner{Provider: h.Reopen(t, b.app), Confirmer: park, Sink: b.rec, UndoTimeout: time.Minute, Journal: store}
+		}
+		return b, rep.DrillID, park, store, process
+	}
+
+	t.Run("ParkedDrillContinuesInAnotherProcess", func(t *testing.T) {
+		t.Parallel()
+		b, id, park, store, process := parkedFull(t)
+		ctx := context.Background()
+		if h.Maintenance(t, b.app) {
+			t.Fatalf("maintenance is on before anyone confirmed it")
+		}
+		if len(h.Leftovers(t, b.app)) != 1 {
+			t.Fatalf("leftovers %v, want the parked drill's scratch database", h.Leftovers(t, b.app))
+		}
+		// A parked drill belongs to nobody, yet is not abandoned.
+		if list, err := store.Abandoned(ctx); err != nil || len(list) != 0 {
+			t.Fatalf("abandoned %v %v, want none while the drill is parked", list, err)
+		}
+		// A second drill of the app is refused while the first is parked.
+		if _, err := (&drill.Runner{Provider: b.provider, Journal: store}).Run(ctx, drill.Options{App: b.app}); !errors.Is(err, drill.ErrLocked) {
+			t.Fatalf("second drill: %v, want ErrLocked", err)
+		}
+		// The answer to another ticket changes nothing.
+		other := process()
+		if _, err := other.Continue(ctx, id, "t9-nope", drill.Answer{Confirmation: drill.Confirmation{User: "U-OK", Typed: b.app}}); !errors.Is(err, drill.ErrNotParked) {
+			t.Fatalf("wrong ticket: %v, want ErrNotParked", err)
+		}
+		first := park.Last()
+		rep, err := other.Continue(ctx, id, first, drill.Answer{Confirmation: drill.Confirmation{User: "U-OK", Typed: b.app, At: time.Now()}})
+		if !drill.IsParked(err) || park.Steps[len(park.Steps)-1] != drill.StepPromote {
+			t.Fatalf("err %v (steps asked %v), want the drill parked again before the promote", err, park.Steps)
+		}
+		if !h.Maintenance(t, b.app) {
+			t.Fatalf("maintenance is off while the full drill waits for the promote")
+		}
+		// The same answer again finds the drill parked on another ticket.
+		if _, err := other.Continue(ctx, id, first, drill.Answer{Confirmation: drill.Confirmation{User: "U-OK", Typed: b.app}}); !errors.Is(err, drill.ErrNotParked) {
+			t.Fatalf("replayed answer: %v, want ErrNotParked", err)
+		}
+		rep, err = process().Continue(ctx, id, park.Last(), drill.Answer{Confirmation: drill.Confirmation{User: "U-OK", Typed: b.app, At: time.Now()}})
+		requirePassed(t, rep, err)
+		if len(rep.Confirmations) != 2 || rep.Confirmations[1].Step != drill.StepPromote || rep.Requester != "U-ASK" {
+			t.Errorf("confirmations %+v requester %s, want both, by U-OK, of U-ASK's drill", rep.Confirmations, rep.Requester)
+		}
+		for _, s := range []string{drill.StepPreflight, drill.StepCapture, drill.StepVerify, drill.StepPromote, drill.StepPromoteBack, drill.StepDestroy} {
+			if !hasStep(rep, s, drill.StatusSucceeded) {
+				t.Errorf("step %s did not succeed: %+v", s, rep.Steps)
+			}
+		}
+		if len(rep.Tables) == 0 || rep.Backup == nil {
+			t.Errorf("the continued report lost what came before the park: tables %d backup %v", len(rep.Tables), rep.Backup)
+		}
+		requireIntact(t, b)
+	})
+
+	t.Run("ParkedDrillExpiringUndoes", func(t *testing.T) {
+		t.Parallel()
+		b, id, park, store, process := parkedFull(t)
+		ctx := context.Background()
+		if _, err := process().Continue(ctx, id, park.Last(), drill.Answer{Confirmation: drill.Confirmation{User: "U-OK", Typed: b.app}}); !drill.IsParked(err) {
+			t.Fatalf("err %v, want parked before the promote", err)
+		}
+		// Nobody confirms the promote: the expiry takes the drill up in a
+		// third process, which undoes it, maintenance included.
+		rep, err := process().Continue(ctx, id, park.Last(), drill.Answer{Err: fmt.Errorf("nobody typed it: %w", drill.ErrExpired)})
+		if !errors.Is(err, drill.ErrExpired) || rep.Result != drill.Failed {
+			t.Fatalf("err %v result %s, want the expiry to fail the drill", err, rep.Result)
+		}
+		if !slices.Contains(rep.Undone, drill.StepMaintenanceOn) || hasStep(rep, drill.StepPromote, drill.StatusSucceeded) {
+			t.Errorf("undone %v steps %+v, want maintenance undone and no promote", rep.Undone, rep.Steps)
+		}
+		requireIntact(t, b)
+		if list, err := store.Abandoned(ctx); err != nil || len(list) != 0 {
+			t.Errorf("abandoned %v %v, want the expired drill finished", list, err)
+		}
 	})
 
 	t.Run("ExpiredConfirmationUndoes", func(t *testing.T) {

@@ -103,6 +103,7 @@ func harness() drilltest.Harness {
 		},
 		Maintenance: func(t *testing.T, app string) bool { return server(t, app).Maintenance(app) },
 		Leftovers:   func(t *testing.T, app string) []string { return leftovers(server(t, app), app) },
+		Reopen:      func(t *testing.T, app string) drill.Provider { return newProvider(t, server(t, app)) },
 		Exec: func(t *testing.T, db drill.Database, sql string) {
 			var found bool
 			servers.Range(func(_, v any) bool {

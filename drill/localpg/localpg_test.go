@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,6 +55,11 @@ func newApp(t *testing.T) string {
 	return app
 }
 
+// dirs holds each conformance app's backup directory.
+var dirs sync.Map
+
+func inDir(dir string) func(*localpg.Config) { return func(c *localpg.Config) { c.BackupDir = dir } }
+
 // leftovers lists the databases drills made for app.
 func leftovers(t *testing.T, app string) []string { return drilltest.DrillDatabases(t, app) }
 
@@ -71,7 +77,9 @@ func TestProvider_Emergency(t *testing.T) {
 func harness() drilltest.Harness {
 	return drilltest.Harness{
 		Setup: func(t *testing.T) (drill.Provider, string) {
-			return newProvider(t), newApp(t)
+			dir, app := t.TempDir(), newApp(t)
+			dirs.Store(app, dir)
+			return newProvider(t, inDir(dir)), app
 		},
 		Maintenance: func(t *testing.T, app string) bool {
 			var limit int
@@ -82,6 +90,11 @@ func harness() drilltest.Harness {
 			return limit == 0
 		},
 		Leftovers: leftovers,
+		// Another process on the same machine shares the backup directory.
+		Reopen: func(t *testing.T, app string) drill.Provider {
+			dir, _ := dirs.Load(app)
+			return newProvider(t, inDir(dir.(string)))
+		},
 		Exec: func(t *testing.T, db drill.Database, sql string) {
 			conn := drilltest.Connect(t, "")
 			var name string

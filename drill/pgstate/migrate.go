@@ -3,7 +3,9 @@
 // an append-only audit log. It implements drill.ResumeJournal; a drill's
 // owner holds session-level advisory locks, which Postgres releases the
 // moment the owner's connection dies, so a dead owner is recognised at once
-// and a live one is never touched.
+// and a live one is never touched. It implements drill.Parker too: a drill
+// parked on a confirmation is owned by no process and holds its app by its
+// row until it is taken up again, or until its confirmation has expired.
 package pgstate
 
 import (
@@ -120,6 +122,11 @@ func migrations() []string {
 		`ALTER TABLE drills ADD COLUMN last_seen timestamptz NOT NULL DEFAULT now();`,
 		// 4: a cancel asked for in one process, carried out by the owner.
 		`ALTER TABLE drills ADD COLUMN cancel_requested_by text;`,
+		// 5: a drill parked on a confirmation, owned by no process: what it
+		// needs to go on, the confirmation it waits for and its expiry.
+		`ALTER TABLE drills ADD COLUMN checkpoint jsonb,
+			ADD COLUMN parked_ticket text,
+			ADD COLUMN parked_until timestamptz;`,
 	}
 }
 

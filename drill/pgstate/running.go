@@ -11,23 +11,79 @@ import (
 
 // RunningDrills returns the drills not finished yet, from every process and
 // the terminal, oldest first. Some may have a dead owner: see DrillAlive.
+// Running says which are parked.
 func (s *Store) RunningDrills(ctx context.Context) ([]drill.DrillRecord, error) {
-	rows, err := s.pool.Query(ctx, `SELECT drill_id, app, provider, mode, requester, channel, thread_ts, keep, force, started_at
+	list, err := s.Running(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]drill.DrillRecord, len(list))
+	for i, r := range list {
+		recs[i] = r.DrillRecord
+	}
+	return recs, nil
+}
+
+// RunningDrill is a drill not finished yet, as Running lists it.
+type RunningDrill struct {
+	drill.DrillRecord
+	// Ticket is the confirmation a parked drill waits for; empty for a
+	// drill that is not parked.
+	Ticket string
+	// ParkedUntil is when that confirmation expires; zero for a drill that
+	// is not parked.
+	ParkedUntil time.Time
+}
+
+// Parked tells whether the drill is parked on a confirmation: no process
+// runs it until the confirmation is answered or expires.
+func (r RunningDrill) Parked() bool { return r.Ticket != "" }
+
+// Waiting says what a parked drill waits for, as "waiting for a
+// confirmation until 15:04 UTC" (with the date when it is not today's); it
+// is empty for a drill that is not parked.
+func (r RunningDrill) Waiting() string {
+	if !r.Parked() {
+		return ""
+	}
+	if r.ParkedUntil.IsZero() {
+		return "waiting for a confirmation"
+	}
+	stamp := "15:04 UTC"
+	if r.ParkedUntil.UTC().Format(time.DateOnly) != time.Now().UTC().Format(time.DateOnly) {
+		stamp = "2006-01-02 15:04 UTC"
+	}
+	return "waiting for a confirmation until " + r.ParkedUntil.UTC().Format(stamp)
+}
+
+// Running returns the drills not finished yet, from every process and the
+// terminal, oldest first, saying which are parked. Some may have a dead
+// owner: see DrillAlive.
+func (s *Store) Running(ctx context.Context) ([]RunningDrill, error) {
+	rows, err := s.pool.Query(ctx, `SELECT drill_id, app, provider, mode, requester, channel, thread_ts, keep, force, started_at,
+		coalesce(parked_ticket, ''), parked_until
 		FROM drills WHERE status = 'running' ORDER BY started_at`)
 	if err != nil {
 		return nil, drill.Wrap(drill.ECONFIG, err, "cannot read the running drills")
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (drill.DrillRecord, error) {
-		var rec drill.DrillRecord
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (RunningDrill, error) {
+		var d RunningDrill
 		var mode string
-		err := r.Scan(&rec.DrillID, &rec.App, &rec.Provider, &mode, &rec.Requester, &rec.Channel, &rec.ThreadTS, &rec.Keep, &rec.Force, &rec.StartedAt)
-		rec.Mode = drill.Mode(mode)
-		return rec, err
+		var until *time.Time
+		err := r.Scan(&d.DrillID, &d.App, &d.Provider, &mode, &d.Requester, &d.Channel, &d.ThreadTS, &d.Keep, &d.Force, &d.StartedAt,
+			&d.Ticket, &until)
+		d.Mode = drill.Mode(mode)
+		if until != nil {
+			d.ParkedUntil = *until
+		}
+		return d, err
 	})
 }
 
 // DrillAlive tells whether the process that owns drillID is alive: it holds
-// the drill's session lock until it finishes or its connection dies.
+// the drill's session lock until it finishes or its connection dies. A
+// parked drill counts as alive until its confirmation expired a grace
+// period ago (2 minutes), whatever became of the process that parked it.
 func (s *Store) DrillAlive(ctx context.Context, drillID string) (bool, error) {
 	return s.ownerAlive(ctx, drillID)
 }

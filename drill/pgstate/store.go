@@ -104,15 +104,29 @@ func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
 		delete(s.lost, drillID)
 		s.mu.Unlock()
 		mu.Lock()
-		_ = held.Close(context.Background())
+		letGo(held)
 		mu.Unlock()
 	}
+}
+
+// letGo closes held, a connection carrying session locks, letting its
+// locks go first: the server drops a closed session's locks only once its
+// backend has exited, after Close has returned, and whoever takes the drill
+// or its app up next (a parked drill's continuation, the next drill) must
+// find them free.
+func letGo(held *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), lockCheckInterval)
+	defer cancel()
+	_, _ = held.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+	_ = held.Close(context.Background())
 }
 
 // tryLock takes drillID's lock on held. When the owner ran on this machine
 // and its process is gone but its server session still holds the lock (the
 // server has not yet noticed the dead client), that session is ended first:
-// a dead owner is recognised at once, not when the server gets to it.
+// a dead owner is recognised at once, not when the server gets to it. A
+// parked drill has no owner: the process its row names let its lock go, and
+// whoever holds it now is taking the drill up, so it is left alone.
 func (s *Store) tryLock(ctx context.Context, held *pgx.Conn, id string) (bool, error) {
 	for attempt := 0; ; attempt++ {
 		var got bool
@@ -120,7 +134,8 @@ func (s *Store) tryLock(ctx context.Context, held *pgx.Conn, id string) (bool, e
 			return got, err
 		}
 		var owner string
-		if err := s.pool.QueryRow(ctx, `SELECT owner FROM drills WHERE drill_id = $1`, id).Scan(&owner); err != nil {
+		var parked bool
+		if err := s.pool.QueryRow(ctx, `SELECT owner, parked_ticket IS NOT NULL FROM drills WHERE drill_id = $1`, id).Scan(&owner, &parked); err != nil || parked {
 			return false, nil
 		}
 		if alive, known := processAlive(owner); !known || alive || attempt == 20 {
@@ -173,7 +188,8 @@ const (
 
 // Begin records the drill and takes, on a connection held until release,
 // the drill's lock and the app's lock. Postgres releases both the moment
-// this process's connection dies.
+// this process's connection dies. A parked drill holds its app without a
+// lock: Begin refuses the app while one is parked on it (see Park).
 func (s *Store) Begin(ctx context.Context, rec drill.DrillRecord) (func(), error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -181,7 +197,7 @@ func (s *Store) Begin(ctx context.Context, rec drill.DrillRecord) (func(), error
 	}
 	// The connection carries session locks: never hand it back to the pool.
 	held := conn.Hijack()
-	release := func() { _ = held.Close(context.Background()) }
+	release := func() { letGo(held) }
 	fail := func(err error) (func(), error) {
 		release()
 		return nil, err
@@ -193,8 +209,10 @@ func (s *Store) Begin(ctx context.Context, rec drill.DrillRecord) (func(), error
 	} else if frozen {
 		_ = s.Audit(ctx, rec.Requester, "freeze_forced", rec.App, rec.DrillID, "an emergency restore ran through the freeze with --force")
 	}
-	if abandoned, err := s.abandonedFor(ctx, rec.App); err != nil {
+	if abandoned, parked, err := s.abandonedFor(ctx, rec.App); err != nil {
 		return fail(err)
+	} else if parked {
+		return fail(drill.Errorf(drill.EREFUSED, "drill %s of %s waited for a confirmation that expired with nothing to take it up: run `restore-drill resume` first", abandoned, rec.App))
 	} else if abandoned != "" {
 		return fail(drill.Errorf(drill.EREFUSED, "drill %s of %s was left unfinished by a process that died: run `restore-drill resume` first", abandoned, rec.App))
 	}
@@ -204,6 +222,10 @@ func (s *Store) Begin(ctx context.Context, rec drill.DrillRecord) (func(), error
 	}
 	if !got {
 		return fail(s.lockedError(ctx, rec.App))
+	}
+	// Holding the app, no drill of it parks or is taken up meanwhile.
+	if err := s.parkedOn(ctx, rec.App); err != nil {
+		return fail(err)
 	}
 	if _, err := held.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, lockDrill, rec.DrillID); err != nil {
 		return fail(drill.Wrap(drill.ECONFIG, err, "cannot lock drill %s", rec.DrillID))
@@ -218,38 +240,53 @@ func (s *Store) Begin(ctx context.Context, rec drill.DrillRecord) (func(), error
 	return s.watch(rec.DrillID, held), nil
 }
 
-// lockedError says who holds app and since when.
+// lockedError says who holds app and since when, and what it waits for if
+// it is parked (its app lock is held while it is being taken up).
 func (s *Store) lockedError(ctx context.Context, app string) error {
 	var id, requester string
 	var since time.Time
-	err := s.pool.QueryRow(ctx, `SELECT drill_id, requester, started_at FROM drills
-		WHERE app = $1 AND status = 'running' ORDER BY started_at DESC LIMIT 1`, app).Scan(&id, &requester, &since)
+	var until *time.Time
+	var lapsed, abandoned bool
+	err := s.pool.QueryRow(ctx, `SELECT drill_id, requester, started_at, CASE WHEN parked_ticket IS NOT NULL THEN coalesce(parked_until, now()) END,
+		coalesce(parked_until < now(), true), `+parkExpired+` FROM drills
+		WHERE app = $1 AND status = 'running' ORDER BY started_at DESC LIMIT 1`, app).Scan(&id, &requester, &since, &until, &lapsed, &abandoned)
 	if err != nil {
 		return drill.Wrap(drill.EREFUSED, drill.ErrLocked, "%s is held by another drill", app)
+	}
+	if until != nil {
+		return parkedError(app, id, requester, since, *until, lapsed, abandoned)
 	}
 	return drill.Wrap(drill.EREFUSED, drill.ErrLocked, "%s is held by drill %s of %s since %s: wait for it, or cancel it", app, id, requester, since.UTC().Format("2006-01-02 15:04 UTC"))
 }
 
-// abandonedFor returns an unfinished drill of app whose owner is dead.
-func (s *Store) abandonedFor(ctx context.Context, app string) (string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT drill_id FROM drills WHERE app = $1 AND status = 'running'`, app)
+// abandonedFor returns an unfinished drill of app whose owner is dead, and
+// whether it is a parked drill whose confirmation expired (see ownerAlive).
+func (s *Store) abandonedFor(ctx context.Context, app string) (string, bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT drill_id, parked_ticket IS NOT NULL FROM drills WHERE app = $1 AND status = 'running'`, app)
 	if err != nil {
-		return "", drill.Wrap(drill.ECONFIG, err, "cannot read the state database")
+		return "", false, drill.Wrap(drill.ECONFIG, err, "cannot read the state database")
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type running struct {
+		id     string
+		parked bool
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (running, error) {
+		var d running
+		return d, r.Scan(&d.id, &d.parked)
+	})
 	if err != nil {
-		return "", drill.Wrap(drill.ECONFIG, err, "cannot read the state database")
+		return "", false, drill.Wrap(drill.ECONFIG, err, "cannot read the state database")
 	}
-	for _, id := range ids {
-		alive, err := s.ownerAlive(ctx, id)
+	for _, d := range list {
+		alive, err := s.ownerAlive(ctx, d.id)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if !alive {
-			return id, nil
+			return d.id, d.parked, nil
 		}
 	}
-	return "", nil
+	return "", false, nil
 }
 
 // leaseTime is how long an owner on another machine counts as alive after
@@ -261,20 +298,28 @@ const leaseTime = 5 * lockCheckInterval
 // while it holds the drill's lock. Without the lock it is dead at once if it
 // ran on this machine and its process is gone, and otherwise once its
 // heartbeat is older than the lease: a lost connection is not a death.
+//
+// A parked drill has no owning process: it counts as alive until its
+// confirmation expired parkGrace ago, and as dead after that whatever
+// became of the process that parked it.
 func (s *Store) ownerAlive(ctx context.Context, drillID string) (bool, error) {
-	var held bool
+	var held, parked, expired bool
 	var owner string
 	var silent time.Duration
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
 		WHERE locktype = 'advisory' AND granted AND classid = $1::int4::oid AND objid = hashtext($2)::oid AND objsubid = 2),
-		coalesce((SELECT owner FROM drills WHERE drill_id = $2), ''),
-		coalesce((SELECT now() - last_seen FROM drills WHERE drill_id = $2), interval '0')`,
-		lockDrill, drillID).Scan(&held, &owner, &silent)
+		coalesce(d.owner, ''), coalesce(now() - d.last_seen, interval '0'),
+		coalesce(d.parked_ticket IS NOT NULL, false), coalesce(`+parkExpired+`, false)
+		FROM (SELECT) AS one LEFT JOIN drills AS d ON d.drill_id = $2`,
+		lockDrill, drillID).Scan(&held, &owner, &silent, &parked, &expired)
 	if err != nil {
 		return false, drill.Wrap(drill.ECONFIG, err, "cannot read locks from the state database")
 	}
 	if held {
 		return true, nil
+	}
+	if parked {
+		return !expired, nil
 	}
 	if alive, known := processAlive(owner); known {
 		return alive, nil
@@ -354,9 +399,12 @@ func (s *Store) Finish(ctx context.Context, rep *drill.Report) error {
 }
 
 // Abandoned returns the running drills whose owner is dead, each locked for
-// the caller until released.
+// the caller until released. A parked drill is among them only once its
+// confirmation expired parkGrace ago with nothing to take it up: it is no
+// longer parked then, and its undo records are undone as a dead drill's.
 func (s *Store) Abandoned(ctx context.Context) ([]drill.Abandoned, error) {
-	rows, err := s.pool.Query(ctx, `SELECT drill_id FROM drills WHERE status = 'running' ORDER BY started_at`)
+	rows, err := s.pool.Query(ctx, `SELECT drill_id FROM drills
+		WHERE status = 'running' AND (parked_ticket IS NULL OR `+parkExpired+`) ORDER BY started_at`)
 	if err != nil {
 		return nil, drill.Wrap(drill.ECONFIG, err, "cannot read the state database")
 	}
@@ -381,14 +429,16 @@ func (s *Store) Abandoned(ctx context.Context) ([]drill.Abandoned, error) {
 }
 
 // claim takes over drill id if its owner is dead: whoever gets its lock
-// owns it. A live owner holds the lock, so it is never touched.
+// owns it. A live owner holds the lock, so it is never touched. A parked
+// drill is taken over once its confirmation expired parkGrace ago, even if
+// the process that parked it lives: it owns the drill no more.
 func (s *Store) claim(ctx context.Context, id string) (drill.Abandoned, bool, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return drill.Abandoned{}, false, drill.Wrap(drill.ECONFIG, err, "cannot reach the state database")
 	}
 	held := conn.Hijack()
-	release := func() { _ = held.Close(context.Background()) }
+	release := func() { letGo(held) }
 	got, err := s.tryLock(ctx, held, id)
 	if err != nil || !got {
 		release()
@@ -398,13 +448,24 @@ func (s *Store) claim(ctx context.Context, id string) (drill.Abandoned, bool, er
 	// off from the state database (see ownerAlive).
 	var owner string
 	var silent time.Duration
-	if err := held.QueryRow(ctx, `SELECT owner, now() - last_seen FROM drills WHERE drill_id = $1`, id).Scan(&owner, &silent); err != nil {
+	var ticket *string
+	var until *time.Time
+	var expired bool
+	if err := held.QueryRow(ctx, `SELECT owner, now() - last_seen, parked_ticket, parked_until, `+parkExpired+` FROM drills WHERE drill_id = $1`, id).
+		Scan(&owner, &silent, &ticket, &until, &expired); err != nil {
 		release()
 		return drill.Abandoned{}, false, nil
 	}
-	if alive, known := processAlive(owner); (known && alive) || (!known && silent < leaseTime) {
+	if ticket != nil && !expired {
+		// Parked, and the continuation of its confirmation will take it up.
 		release()
 		return drill.Abandoned{}, false, nil
+	}
+	if ticket == nil {
+		if alive, known := processAlive(owner); (known && alive) || (!known && silent < leaseTime) {
+			release()
+			return drill.Abandoned{}, false, nil
+		}
 	}
 	// Hold the app too while undoing, so no new drill starts on it.
 	if err := held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext(app)) FROM drills WHERE drill_id = $2`, lockApp, id).Scan(&got); err != nil || !got {
@@ -432,6 +493,21 @@ func (s *Store) claim(ctx context.Context, id string) (drill.Abandoned, bool, er
 	if err != nil {
 		release()
 		return drill.Abandoned{}, false, err
+	}
+	if ticket != nil {
+		// Unpark it, so that its confirmation's late continuation finds it
+		// gone. It is owned by nobody: dead as soon as its lock is free,
+		// should this resume give it up unfinished.
+		if _, err := s.pool.Exec(ctx, `UPDATE drills SET parked_ticket = NULL, parked_until = NULL, owner = '', last_seen = coalesce(parked_until, now() - interval '1 day')
+			WHERE drill_id = $1 AND status = 'running'`, id); err != nil {
+			release()
+			return drill.Abandoned{}, false, drill.Wrap(drill.ECONFIG, err, "cannot take over drill %s", id)
+		}
+		detail := "confirmation " + *ticket + " expired"
+		if until != nil {
+			detail += " at " + until.UTC().Format(time.RFC3339)
+		}
+		_ = s.Audit(ctx, "", "drill_park_expired", a.Record.App, id, detail+" with nothing to take it up: resuming it")
 	}
 	return a, true, nil
 }
