@@ -130,6 +130,11 @@ func (b *Bot) unlock(ctx context.Context, req Request, app string) (Message, Lat
 		if err != nil {
 			return textMessage(":warning: I cannot reach my state database now; nothing changed."), nil
 		}
+		if alive && !r.ParkedUntil.IsZero() {
+			_ = st.Audit(ctx, req.User, "unlock_refused", app, r.DrillID, "the drill waits for a confirmation")
+			return textMessage(fmt.Sprintf(":no_entry: %s is held by drill %s (%s) of %s, waiting for a confirmation until %s: it is not stuck. Confirm it in its thread, or `%s cancel %s`.",
+				code(app), code(r.DrillID), r.Mode, user(r.Requester), r.ParkedUntil.UTC().Format("15:04:05 UTC"), SlashCommand, r.DrillID)), nil
+		}
 		if alive {
 			_ = st.Audit(ctx, req.User, "unlock_refused", app, r.DrillID, "the drill's process is alive")
 			return textMessage(fmt.Sprintf(":no_entry: %s is held by drill %s (%s) of %s since %s, and its process is alive: it is not stuck. Wait for it, or `%s cancel %s` where it runs.",
@@ -196,7 +201,9 @@ func (b *Bot) storeStatus(ctx context.Context, id string) Message {
 			continue
 		}
 		where := "in another process"
-		if alive, err := st.DrillAlive(ctx, r.DrillID); err == nil && !alive {
+		if !r.ParkedUntil.IsZero() {
+			where = fmt.Sprintf("waiting for a confirmation until %s (no process holds it meanwhile)", r.ParkedUntil.UTC().Format("15:04:05 UTC"))
+		} else if alive, err := st.DrillAlive(ctx, r.DrillID); err == nil && !alive {
 			where = fmt.Sprintf("*its process died*: `%s unlock %s`", SlashCommand, r.App)
 		}
 		fmt.Fprintf(&sb, "• %s %s of %s by %s since %s: %s\n", code(r.DrillID), r.Mode, code(r.App), user(r.Requester), r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), where)

@@ -48,6 +48,10 @@ type Config struct {
 	// Pending keeps pending confirmations; in memory when nil. With
 	// several bot processes it must be shared (botpg.Pending).
 	Pending PendingStore
+	// Queue, when set, runs drills as durable jobs that any bot process
+	// may take (botriver); a drill waiting for a confirmation then parks
+	// and holds no worker. It needs Store and a shared Pending.
+	Queue Queue
 	// Store is the state database: the journal of every drill, the
 	// freeze, the audit log and the schedules. Without it the bot keeps
 	// drills in memory only (the console).
@@ -205,6 +209,13 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request) (Message, Later) {
 		}
 		return b.handleAdmin(ctx, req, cmd)
 	case VerbCancel:
+		if b.cfg.Queue != nil {
+			// A queued drill waiting for a confirmation has parked, or is
+			// parking: no process runs it, and its continuation undoes it.
+			if m, parked := b.cancelParked(ctx, cmd.DrillID, req.User); parked {
+				return m, nil
+			}
+		}
 		d, ok := b.reg.cancel(cmd.DrillID)
 		if !ok && b.cfg.Store != nil {
 			// Another bot process (or a terminal) runs it: ask it to.
@@ -273,7 +284,8 @@ func (b *Bot) busyMessage(h drillRecord) Message {
 		code(h.App), code(h.ID), h.Verb, user(h.Requester), h.Started.UTC().Format("15:04:05 UTC"), Escape(h.Status), SlashCommand, h.ID))
 }
 
-// startDrill reserves the app for a run or restore and starts it after the ack.
+// startDrill reserves the app for a run or restore and starts it after the
+// ack: here, or, with a Queue, in whichever bot process takes the job.
 func (b *Bot) startDrill(req Request, cmd Command) (Message, Later) {
 	rec := &drillRecord{ID: drill.NewDrillID(), App: cmd.App, Verb: cmd.Verb, Mode: cmd.Mode, Requester: req.User, Channel: req.Channel, Started: b.now()}
 	if h, ok := b.reg.reserve(rec); !ok {
@@ -288,56 +300,125 @@ func (b *Bot) startDrill(req Request, cmd Command) (Message, Later) {
 		follow += " --force: it runs even if drills are frozen, and that is logged."
 	}
 	ack := textMessage(fmt.Sprintf("Starting drill %s: %s of %s. %s", code(rec.ID), what, code(cmd.App), follow))
-	return ack, func(ctx context.Context) { b.runDrill(ctx, req, cmd, rec.ID) }
+	j := newJob(req, cmd, rec.ID, rec.Started)
+	if b.cfg.Queue == nil {
+		return ack, func(ctx context.Context) { b.runDrill(ctx, j) }
+	}
+	return ack, func(ctx context.Context) {
+		// The reservation only answers "busy" in this process until the
+		// job is queued; the journal's app lock holds across processes.
+		defer b.reg.finish(j.ID, nil, b.now())
+		if err := b.cfg.Queue.Enqueue(ctx, j); err != nil {
+			b.cfg.Logger.Error("cannot queue a drill", "drill", j.ID, "err", b.cfg.Redactor.Redact(err.Error()))
+			b.reply.respond(context.WithoutCancel(ctx), req.ResponseURL, textMessage(fmt.Sprintf(
+				":warning: Drill %s could not be queued (the state database did not take it), so it did not start and nothing changed. Try again.", code(j.ID))))
+		}
+	}
+}
+
+// RunJob runs a drill taken from the queue, in this process. A job whose
+// drill the journal already knows (the queue retried it, or put it back at
+// a shutdown after the drill began) is left to the journal: a drill whose
+// process stopped is undone by the resume of dead drills, never started
+// twice.
+func (b *Bot) RunJob(ctx context.Context, j Job) error {
+	l := b.cfg.Logger.With("drill", j.ID, "app", j.App)
+	if _, _, err := j.decode(); err != nil {
+		l.Error("dropping a job that is not a drill", "err", err)
+		return nil
+	}
+	if b.cfg.Store != nil {
+		if _, err := b.cfg.Store.Report(ctx, j.ID); err == nil {
+			l.Warn("drill job handed out again: it ran before, so the journal resumes it")
+			return nil
+		} else if drill.ErrorCode(err) != drill.ENOTFOUND {
+			return err
+		}
+	}
+	rec := &drillRecord{ID: j.ID, App: j.App, Verb: j.Verb, Mode: drill.Mode(j.Mode), Requester: j.Requester, Channel: j.Channel, Started: j.Started}
+	if h, ok := b.reg.reserve(rec); !ok {
+		b.reply.respond(ctx, j.ResponseURL, b.busyMessage(h))
+		return nil
+	}
+	b.runDrill(ctx, j)
+	return nil
 }
 
 // runDrill runs a reserved drill with its thread and confirmations.
-func (b *Bot) runDrill(ctx context.Context, req Request, cmd Command, id string) {
-	l := b.cfg.Logger.With("drill", id, "app", cmd.App)
-	ctx = withLogger(ctx, l)
-	dctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	b.reg.update(id, func(d *drillRecord) { d.cancel = cancel })
-	v := drillView{ID: id, App: cmd.App, Verb: cmd.Verb, Requester: req.User, Mode: cmd.Mode, Backup: cmd.Backup.String(), Into: cmd.Into, Started: b.now(), Scheduled: req.Scheduled}
-	rep := newReporter(b, req.Channel, req.ResponseURL, v)
-	if cmd.Verb == VerbRestore && b.cfg.IncidentChannel != "" && b.cfg.IncidentChannel != req.Channel {
+func (b *Bot) runDrill(ctx context.Context, j Job) {
+	req, cmd, err := j.decode()
+	rep := newReporter(b, j.Channel, j.ResponseURL, j.view())
+	if j.Verb == VerbRestore && b.cfg.IncidentChannel != "" && b.cfg.IncidentChannel != j.Channel {
 		// The team watches an emergency restore in the incident channel,
 		// wherever it was started.
 		rep.incident = b.cfg.IncidentChannel
 	}
 	sctx := context.WithoutCancel(ctx)
-	if err := rep.start(sctx); err != nil {
-		b.reply.respond(sctx, req.ResponseURL, textMessage(fmt.Sprintf(
-			":warning: I cannot post in this channel, so drill %s did not start and nothing changed. Invite me with `/invite @restore-drill` and run the command again.", code(id))))
-		b.reg.finish(id, nil, b.now())
-		return
-	}
-	b.reg.update(id, func(d *drillRecord) { d.ThreadTS = rep.thread() })
-	b.Go(func() { rep.run(sctx) })
-	conf := &confirmer{b: b, channel: req.Channel, rep: rep}
-	th := Thread{Confirmer: conf, Sink: rep, Channel: req.Channel, ThreadTS: rep.thread()}
-	var report *drill.Report
-	var err error
-	switch cmd.Verb {
-	case VerbRestore:
-		report, err = b.cfg.Engine.Restore(dctx, drill.RestoreOptions{App: cmd.App, Backup: cmd.Backup, Into: drill.Into(cmd.Into),
-			NoSafetyBackup: cmd.NoSafetyBackup, Force: cmd.Force, DrillID: id, Requester: req.User}, th)
-		rep.finish(report)
-	default:
-		report, err = b.cfg.Engine.Run(dctx, drill.Options{App: cmd.App, Mode: cmd.Mode, Backup: cmd.Backup, Keep: cmd.Keep,
-			DrillID: id, Requester: req.User}, th)
+	if err == nil {
+		err = rep.start(sctx)
 	}
 	if err != nil {
+		b.reply.respond(sctx, j.ResponseURL, textMessage(fmt.Sprintf(
+			":warning: I cannot post in this channel, so drill %s did not start and nothing changed. Invite me with `/invite @restore-drill` and run the command again.", code(j.ID))))
+		b.reg.finish(j.ID, nil, b.now())
+		return
+	}
+	j.ThreadTS, j.IncidentTS = rep.thread(), rep.incidentThread()
+	b.drive(ctx, j, rep, func(ctx context.Context, th Thread) (*drill.Report, error) {
+		if cmd.Verb == VerbRestore {
+			return b.cfg.Engine.Restore(ctx, drill.RestoreOptions{App: cmd.App, Backup: cmd.Backup, Into: drill.Into(cmd.Into),
+				NoSafetyBackup: cmd.NoSafetyBackup, Force: cmd.Force, DrillID: j.ID, Requester: req.User}, th)
+		}
+		return b.cfg.Engine.Run(ctx, drill.Options{App: cmd.App, Mode: cmd.Mode, Backup: cmd.Backup, Keep: cmd.Keep,
+			DrillID: j.ID, Requester: req.User}, th)
+	})
+}
+
+// drive runs, or continues, drill j with its reporter: it registers the
+// drill for status and cancel, gives it a confirmer, and ends its thread
+// with the verdict, or with the wait when the drill parks on a
+// confirmation.
+func (b *Bot) drive(ctx context.Context, j Job, rep *reporter, run func(context.Context, Thread) (*drill.Report, error)) {
+	l := b.cfg.Logger.With("drill", j.ID, "app", j.App)
+	ctx = withLogger(ctx, l)
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b.reg.update(j.ID, func(d *drillRecord) { d.cancel, d.ThreadTS = cancel, j.ThreadTS })
+	sctx := context.WithoutCancel(ctx)
+	b.Go(func() { rep.run(sctx) })
+	conf := &confirmer{b: b, channel: j.Channel, rep: rep}
+	if b.cfg.Queue != nil {
+		conf.job = &j
+	}
+	report, err := run(dctx, Thread{Confirmer: conf, Sink: rep, Channel: j.Channel, ThreadTS: j.ThreadTS})
+	parked, gone := drill.IsParked(err), errors.Is(err, drill.ErrNotParked)
+	switch {
+	case parked:
+		l.Info("drill parked: it waits for a confirmation with no worker held")
+		report = nil
+	case gone:
+		l.Info("continuation found the drill no longer parked on its confirmation")
+		report = nil
+		rep.end()
+	case j.Verb == VerbRestore:
+		rep.finish(report)
+	}
+	if err != nil && !parked && !gone {
 		l.Info("drill did not pass", "err", b.cfg.Redactor.Redact(err.Error()))
+	}
+	if b.cfg.Queue != nil && !parked && !gone {
+		// The drill is over: no confirmation of it may stay open (one asked
+		// for just as the drill failed to park).
+		_, _ = b.cfg.Pending.CancelDrill(sctx, j.ID, b.now())
 	}
 	if errors.Is(err, drill.ErrLocked) || errors.Is(err, drill.ErrFrozen) {
 		// Another process took the app (or froze drills) after the ack's
 		// check: the thread's verdict says so, and so does the requester's
 		// ephemeral answer.
-		b.reply.respond(sctx, req.ResponseURL, errorMessage(err))
+		b.reply.respond(sctx, j.ResponseURL, errorMessage(err))
 	}
 	rep.wait(sctx)
-	b.reg.finish(id, report, b.now())
+	b.reg.finish(j.ID, report, b.now())
 }
 
 func (b *Bot) startCapture(req Request, cmd Command) (Message, Later) {
@@ -483,6 +564,14 @@ func (b *Bot) Submit(ctx context.Context, u, id, typed string) string {
 		return "This confirmation expired: nobody can confirm it now."
 	}
 	b.cfg.Logger.Info("confirmed", "drill", p.DrillID, "step", p.Step, "by", u)
+	if p.Job != nil && b.cfg.Queue != nil {
+		// The drill is parked: a job in any process takes it up. Should
+		// the queue refuse, the expiry's continuation still finds it
+		// confirmed.
+		if err := b.cfg.Queue.Continue(context.WithoutCancel(ctx), Continuation{DrillID: p.DrillID, Ticket: p.ID}, time.Time{}); err != nil {
+			b.cfg.Logger.Error("cannot queue the continuation of a confirmed drill: it continues at the confirmation's expiry", "drill", p.DrillID, "err", b.cfg.Redactor.Redact(err.Error()))
+		}
+	}
 	return ""
 }
 
@@ -508,11 +597,15 @@ type Prompter interface {
 }
 
 // confirmer is the drill.Confirmer of one drill: it posts the prompt in the
-// drill's thread and waits for a submission, expiry or cancellation.
+// drill's thread and waits for a submission, expiry or cancellation. A
+// queued drill's confirmer (job set) does not wait: the drill parks, and a
+// continuation job takes it up when the confirmation is answered or
+// expires.
 type confirmer struct {
 	b       *Bot
 	channel string
 	rep     *reporter
+	job     *Job
 }
 
 var _ drill.Confirmer = (*confirmer)(nil)
@@ -522,20 +615,19 @@ func (c *confirmer) Confirm(ctx context.Context, req drill.ConfirmRequest) (dril
 	sctx := context.WithoutCancel(ctx)
 	p := Pending{ID: "c" + drill.NewDrillID()[1:], DrillID: req.DrillID, App: req.App, Step: req.Step, Action: req.Action,
 		Expect: req.Expect, Requester: req.Requester, Plan: req.Plan, Channel: c.channel, ThreadTS: c.rep.thread(),
-		ExpiresAt: b.now().Add(b.cfg.ConfirmTimeout), State: StatePending}
+		ExpiresAt: b.now().Add(b.cfg.ConfirmTimeout), State: StatePending, Job: c.job}
 	if err := b.cfg.Pending.Create(ctx, p); err != nil {
 		return drill.Confirmation{}, drill.Wrap(drill.EREFUSED, err, "the confirmation could not be recorded")
 	}
-	pctx, cancel := context.WithTimeout(sctx, 30*time.Second)
-	c.rep.flush(pctx)
-	ts, err := b.reply.post(pctx, c.channel, promptMessage(p), PostOptions{ThreadTS: p.ThreadTS, Broadcast: p.ThreadTS != ""})
-	cancel()
+	if c.job != nil {
+		return c.park(sctx, p)
+	}
+	ts, err := c.post(sctx, p)
 	if err != nil {
 		_, _, _ = b.cfg.Pending.Resolve(sctx, p.ID, StateCancelled, "", "", b.now())
 		return drill.Confirmation{}, drill.Wrap(drill.EREFUSED, err, "the confirmation prompt could not be posted")
 	}
 	p.PromptTS = ts
-	_ = b.cfg.Pending.SetPromptTS(ctx, p.ID, ts)
 	wctx, wcancel := context.WithDeadline(ctx, p.ExpiresAt)
 	defer wcancel()
 	if pr, ok := b.cfg.Transport.(Prompter); ok {
@@ -582,6 +674,42 @@ func (c *confirmer) Confirm(ctx context.Context, req drill.ConfirmRequest) (dril
 		return drill.Confirmation{}, ctx.Err()
 	}
 	return drill.Confirmation{}, drill.Errorf(drill.EREFUSED, "%s was refused", req.Action)
+}
+
+// post posts p's prompt in the drill's thread, after what the thread
+// already has, and records its ts.
+func (c *confirmer) post(ctx context.Context, p Pending) (string, error) {
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c.rep.flush(pctx)
+	ts, err := c.b.reply.post(pctx, c.channel, promptMessage(p), PostOptions{ThreadTS: p.ThreadTS, Broadcast: p.ThreadTS != ""})
+	if err == nil {
+		_ = c.b.cfg.Pending.SetPromptTS(ctx, p.ID, ts)
+	}
+	return ts, err
+}
+
+// park is a queued drill's confirmation: the drill parks on p, and the
+// prompt is posted once it has (drill.Awaiting.Ask). Whatever becomes of
+// the answer, the continuation queued for p's expiry takes the drill up.
+func (c *confirmer) park(ctx context.Context, p Pending) (drill.Confirmation, error) {
+	b := c.b
+	if err := b.cfg.Queue.Continue(ctx, Continuation{DrillID: p.DrillID, Ticket: p.ID, Expiry: true}, p.ExpiresAt); err != nil {
+		_, _, _ = b.cfg.Pending.Resolve(ctx, p.ID, StateCancelled, "", "", b.now())
+		return drill.Confirmation{}, drill.Wrap(drill.EREFUSED, err, "the confirmation's expiry could not be queued, so the drill cannot wait for it")
+	}
+	ask := func(ctx context.Context) {
+		if _, err := c.post(ctx, p); err == nil {
+			return
+		}
+		// Nobody can answer a prompt that was never posted: cancel it, and
+		// let its continuation undo the drill now rather than at expiry.
+		b.cfg.Logger.Error("cannot post a parked drill's confirmation prompt: undoing the drill", "drill", p.DrillID)
+		if _, ok, _ := b.cfg.Pending.Resolve(ctx, p.ID, StateCancelled, "", "", b.now()); ok {
+			_ = b.cfg.Queue.Continue(ctx, Continuation{DrillID: p.DrillID, Ticket: p.ID}, time.Time{})
+		}
+	}
+	return drill.Confirmation{}, &drill.Awaiting{Ticket: p.ID, Until: p.ExpiresAt, Ask: ask}
 }
 
 // ask asks on a Prompter until the text is right or the wait ends.

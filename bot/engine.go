@@ -19,6 +19,9 @@ type Engine interface {
 	Run(ctx context.Context, opts drill.Options, th Thread) (*drill.Report, error)
 	Restore(ctx context.Context, opts drill.RestoreOptions, th Thread) (*drill.Report, error)
 	Capture(ctx context.Context, app string) (drill.Backup, error)
+	// Continue takes up a drill parked on confirmation ticket with ans
+	// (see drill.Runner.Continue).
+	Continue(ctx context.Context, drillID, ticket string, ans drill.Answer, th Thread) (*drill.Report, error)
 	// Resume undoes the drills whose process died, found through j, and
 	// sends their events to s.
 	Resume(ctx context.Context, j drill.ResumeJournal, s drill.Sink) ([]*drill.Report, error)
@@ -152,6 +155,13 @@ func (p capturesNoted) Calls() int {
 		return c.Calls()
 	}
 	return 0
+}
+
+// Continue continues a parked drill or restore.
+func (e *RunnerEngine) Continue(ctx context.Context, drillID, ticket string, ans drill.Answer, th Thread) (*drill.Report, error) {
+	r := e.runner(th)
+	r.Provider = noteCaptures(r.Provider)
+	return r.Continue(ctx, drillID, ticket, ans)
 }
 
 // Capture takes a backup now.

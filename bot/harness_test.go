@@ -15,6 +15,7 @@ import (
 
 	"github.com/restore-drill/restore-drill/bot"
 	"github.com/restore-drill/restore-drill/bot/botpg"
+	"github.com/restore-drill/restore-drill/bot/botriver"
 	"github.com/restore-drill/restore-drill/bot/slacktest"
 	"github.com/restore-drill/restore-drill/drill"
 	"github.com/restore-drill/restore-drill/drill/drilltest"
@@ -43,6 +44,7 @@ type bundle struct {
 	app      string
 	cancel   context.CancelFunc
 	provider drill.Provider
+	queue    *botriver.Queue
 }
 
 type options struct {
@@ -71,6 +73,14 @@ type options struct {
 	secrets []string
 	// httpTimeout is the Slack client's (SlackConfig.HTTPTimeout).
 	httpTimeout time.Duration
+	// queue runs drills as River jobs in the state database (needs store),
+	// as restore-drill bot does.
+	queue bool
+	// fake reuses a fake Slack (another bot process of the same
+	// workspace); worker makes that process take no socket of its own: it
+	// only runs the jobs the queue hands it.
+	fake   *slacktest.Server
+	worker bool
 }
 
 // newApp makes an app database and drops it and whatever a drill left.
@@ -120,8 +130,11 @@ func setup(t *testing.T, o options) *bundle {
 	if o.confirmTimeout == 0 {
 		o.confirmTimeout = time.Minute
 	}
-	fake := slacktest.New(t)
-	fake.PingInterval = 2 * time.Second
+	fake := o.fake
+	if fake == nil {
+		fake = slacktest.New(t)
+		fake.PingInterval = 2 * time.Second
+	}
 	app := o.app
 	if app == "" {
 		app = newApp(t, o.sql)
@@ -173,8 +186,34 @@ func setup(t *testing.T, o options) *bundle {
 		}
 		cfg.Pending = o.pending(ps)
 	}
+	var q *botriver.Queue
+	if o.queue {
+		if err := botriver.Migrate(context.Background(), o.store.Pool()); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if q, err = botriver.New(o.store.Pool(), botriver.Options{Logger: logger(t), StopTimeout: 5 * time.Second, PollInterval: 100 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Queue = q
+	}
 	b := bot.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
+	if q != nil {
+		queued := make(chan error, 1)
+		go func() { queued <- q.Run(ctx, b) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-queued; err != nil {
+				t.Errorf("queue: %v", err)
+			}
+		})
+	}
+	bd := &bundle{fake: fake, bot: b, app: app, cancel: cancel, provider: p, queue: q}
+	if o.worker {
+		t.Cleanup(cancel)
+		return bd
+	}
 	done := make(chan error, 1)
 	l := &bot.Listener{Bot: b, Client: sm, Logger: logger(t)}
 	go func() { done <- l.Run(ctx) }()
@@ -190,7 +229,6 @@ func setup(t *testing.T, o options) *bundle {
 		}
 	})
 	fake.WaitConnected(t)
-	bd := &bundle{fake: fake, bot: b, app: app, cancel: cancel, provider: p}
 	t.Cleanup(func() { bd.checkInvariants(t) })
 	return bd
 }

@@ -28,6 +28,9 @@ type Pending struct {
 	// By, Typed and At record who confirmed, what they typed and when.
 	By, Typed string
 	At        time.Time
+	// Job is the queued drill that parked on this confirmation; nil when
+	// the drill waits in its process.
+	Job *Job
 }
 
 // ErrNoPending is returned for an unknown confirmation id.
@@ -47,8 +50,9 @@ type PendingStore interface {
 	Resolve(ctx context.Context, id string, state State, by, typed string, at time.Time) (p Pending, ok bool, err error)
 	// Wait blocks until id has left StatePending, or ctx ends.
 	Wait(ctx context.Context, id string) (Pending, error)
-	// CancelDrill cancels every confirmation of drillID still pending.
-	CancelDrill(ctx context.Context, drillID string, at time.Time) (int, error)
+	// CancelDrill cancels every confirmation of drillID still pending,
+	// and returns their ids.
+	CancelDrill(ctx context.Context, drillID string, at time.Time) ([]string, error)
 }
 
 // MemoryPending is an in-memory PendingStore.
@@ -133,16 +137,16 @@ func (m *MemoryPending) Wait(ctx context.Context, id string) (Pending, error) {
 }
 
 // CancelDrill cancels drillID's pending confirmations.
-func (m *MemoryPending) CancelDrill(_ context.Context, drillID string, at time.Time) (int, error) {
+func (m *MemoryPending) CancelDrill(_ context.Context, drillID string, at time.Time) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := 0
+	var ids []string
 	for _, it := range m.items {
 		if it.p.DrillID == drillID && it.p.State == StatePending {
 			it.p.State, it.p.At = StateCancelled, at
 			close(it.done)
-			n++
+			ids = append(ids, it.p.ID)
 		}
 	}
-	return n, nil
+	return ids, nil
 }

@@ -93,6 +93,9 @@ type Queue interface {
 	Enqueue(ctx context.Context, j Job) error
 	// Continue adds c, to run at at (at once when zero).
 	Continue(ctx context.Context, c Continuation, at time.Time) error
+	// Settle closes the jobs of a drill whose process died, left as
+	// running: the journal has resumed the drill.
+	Settle(ctx context.Context, drillID string) error
 }
 
 // JobHandler runs what a Queue hands out. *Bot implements it.

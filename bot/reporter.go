@@ -36,12 +36,41 @@ type reporter struct {
 	// verdict (DRILL_INCIDENT_CHANNEL, for a restore started elsewhere);
 	// incidentTS is that copy's ts.
 	incident, incidentTS string
+	// continued: the drill was parked and is taken up in this reporter, so
+	// it posts the confirmation the drill was continued with.
+	continued bool
 }
 
 type queued struct {
 	event  *drill.Event
 	msg    *Message
 	marker chan struct{}
+	// end ends the thread's delivery with nothing more to say.
+	end bool
+}
+
+// continuing returns a reporter for a parked drill's existing thread.
+func continuing(b *Bot, j Job) *reporter {
+	r := newReporter(b, j.Channel, j.ResponseURL, j.view())
+	r.parentTS, r.continued = j.ThreadTS, true
+	if j.IncidentTS != "" {
+		r.incident, r.incidentTS = b.cfg.IncidentChannel, j.IncidentTS
+	}
+	return r
+}
+
+func (r *reporter) incidentThread() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.incidentTS
+}
+
+// end stops delivery once what is queued is delivered.
+func (r *reporter) end() {
+	r.mu.Lock()
+	r.queue = append(r.queue, queued{end: true})
+	r.mu.Unlock()
+	r.signal()
 }
 
 var _ drill.Sink = (*reporter)(nil)
@@ -121,7 +150,15 @@ func (r *reporter) Event(e drill.Event) {
 		r.view.Step, r.view.Progress, r.last[e.Step] = e.Step, p, p
 		r.dirty = true
 	case drill.DrillConfirmed:
-		// the confirmer posts its own, better message (say)
+		// The confirmer of a waiting drill posts its own, better message
+		// (say); a continued drill's comes from here.
+		if r.continued {
+			r.queue = append(r.queue, queued{event: &e})
+		}
+	case drill.DrillParked:
+		r.view.Step, r.view.Progress = e.Step, "waiting for a confirmation"
+		r.dirty = true
+		r.queue = append(r.queue, queued{event: &e})
 	case drill.DrillFinished:
 		if !r.view.restore() {
 			r.queue = append(r.queue, queued{event: &e})
@@ -254,6 +291,9 @@ func (r *reporter) deliver(ctx context.Context, it queued) bool {
 		close(it.marker)
 		return false
 	}
+	if it.end {
+		return true
+	}
 	ts := r.ensureParent(ctx)
 	post := func(m Message, broadcast bool) {
 		pctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
@@ -265,6 +305,10 @@ func (r *reporter) deliver(ctx context.Context, it queued) bool {
 		return false
 	}
 	e := *it.event
+	if e.Kind == drill.DrillParked {
+		post(textMessage(":hourglass_flowing_sand: "+Escape(e.Message)), false)
+		return true
+	}
 	if e.Kind != drill.DrillFinished {
 		r.mu.Lock()
 		last := r.last[e.Step]

@@ -98,6 +98,10 @@ func (b *Bot) refuse(ctx context.Context, cmd Command) (Message, bool) {
 			return textMessage(fmt.Sprintf(":no_entry: %s is held by drill %s of %s since %s, whose process died. `%s unlock %s` undoes what it left and frees the app.",
 				code(r.App), code(r.DrillID), user(r.Requester), r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), SlashCommand, r.App)), true
 		}
+		if !r.ParkedUntil.IsZero() {
+			return textMessage(fmt.Sprintf(":no_entry: %s is held by drill %s (%s) of %s since %s, waiting for a confirmation until %s. Confirm it in its thread, or `%s cancel %s`.",
+				code(r.App), code(r.DrillID), r.Mode, user(r.Requester), r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), r.ParkedUntil.UTC().Format("15:04:05 UTC"), SlashCommand, r.DrillID)), true
+		}
 		return textMessage(fmt.Sprintf(":no_entry: %s is held by drill %s (%s) of %s since %s. Wait for it, or cancel it where it runs.",
 			code(r.App), code(r.DrillID), r.Mode, user(r.Requester), r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"))), true
 	}
@@ -168,10 +172,15 @@ func (b *Bot) Resume(ctx context.Context) ([]*drill.Report, error) {
 		l.Warn("resumed a drill left by a dead process", "undone", strings.Join(rep.Undone, ","), "undo_failed", strings.Join(rep.UndoFailed, ","))
 		// The drill is over: its prompts left in Slack must not be
 		// confirmable any more.
-		if n, cerr := b.cfg.Pending.CancelDrill(ctx, rep.DrillID, b.now()); cerr != nil {
+		if ids, cerr := b.cfg.Pending.CancelDrill(ctx, rep.DrillID, b.now()); cerr != nil {
 			l.Warn("cannot cancel the confirmations of a resumed drill", "err", b.cfg.Redactor.Redact(cerr.Error()))
-		} else if n > 0 {
-			l.Info("cancelled the pending confirmations of a resumed drill", "n", n)
+		} else if len(ids) > 0 {
+			l.Info("cancelled the pending confirmations of a resumed drill", "n", len(ids))
+		}
+		if b.cfg.Queue != nil {
+			if serr := b.cfg.Queue.Settle(ctx, rep.DrillID); serr != nil {
+				l.Warn("cannot close the dead process's jobs of a resumed drill", "err", b.cfg.Redactor.Redact(serr.Error()))
+			}
 		}
 		m := resumedMessage(rep, sink.of(rep.DrillID))
 		channel, thread := rec.Channel, rec.ThreadTS

@@ -49,6 +49,10 @@ type DrillRecord struct {
 	Keep      bool      `json:"keep"`
 	Force     bool      `json:"force,omitempty"`
 	StartedAt time.Time `json:"started_at"`
+	// ParkedUntil, in a journal's list of unfinished drills, is when the
+	// confirmation a parked drill waits for expires; zero for a drill a
+	// process runs.
+	ParkedUntil time.Time `json:"parked_until,omitzero"`
 }
 
 // ErrLocked is wrapped when another drill holds the app.

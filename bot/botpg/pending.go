@@ -6,6 +6,7 @@ package botpg
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -28,13 +29,33 @@ var _ bot.PendingStore = (*Pending)(nil)
 func toRow(p bot.Pending) pgstate.Pending {
 	return pgstate.Pending{ID: p.ID, DrillID: p.DrillID, App: p.App, Step: p.Step, Action: p.Action, Expect: p.Expect,
 		Requester: p.Requester, Plan: p.Plan, Channel: p.Channel, ThreadTS: p.ThreadTS, PromptTS: p.PromptTS,
-		ExpiresAt: p.ExpiresAt, State: string(p.State), By: p.By, Typed: p.Typed, At: p.At}
+		ExpiresAt: p.ExpiresAt, State: string(p.State), By: p.By, Typed: p.Typed, At: p.At, Job: marshalJob(p.Job)}
+}
+
+// marshalJob keeps a parked drill's job with its confirmation.
+func marshalJob(j *bot.Job) []byte {
+	if j == nil {
+		return nil
+	}
+	b, _ := json.Marshal(j) // a struct of strings, bools and a time
+	return b
+}
+
+func unmarshalJob(b []byte) *bot.Job {
+	if len(b) == 0 {
+		return nil
+	}
+	var j bot.Job
+	if json.Unmarshal(b, &j) != nil {
+		return nil
+	}
+	return &j
 }
 
 func fromRow(r pgstate.Pending) bot.Pending {
 	return bot.Pending{ID: r.ID, DrillID: r.DrillID, App: r.App, Step: r.Step, Action: r.Action, Expect: r.Expect,
 		Requester: r.Requester, Plan: r.Plan, Channel: r.Channel, ThreadTS: r.ThreadTS, PromptTS: r.PromptTS,
-		ExpiresAt: r.ExpiresAt, State: bot.State(r.State), By: r.By, Typed: r.Typed, At: r.At}
+		ExpiresAt: r.ExpiresAt, State: bot.State(r.State), By: r.By, Typed: r.Typed, At: r.At, Job: unmarshalJob(r.Job)}
 }
 
 func translate(err error) error {
@@ -86,7 +107,6 @@ func (s *Pending) Wait(ctx context.Context, id string) (bot.Pending, error) {
 }
 
 // CancelDrill cancels every pending confirmation of drillID.
-func (s *Pending) CancelDrill(ctx context.Context, drillID string, at time.Time) (int, error) {
-	n, err := s.Store.CancelPendingOf(ctx, drillID, at)
-	return int(n), err
+func (s *Pending) CancelDrill(ctx context.Context, drillID string, at time.Time) ([]string, error) {
+	return s.Store.CancelPendingOf(ctx, drillID, at)
 }

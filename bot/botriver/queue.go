@@ -33,9 +33,10 @@
 //     River without using an attempt, to be taken by another process (or
 //     this one when it starts again) at once.
 //   - A process killed while running a job leaves the job "running" in
-//     river_job for good: River's rescuer skips jobs without a timeout (see
+//     river_job: River's rescuer skips jobs without a timeout (see
 //     rescueStuckJobsAfter). The drill itself is not lost: the bot's journal
-//     finds the dead owner and undoes the drill within seconds.
+//     finds the dead owner and undoes the drill within seconds, and then
+//     closes the job (Settle), which River's rescuer finalises as cancelled.
 package botriver
 
 import (
@@ -239,6 +240,27 @@ func (q *Queue) Continue(ctx context.Context, c bot.Continuation, at time.Time) 
 	if res.UniqueSkippedAsDuplicate {
 		q.log.InfoContext(ctx, "continuation already queued", "drill", c.DrillID, "ticket", c.Ticket,
 			"expiry", c.Expiry, "job_id", res.Job.ID, "state", string(res.Job.State))
+	}
+	return nil
+}
+
+// Settle closes the jobs of drillID that a dead process left running: the
+// journal has resumed the drill, so nothing runs them any more. River's
+// rescuer finalises them as cancelled, which also frees their unique keys.
+func (q *Queue) Settle(ctx context.Context, drillID string) error {
+	rows, err := q.pool.Query(ctx, `SELECT id FROM river_job WHERE state = 'running' AND kind IN ($1, $2) AND args->>'drill_id' = $3`,
+		KindDrill, KindContinue, drillID)
+	if err != nil {
+		return fmt.Errorf("find the jobs of drill %s: %w", drillID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("find the jobs of drill %s: %w", drillID, err)
+	}
+	for _, id := range ids {
+		if _, err := q.client.JobCancel(ctx, id); err != nil {
+			return fmt.Errorf("close job %d of drill %s: %w", id, drillID, err)
+		}
 	}
 	return nil
 }

@@ -513,7 +513,7 @@ func TestUniqueAfterTheJobEnds(t *testing.T) {
 // such jobs); one cancelled with JobCancel is finalised. A job of a kind
 // this client does not know is discarded by the same rescuer pass, which
 // shows the pass ran.
-func TestKilledJobIsNotRescued(t *testing.T) {
+func TestKilledJobIsSettledNotRescued(t *testing.T) {
 	db := testDB(t)
 	pool := openPool(t, db)
 	q := newQueue(t, pool, Options{})
@@ -537,8 +537,12 @@ func TestKilledJobIsNotRescued(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT id FROM river_job WHERE args->>'drill_id' = 'killed-cancelled'`).Scan(&cancelID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.client.JobCancel(ctx, cancelID); err != nil {
+	if err := q.Settle(ctx, "killed-cancelled"); err != nil {
 		t.Fatal(err)
+	}
+	var settled string
+	if err := pool.QueryRow(ctx, `SELECT state FROM river_job WHERE id = $1`, cancelID).Scan(&settled); err != nil || settled != "running" {
+		t.Fatalf("settled job is %q (%v) before the rescuer's pass, want still running", settled, err)
 	}
 	run(t, q, handlerFunc(func(context.Context, bot.Job) error {
 		t.Error("a killed drill ran again")
@@ -553,7 +557,7 @@ func TestKilledJobIsNotRescued(t *testing.T) {
 	})
 	c := counts(t, q)
 	if c != (JobCounts{Running: 1, Cancelled: 1}) {
-		t.Fatalf("drill jobs by state after the rescuer's pass: %+v, want the killed one still running, the cancelled one cancelled", c)
+		t.Fatalf("drill jobs by state after the rescuer's pass: %+v, want the killed one still running, the settled one cancelled", c)
 	}
 }
 

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 
 	"github.com/restore-drill/restore-drill/bot"
 	"github.com/restore-drill/restore-drill/bot/botpg"
+	"github.com/restore-drill/restore-drill/bot/botriver"
 	"github.com/restore-drill/restore-drill/drill"
 )
 
@@ -58,18 +60,37 @@ func botCommand(ctx context.Context, cfg Config, args []string, tio IO, redactor
 		return fail(err)
 	}
 	defer closeState()
+	// Drills run as River jobs in the state database: whichever bot
+	// process takes one runs it, and a drill waiting for a confirmation
+	// parks and holds no worker.
+	if err := botriver.Migrate(ctx, store.Pool()); err != nil {
+		return fail(drill.Wrap(drill.ECONFIG, errors.New(redactor.Redact(err.Error())), "cannot set up the job queue in the state database"))
+	}
+	queue, err := botriver.New(store.Pool(), botriver.Options{Logger: logger})
+	if err != nil {
+		return fail(drill.Wrap(drill.ECONFIG, err, "cannot start the job queue"))
+	}
 	api, sm := bot.NewSlack(bot.SlackConfig{AppToken: cfg.SlackAppToken, BotToken: cfg.SlackBotToken, APIURL: cfg.SlackAPIURL})
 	b := bot.New(bot.Config{
 		Engine: &bot.RunnerEngine{Provider: p, Logger: logger, Redactor: redactor, MaxBackupAge: cfg.MaxBackupAge,
 			Journal: store, History: store},
 		Transport: &bot.SlackTransport{Client: api},
 		Access:    botAccess(cfg), TwoPerson: cfg.TwoPerson, ConfirmTimeout: cfg.ConfirmTimeout,
-		Pending: &botpg.Pending{Store: store}, Store: store, IncidentChannel: strings.TrimSpace(cfg.IncidentChannel),
+		Pending: &botpg.Pending{Store: store}, Store: store, Queue: queue, IncidentChannel: strings.TrimSpace(cfg.IncidentChannel),
 		Logger: logger, Redactor: redactor,
 	})
+	qctx, stopQueue := context.WithCancel(ctx)
+	queued := make(chan error, 1)
+	go func() { queued <- queue.Run(qctx, b) }()
 	l := &bot.Listener{Bot: b, Client: sm, Logger: logger}
-	logger.Info("restore-drill bot starting", "provider", p.Name(), "slack_api", cfg.SlackAPIURL, "state", "postgres")
-	if err := l.Run(ctx); err != nil {
+	logger.Info("restore-drill bot starting", "provider", p.Name(), "slack_api", cfg.SlackAPIURL, "state", "postgres", "queue", "river")
+	err = l.Run(ctx)
+	stopQueue()
+	if qerr := <-queued; qerr != nil {
+		logger.Error("the job queue did not stop cleanly: the journal resumes what it left", "err", redactor.Redact(qerr.Error()))
+	}
+	b.Wait()
+	if err != nil {
 		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(err.Error()))
 		return exitFailed
 	}

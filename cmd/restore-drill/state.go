@@ -47,7 +47,9 @@ func openState(ctx context.Context, cfg Config, redactor *drill.Redactor) (*pgst
 	}
 	redactor.AddSecret(pcfg.ConnConfig.Password)
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "restore-drill-state"
-	pcfg.MaxConns = 8
+	// Each running drill holds a connection for its locks, and the bot's
+	// job queue one to listen on.
+	pcfg.MaxConns = 16
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err == nil {
 		_, err = pgstate.Migrate(ctx, pool)

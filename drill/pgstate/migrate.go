@@ -127,6 +127,9 @@ func migrations() []string {
 		`ALTER TABLE drills ADD COLUMN checkpoint jsonb,
 			ADD COLUMN parked_ticket text,
 			ADD COLUMN parked_until timestamptz;`,
+		// 6: the queued job a parked drill waits with, kept with its
+		// confirmation so that whichever process continues it can.
+		`ALTER TABLE pending_confirmations ADD COLUMN job jsonb;`,
 	}
 }
 

@@ -97,7 +97,7 @@ func sameRecord(got, want drill.DrillRecord) bool {
 	if d := got.StartedAt.Sub(want.StartedAt); d < -time.Microsecond || d > time.Microsecond {
 		return false
 	}
-	got.StartedAt = want.StartedAt
+	got.StartedAt, got.ParkedUntil = want.StartedAt, want.ParkedUntil
 	return got == want
 }
 
@@ -145,8 +145,8 @@ func TestPark_HoldsTheApp(t *testing.T) {
 		time.Until(running[0].ParkedUntil) < 9*time.Minute || !strings.HasPrefix(running[0].Waiting(), "waiting for a confirmation until ") {
 		t.Errorf("running: %+v", running)
 	}
-	if recs, err := other.RunningDrills(ctx); err != nil || len(recs) != 1 || !sameRecord(recs[0], r) {
-		t.Errorf("running drills: %+v %v, want %+v", recs, err, r)
+	if recs, err := other.RunningDrills(ctx); err != nil || len(recs) != 1 || !sameRecord(recs[0], r) || !recs[0].ParkedUntil.Equal(running[0].ParkedUntil) {
+		t.Errorf("running drills: %+v %v, want %+v parked until %s", recs, err, r, running[0].ParkedUntil)
 	}
 	if alive, err := other.DrillAlive(ctx, r.DrillID); err != nil || !alive {
 		t.Errorf("a parked drill counts as dead: %v %v", alive, err)

@@ -22,6 +22,9 @@ type Pending struct {
 	State                                             string
 	By, Typed                                         string
 	At                                                time.Time
+	// Job is the queued drill's job a parked drill waits with (JSON), or
+	// nil.
+	Job []byte
 }
 
 // ErrNoPending is returned for an unknown confirmation id.
@@ -34,9 +37,9 @@ func (s *Store) CreatePending(ctx context.Context, p Pending) error {
 		return err
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO pending_confirmations
-		(id, drill_id, app, step, action, expect, requester, plan, channel, thread_ts, prompt_ts, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		p.ID, p.DrillID, p.App, p.Step, p.Action, p.Expect, p.Requester, plan, p.Channel, p.ThreadTS, p.PromptTS, p.ExpiresAt)
+		(id, drill_id, app, step, action, expect, requester, plan, channel, thread_ts, prompt_ts, expires_at, job)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		p.ID, p.DrillID, p.App, p.Step, p.Action, p.Expect, p.Requester, plan, p.Channel, p.ThreadTS, p.PromptTS, p.ExpiresAt, p.Job)
 	if err != nil {
 		return drill.Wrap(drill.EFAILED, err, "cannot record confirmation %s", p.ID)
 	}
@@ -44,13 +47,13 @@ func (s *Store) CreatePending(ctx context.Context, p Pending) error {
 }
 
 const pendingColumns = `id, drill_id, app, step, action, expect, requester, plan, channel, thread_ts, prompt_ts,
-	expires_at, state, by_user, typed, coalesce(resolved_at, 'epoch')`
+	expires_at, state, by_user, typed, coalesce(resolved_at, 'epoch'), job`
 
 func scanPending(row pgx.Row) (Pending, error) {
 	var p Pending
 	var plan []byte
 	err := row.Scan(&p.ID, &p.DrillID, &p.App, &p.Step, &p.Action, &p.Expect, &p.Requester, &plan, &p.Channel, &p.ThreadTS,
-		&p.PromptTS, &p.ExpiresAt, &p.State, &p.By, &p.Typed, &p.At)
+		&p.PromptTS, &p.ExpiresAt, &p.State, &p.By, &p.Typed, &p.At, &p.Job)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Pending{}, ErrNoPending
 	}
@@ -105,14 +108,18 @@ func (s *Store) ResolvePending(ctx context.Context, id, state, by, typed string,
 
 // CancelPendingOf cancels every confirmation of drillID still pending, so
 // that nobody can confirm a step of a drill that has ended (a dead drill
-// resumed by another process). It returns how many it cancelled.
-func (s *Store) CancelPendingOf(ctx context.Context, drillID string, at time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE pending_confirmations SET state = 'cancelled', resolved_at = $2
-		WHERE drill_id = $1 AND state = 'pending'`, drillID, at)
-	if err != nil {
-		return 0, drill.Wrap(drill.EFAILED, err, "cannot cancel the confirmations of drill %s", drillID)
+// resumed by another process). It returns the ids it cancelled.
+func (s *Store) CancelPendingOf(ctx context.Context, drillID string, at time.Time) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE pending_confirmations SET state = 'cancelled', resolved_at = $2
+		WHERE drill_id = $1 AND state = 'pending' RETURNING id`, drillID, at)
+	var ids []string
+	if err == nil {
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	}
-	return tag.RowsAffected(), nil
+	if err != nil {
+		return nil, drill.Wrap(drill.EFAILED, err, "cannot cancel the confirmations of drill %s", drillID)
+	}
+	return ids, nil
 }
 
 // WaitPending polls id every interval until it has left pending, or ctx

@@ -20,6 +20,9 @@ func (s *Store) RunningDrills(ctx context.Context) ([]drill.DrillRecord, error) 
 	recs := make([]drill.DrillRecord, len(list))
 	for i, r := range list {
 		recs[i] = r.DrillRecord
+		if r.Parked() {
+			recs[i].ParkedUntil = r.ParkedUntil
+		}
 	}
 	return recs, nil
 }

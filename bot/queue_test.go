@@ -1,0 +1,170 @@
+package bot_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/restore-drill/restore-drill/bot/botriver"
+	"github.com/restore-drill/restore-drill/bot/slacktest"
+	"github.com/restore-drill/restore-drill/drill"
+	"github.com/restore-drill/restore-drill/drill/drilltest"
+	"github.com/restore-drill/restore-drill/drill/pgstate"
+)
+
+// queuedPair starts two bot processes on one state database and one Slack
+// workspace, each running drills from the shared River queue: a takes the
+// socket (commands, clicks, submissions), w only works jobs.
+func queuedPair(t *testing.T, o options) (a, w *bundle, store *pgstate.Store) {
+	t.Helper()
+	store = drilltest.NewStateStore(t)
+	o.store, o.queue, o.backupDir = store, true, t.TempDir()
+	a = setup(t, o)
+	o.app, o.fake, o.worker = a.app, a.fake, true
+	w = setup(t, o)
+	return a, w, store
+}
+
+// waitJobs waits until no drill job runs and want(c) holds.
+func waitJobs(t *testing.T, q *botriver.Queue, what string, want func(botriver.JobCounts) bool) botriver.JobCounts {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := q.Counts(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Running == 0 && want(c) {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: jobs %+v after 30 s", what, c)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitParked waits until drill id is parked in the journal.
+func waitParked(t *testing.T, store *pgstate.Store, id string) pgstate.RunningDrill {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list, err := store.Running(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.IndexFunc(list, func(r pgstate.RunningDrill) bool { return r.DrillID == id && r.Parked() }); i >= 0 {
+			return list[i]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("drill %s did not park: %+v", id, list)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestQueue_FullDrillParksAndContinues: a full drill from Slack runs as a
+// River job; at each confirmation it parks and no job runs while people
+// think; the answer, submitted to the socket process, continues it in
+// whichever process takes the continuation, in the same thread, to a pass.
+func TestQueue_FullDrillParksAndContinues(t *testing.T) {
+	t.Parallel()
+	a, _, store := queuedPair(t, options{})
+	id, parent := a.run(t, "run "+a.app+" --mode full")
+
+	prompt1, cid1 := a.prompt(t, parent.Reply, 1)
+	if r := waitParked(t, store, id); r.Ticket != cid1 {
+		t.Fatalf("parked on %q, want the prompt's confirmation %q", r.Ticket, cid1)
+	}
+	// The drill's job is over, its expiry's continuation scheduled: no
+	// worker is held while the confirmation waits.
+	waitJobs(t, a.queue, "parked on maintenance", func(c botriver.JobCounts) bool { return c.Completed == 1 && c.Scheduled == 1 })
+	a.fake.WaitCall(t, "the wait said in the thread", func(c slacktest.Call) bool {
+		return c.Method == "chat.postMessage" && c.ThreadTS == parent.Reply && strings.Contains(c.Text, "no process is held")
+	})
+	// The parked drill still holds its app, and says what it waits for.
+	for _, cmd := range []string{"run " + a.app, "status", "unlock " + a.app} {
+		_, ack := a.command(t, bob, cmd)
+		if txt := ackText(t, ack); !strings.Contains(txt, id) || !strings.Contains(txt, "waiting for a confirmation until") {
+			t.Errorf("%s while parked: %q", cmd, txt)
+		}
+	}
+
+	a.confirm(t, bob, prompt1, cid1)
+	prompt2, cid2 := a.prompt(t, parent.Reply, 2)
+	if r := waitParked(t, store, id); r.Ticket != cid2 {
+		t.Fatalf("parked on %q, want the second prompt's %q", r.Ticket, cid2)
+	}
+	waitJobs(t, a.queue, "parked on promote", func(c botriver.JobCounts) bool { return c.Completed == 2 && c.Scheduled >= 1 })
+
+	a.confirm(t, alice, prompt2, cid2)
+	if v := a.verdict(t, parent, id); !strings.Contains(v.Text, "PASSED") {
+		t.Fatalf("verdict %q", v.Text)
+	}
+	texts := threadTexts(a.fake.Calls(), parent.Reply)
+	for _, want := range []string{"confirmed turn on maintenance mode", "confirmed promote", "promote_back", "destroy_scratch"} {
+		if !containsAny(texts, want) {
+			t.Errorf("the thread lacks %q:\n%s", want, strings.Join(texts, "\n"))
+		}
+	}
+	hist, err := store.History(context.Background(), a.app, 5)
+	if err != nil || len(hist) != 1 || hist[0].Result != drill.Passed || len(hist[0].Confirmations) != 2 {
+		t.Fatalf("history %+v, %v", hist, err)
+	}
+	if c := hist[0].Confirmations; c[0].User != bob || c[1].User != alice || c[1].Step != drill.StepPromote {
+		t.Errorf("confirmations %+v, want bob's maintenance then alice's promote", c)
+	}
+	if left := scratchLeft(t, a.app); len(left) > 0 {
+		t.Errorf("scratch databases left: %v", left)
+	}
+}
+
+// TestQueue_ParkedDrillExpiresAndUndoes: nobody confirms; the expiry's
+// scheduled continuation takes the parked drill up and undoes it.
+func TestQueue_ParkedDrillExpiresAndUndoes(t *testing.T) {
+	t.Parallel()
+	a, _, store := queuedPair(t, options{confirmTimeout: 2 * time.Second})
+	id, parent := a.run(t, "run "+a.app+" --mode full")
+	a.prompt(t, parent.Reply, 1)
+	waitParked(t, store, id)
+	v := a.verdict(t, parent, id)
+	if !strings.Contains(v.Text, "FAILED") {
+		t.Fatalf("verdict %q, want a failure", v.Text)
+	}
+	if !containsAny(threadTexts(a.fake.Calls(), parent.Reply), "expired") {
+		t.Errorf("the thread does not say the confirmation expired")
+	}
+	waitJobs(t, a.queue, "expired", func(c botriver.JobCounts) bool { return c.Scheduled == 0 })
+	if left := scratchLeft(t, a.app); len(left) > 0 {
+		t.Errorf("scratch databases left: %v", left)
+	}
+	if list, err := store.Running(context.Background()); err != nil || len(list) != 0 {
+		t.Errorf("running %+v %v, want the drill finished", list, err)
+	}
+}
+
+// TestQueue_CancelParkedDrill: cancel reaches a drill no process runs.
+func TestQueue_CancelParkedDrill(t *testing.T) {
+	t.Parallel()
+	a, _, store := queuedPair(t, options{})
+	id, parent := a.run(t, "run "+a.app+" --mode full")
+	prompt, cid := a.prompt(t, parent.Reply, 1)
+	waitParked(t, store, id)
+	_, ack := a.command(t, bob, "cancel "+id)
+	if txt := ackText(t, ack); !strings.Contains(txt, "was waiting for a confirmation") {
+		t.Fatalf("cancel ack %q", txt)
+	}
+	if v := a.verdict(t, parent, id); !strings.Contains(v.Text, "FAILED") {
+		t.Fatalf("verdict %q", v.Text)
+	}
+	// The prompt can no longer be confirmed.
+	a.click(t, alice, prompt, cid)
+	a.fake.WaitCall(t, "refusal of a cancelled confirmation", func(c slacktest.Call) bool {
+		return c.Method == "chat.postEphemeral" && strings.Contains(c.Text, "cancelled")
+	})
+	if left := scratchLeft(t, a.app); len(left) > 0 {
+		t.Errorf("scratch databases left: %v", left)
+	}
+}
