@@ -699,6 +699,9 @@ func (c *confirmer) park(ctx context.Context, p Pending) (drill.Confirmation, er
 		return drill.Confirmation{}, drill.Wrap(drill.EREFUSED, err, "the confirmation's expiry could not be queued, so the drill cannot wait for it")
 	}
 	ask := func(ctx context.Context) {
+		if ok, err := b.cfg.Pending.ClaimPrompt(ctx, p.ID, ""); err != nil || !ok {
+			return // another process posts it (see repostPrompts)
+		}
 		if _, err := c.post(ctx, p); err == nil {
 			return
 		}

@@ -53,7 +53,17 @@ func (b *Bot) ContinueJob(ctx context.Context, c Continuation) error {
 	}
 	ans := answerOf(p)
 	b.drive(ctx, j, continuing(b, j), func(ctx context.Context, th Thread) (*drill.Report, error) {
-		return b.cfg.Engine.Continue(ctx, c.DrillID, c.Ticket, ans, th)
+		rep, err := b.cfg.Engine.Continue(ctx, c.DrillID, c.Ticket, ans, th)
+		if !errors.Is(err, drill.ErrNotParked) {
+			// This continuation took the drill: a job of it that River
+			// still shows running (the drill's, or an earlier
+			// continuation's, whose process died after the drill parked)
+			// runs nothing.
+			if serr := b.cfg.Queue.Settle(context.WithoutCancel(ctx), c.DrillID, c.Ticket); serr != nil {
+				l.Warn("cannot close the stale jobs of a continued drill", "err", b.cfg.Redactor.Redact(serr.Error()))
+			}
+		}
+		return rep, err
 	})
 	return nil
 }
@@ -90,4 +100,30 @@ func (b *Bot) cancelParked(ctx context.Context, drillID, by string) (Message, bo
 	}
 	b.cfg.Logger.Info("parked drill cancelled", "drill", drillID, "by", by)
 	return textMessage(fmt.Sprintf("Cancelling drill %s, which was waiting for a confirmation: its undo stack runs now; follow it in its thread.", code(drillID))), true
+}
+
+// repostPrompts posts the prompts of parked drills that nobody posted: the
+// process that parked a drill died between the park and the prompt, and
+// without the prompt nobody could answer before the expiry undid it.
+func (b *Bot) repostPrompts(ctx context.Context) {
+	list, err := b.cfg.Pending.Unposted(ctx)
+	if err != nil {
+		b.cfg.Logger.Warn("cannot read the unposted confirmations", "err", b.cfg.Redactor.Redact(err.Error()))
+		return
+	}
+	for _, p := range list {
+		if ok, err := b.cfg.Pending.ClaimPrompt(ctx, p.ID, p.PromptTS); err != nil || !ok {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+		p.PromptTS = ""
+		ts, err := b.reply.post(pctx, p.Channel, promptMessage(p), PostOptions{ThreadTS: p.ThreadTS, Broadcast: p.ThreadTS != ""})
+		cancel()
+		if err != nil {
+			b.cfg.Logger.Warn("cannot post a parked drill's confirmation prompt; it is undone at the expiry", "drill", p.DrillID, "err", b.cfg.Redactor.Redact(err.Error()))
+			continue
+		}
+		_ = b.cfg.Pending.SetPromptTS(ctx, p.ID, ts)
+		b.cfg.Logger.Info("posted the prompt of a parked drill whose process died before it could", "drill", p.DrillID, "ticket", p.ID)
+	}
 }

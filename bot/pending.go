@@ -50,6 +50,14 @@ type PendingStore interface {
 	Resolve(ctx context.Context, id string, state State, by, typed string, at time.Time) (p Pending, ok bool, err error)
 	// Wait blocks until id has left StatePending, or ctx ends.
 	Wait(ctx context.Context, id string) (Pending, error)
+	// ClaimPrompt makes the caller the one that posts id's prompt, if its
+	// PromptTS still reads was ("" for a new one, or what Unposted
+	// returned): of several callers, in any processes, exactly one gets
+	// true, and only while id is pending.
+	ClaimPrompt(ctx context.Context, id, was string) (bool, error)
+	// Unposted returns the confirmations that parked drills wait for and
+	// whose prompt nobody posted or is posting (their process died first).
+	Unposted(ctx context.Context) ([]Pending, error)
 	// CancelDrill cancels every confirmation of drillID still pending,
 	// and returns their ids.
 	CancelDrill(ctx context.Context, drillID string, at time.Time) ([]string, error)
@@ -101,6 +109,22 @@ func (m *MemoryPending) SetPromptTS(_ context.Context, id, ts string) error {
 	it.p.PromptTS = ts
 	return nil
 }
+
+// ClaimPrompt claims the posting of id's prompt once.
+func (m *MemoryPending) ClaimPrompt(_ context.Context, id, was string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.items[id]
+	if !ok || it.p.State != StatePending || it.p.PromptTS != was {
+		return false, nil
+	}
+	it.p.PromptTS = "posting"
+	return true, nil
+}
+
+// Unposted returns nothing: drills kept in memory wait in their process,
+// which posts their prompts.
+func (m *MemoryPending) Unposted(context.Context) ([]Pending, error) { return nil, nil }
 
 // Resolve moves id out of StatePending once.
 func (m *MemoryPending) Resolve(_ context.Context, id string, state State, by, typed string, at time.Time) (Pending, bool, error) {

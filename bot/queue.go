@@ -93,9 +93,10 @@ type Queue interface {
 	Enqueue(ctx context.Context, j Job) error
 	// Continue adds c, to run at at (at once when zero).
 	Continue(ctx context.Context, c Continuation, at time.Time) error
-	// Settle closes the jobs of a drill whose process died, left as
-	// running: the journal has resumed the drill.
-	Settle(ctx context.Context, drillID string) error
+	// Settle closes the jobs of a drill that dead processes left as
+	// running, except the continuations of ticket keep: the journal has
+	// resumed the drill, or the continuation of keep owns it now.
+	Settle(ctx context.Context, drillID, keep string) error
 }
 
 // JobHandler runs what a Queue hands out. *Bot implements it.

@@ -106,6 +106,24 @@ func (s *Pending) Wait(ctx context.Context, id string) (bot.Pending, error) {
 	return fromRow(r), nil
 }
 
+// ClaimPrompt claims the posting of id's prompt, across every process.
+func (s *Pending) ClaimPrompt(ctx context.Context, id, was string) (bool, error) {
+	return s.Store.ClaimPendingPrompt(ctx, id, was)
+}
+
+// Unposted returns the parked drills' confirmations never prompted.
+func (s *Pending) Unposted(ctx context.Context) ([]bot.Pending, error) {
+	rows, err := s.Store.UnpostedPending(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bot.Pending, len(rows))
+	for i, r := range rows {
+		out[i] = fromRow(r)
+	}
+	return out, nil
+}
+
 // CancelDrill cancels every pending confirmation of drillID.
 func (s *Pending) CancelDrill(ctx context.Context, drillID string, at time.Time) ([]string, error) {
 	return s.Store.CancelPendingOf(ctx, drillID, at)

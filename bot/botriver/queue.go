@@ -244,12 +244,15 @@ func (q *Queue) Continue(ctx context.Context, c bot.Continuation, at time.Time) 
 	return nil
 }
 
-// Settle closes the jobs of drillID that a dead process left running: the
-// journal has resumed the drill, so nothing runs them any more. River's
-// rescuer finalises them as cancelled, which also frees their unique keys.
-func (q *Queue) Settle(ctx context.Context, drillID string) error {
-	rows, err := q.pool.Query(ctx, `SELECT id FROM river_job WHERE state = 'running' AND kind IN ($1, $2) AND args->>'drill_id' = $3`,
-		KindDrill, KindContinue, drillID)
+// Settle closes the jobs of drillID that a dead process left running,
+// except the continuations of ticket keep (the caller's own): the journal
+// has resumed the drill, or a continuation owns it now, so nothing runs
+// them any more. River's rescuer finalises them as cancelled, which also
+// frees their unique keys.
+func (q *Queue) Settle(ctx context.Context, drillID, keep string) error {
+	rows, err := q.pool.Query(ctx, `SELECT id FROM river_job WHERE state = 'running' AND kind IN ($1, $2) AND args->>'drill_id' = $3
+		AND NOT (kind = $2 AND args->>'ticket' = $4 AND $4 <> '')`,
+		KindDrill, KindContinue, drillID, keep)
 	if err != nil {
 		return fmt.Errorf("find the jobs of drill %s: %w", drillID, err)
 	}

@@ -609,11 +609,23 @@ func (s *Server) WaitConnected(tb testing.TB) {
 	tb.Helper()
 	// A reconnect waits on slack-go's backoff, which under a loaded CI
 	// machine can exceed the usual wait.
+	s.waitSocket(tb, true, "the bot did not connect to the fake socket")
+}
+
+// WaitDisconnected waits until the bot's socket is gone (its process
+// died, or it closed it).
+func (s *Server) WaitDisconnected(tb testing.TB) {
+	tb.Helper()
+	s.waitSocket(tb, false, "the bot's socket stayed open")
+}
+
+func (s *Server) waitSocket(tb testing.TB, open bool, failure string) {
+	tb.Helper()
 	deadline := time.NewTimer(3 * DefaultWait)
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
-		ok, ch := s.conn != nil, s.changed
+		ok, ch := (s.conn != nil) == open, s.changed
 		s.mu.Unlock()
 		if ok {
 			return
@@ -621,7 +633,7 @@ func (s *Server) WaitConnected(tb testing.TB) {
 		select {
 		case <-ch:
 		case <-deadline.C:
-			tb.Fatalf("the bot did not connect to the fake socket within %s", 3*DefaultWait)
+			tb.Fatalf("%s within %s", failure, 3*DefaultWait)
 		}
 	}
 }

@@ -18,7 +18,11 @@ import (
 // stateURL points DATABASE_URL at a state database of the test's own.
 func stateURL(t *testing.T) string {
 	t.Helper()
-	db := drilltest.CreateDatabase(t, "state")
+	return dbURL(drilltest.CreateDatabase(t, "state"))
+}
+
+// dbURL is the URL of database db on the test server.
+func dbURL(db string) string {
 	base := drilltest.ServerURL()
 	if base == "" {
 		return "dbname=" + db

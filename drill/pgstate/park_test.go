@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -493,5 +495,77 @@ func TestUnpark_WaitsForAParkOnItsTicket(t *testing.T) {
 	start := time.Now()
 	if _, ok, err := open().Unpark(ctx, r.DrillID, "T-1"); ok || err != nil || time.Since(start) > 2*time.Second {
 		t.Fatalf("unpark of a consumed ticket: %v %v after %s", ok, err, time.Since(start))
+	}
+}
+
+// TestPendingPrompt_ClaimedOnceRepostedWhenItsPosterDied: the prompt of a
+// parked drill's confirmation is claimed by one process; a parked drill's
+// unposted prompt is listed for another to post, and so is one whose
+// claimer died, but not one a live process is posting.
+func TestPendingPrompt_ClaimedOnceRepostedWhenItsPosterDied(t *testing.T) {
+	t.Parallel()
+	s, open := newParkState(t)
+	ctx := t.Context()
+	r, _, _ := park(t, s, "shop", "c0000001")
+	p := pgstate.Pending{ID: "c0000001", DrillID: r.DrillID, App: "shop", Expect: "shop", ExpiresAt: time.Now().Add(time.Minute), Job: []byte(`{"id":"x"}`)}
+	if err := s.CreatePending(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	// A confirmation no parked drill waits for is not listed.
+	if err := s.CreatePending(ctx, pgstate.Pending{ID: "c0000002", DrillID: r.DrillID, App: "shop", ExpiresAt: time.Now().Add(time.Minute), Job: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	unposted := func() []string {
+		t.Helper()
+		list, err := open().UnpostedPending(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, q := range list {
+			ids = append(ids, q.ID+"="+q.PromptTS)
+		}
+		return ids
+	}
+	if got := unposted(); len(got) != 1 || got[0] != "c0000001=" {
+		t.Fatalf("unposted %v, want the parked drill's prompt", got)
+	}
+	wins := 0
+	for _, st := range []*pgstate.Store{s, open(), open()} {
+		if ok, err := st.ClaimPendingPrompt(ctx, p.ID, ""); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			wins++
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d claims won, want 1", wins)
+	}
+	// This process claimed it and lives: nobody else posts it.
+	if got := unposted(); len(got) != 0 {
+		t.Fatalf("unposted %v while a live process posts it", got)
+	}
+	host, _ := os.Hostname()
+	for _, c := range []struct {
+		claim string
+		stale bool
+	}{
+		{fmt.Sprintf("posting:%s/%d:%d", host, 1<<22+7, time.Now().Unix()), true},                      // dead here
+		{fmt.Sprintf("posting:other/%d:%d", 42, time.Now().Unix()), false},                             // another machine, just now
+		{fmt.Sprintf("posting:other/%d:%d", 42, time.Now().Add(-10*time.Minute).Unix()), true},         // another machine, long silent
+		{fmt.Sprintf("posting:%s/%d:%d", host, os.Getpid(), time.Now().Add(-time.Hour).Unix()), false}, // alive here
+	} {
+		if err := s.SetPendingPromptTS(ctx, p.ID, c.claim); err != nil {
+			t.Fatal(err)
+		}
+		got := unposted()
+		if stale := len(got) == 1; stale != c.stale {
+			t.Errorf("claim %q: listed %v, want stale %v", c.claim, got, c.stale)
+		}
+		if c.stale {
+			if ok, err := open().ClaimPendingPrompt(ctx, p.ID, c.claim); err != nil || !ok {
+				t.Errorf("reclaiming the stale %q: %v %v", c.claim, ok, err)
+			}
+		}
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -148,4 +151,76 @@ func (s *Store) WaitPending(ctx context.Context, id string, interval time.Durati
 		case <-t.C:
 		}
 	}
+}
+
+// A prompt being posted is claimed in prompt_ts as "posting:OWNER:UNIX"
+// until the real ts is set: the owner (host/pid) and when it claimed.
+const promptClaim = "posting:"
+
+// promptClaimStale is how long another machine's claim holds; a claim of
+// a dead process on this machine ends at once.
+const promptClaimStale = 2 * time.Minute
+
+// ClaimPendingPrompt makes the caller the one that posts confirmation id's
+// prompt, if its prompt_ts still reads was (empty, or a stale claim
+// Unposted returned): of several callers, in any processes, exactly one
+// gets true, and only while the confirmation is pending.
+func (s *Store) ClaimPendingPrompt(ctx context.Context, id, was string) (bool, error) {
+	claim := fmt.Sprintf("%s%s:%d", promptClaim, s.owner, time.Now().Unix())
+	tag, err := s.pool.Exec(ctx, `UPDATE pending_confirmations SET prompt_ts = $3
+		WHERE id = $1 AND state = 'pending' AND prompt_ts = $2`, id, was, claim)
+	if err != nil {
+		return false, drill.Wrap(drill.EFAILED, err, "cannot claim the prompt of confirmation %s", id)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// staleClaim tells whether prompt_ts ts is a claim whose poster is gone:
+// dead on this machine, or silent past promptClaimStale.
+func staleClaim(ts string, now time.Time) bool {
+	rest, ok := strings.CutPrefix(ts, promptClaim)
+	if !ok {
+		return false
+	}
+	i := strings.LastIndex(rest, ":")
+	if i < 0 {
+		return true
+	}
+	at, err := strconv.ParseInt(rest[i+1:], 10, 64)
+	if err != nil {
+		return true
+	}
+	if alive, known := processAlive(rest[:i]); known {
+		return !alive
+	}
+	return now.Sub(time.Unix(at, 0)) > promptClaimStale
+}
+
+// UnpostedPending returns the pending confirmations that parked drills wait
+// for and whose prompt nobody posted, or nobody alive is posting (the
+// process that parked the drill died first): nobody could answer them.
+func (s *Store) UnpostedPending(ctx context.Context) ([]Pending, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+pendingColumns+` FROM pending_confirmations p
+		WHERE p.state = 'pending' AND (p.prompt_ts = '' OR p.prompt_ts LIKE 'posting:%') AND p.job IS NOT NULL
+		  AND EXISTS (SELECT 1 FROM drills d WHERE d.drill_id = p.drill_id AND d.status = 'running' AND d.parked_ticket = p.id)
+		ORDER BY p.expires_at`)
+	if err != nil {
+		return nil, drill.Wrap(drill.ECONFIG, err, "cannot read the confirmations from the state database")
+	}
+	defer rows.Close()
+	var out []Pending
+	now := time.Now()
+	for rows.Next() {
+		p, err := scanPending(rows)
+		if err != nil {
+			return nil, err
+		}
+		if p.PromptTS == "" || staleClaim(p.PromptTS, now) {
+			out = append(out, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, drill.Wrap(drill.ECONFIG, err, "cannot read the confirmations from the state database")
+	}
+	return out, nil
 }

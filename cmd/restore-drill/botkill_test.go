@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/restore-drill/restore-drill/bot/slacktest"
+	"github.com/restore-drill/restore-drill/drill/drilltest"
+)
+
+// botRig is the real `restore-drill bot` against a fake Slack workspace,
+// with its state (journal, confirmations, River's jobs) in a database of
+// the test's: processes come and go, the workspace and state stay.
+type botRig struct {
+	t     *testing.T
+	fake  *slacktest.Server
+	app   string
+	env   []string
+	state string
+	oid   uint32
+}
+
+func newBotRig(t *testing.T) *botRig {
+	t.Helper()
+	app, env := newApp(t)
+	drilltest.Exec(t, app, `CREATE TABLE bulk AS SELECT g, md5(g::text) AS h FROM generate_series(1, 200000) g`)
+	fake := slacktest.New(t)
+	fake.PingInterval = 2 * time.Second
+	stateDB := drilltest.CreateDatabase(t, "state")
+	env = append(env, "DATABASE_URL="+dbURL(stateDB), "SLACK_APP_TOKEN="+fake.AppToken, "SLACK_BOT_TOKEN="+fake.BotToken,
+		"SLACK_API_URL="+fake.APIURL(), "LOG_LEVEL=info", "DRILL_ALLOWED_USERS=U1,U2")
+	r := &botRig{t: t, fake: fake, app: app, env: env, state: stateDB}
+	if err := drilltest.Connect(t, "").QueryRow(context.Background(), `SELECT oid FROM pg_database WHERE datname = $1`, app).Scan(&r.oid); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// start starts a bot process and waits until it holds the socket.
+func (r *botRig) start() *exec.Cmd {
+	r.t.Helper()
+	cmd := exec.Command(binary, "bot")
+	cmd.Env = append(baseEnv(), r.env...)
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	r.fake.WaitConnected(r.t)
+	return cmd
+}
+
+// kill SIGKILLs a bot process and waits until the workspace saw its socket go.
+func (r *botRig) kill(cmd *exec.Cmd) {
+	r.t.Helper()
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	r.fake.WaitDisconnected(r.t)
+}
+
+var startedRE = regexp.MustCompile("Starting drill `(d[a-z0-9]{7})`")
+
+// run asks for a drill and returns its id and thread.
+func (r *botRig) run(text string) (id, thread string) {
+	r.t.Helper()
+	env := r.fake.SlashCommand(r.t, slacktest.Slash{User: "U1", Channel: "C1", Text: text})
+	var p struct {
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(r.fake.WaitAck(r.t, env).Payload, &p); err != nil {
+		r.t.Fatal(err)
+	}
+	m := startedRE.FindStringSubmatch(p.Text)
+	if m == nil {
+		r.t.Fatalf("ack %q starts no drill", p.Text)
+	}
+	parent := r.fake.WaitCall(r.t, "parent of "+m[1], func(c slacktest.Call) bool {
+		return c.Method == "chat.postMessage" && c.ThreadTS == "" && strings.Contains(c.Text, m[1])
+	})
+	return m[1], parent.Reply
+}
+
+// said waits for a message in thread containing s.
+func (r *botRig) said(thread, s string) slacktest.Call {
+	r.t.Helper()
+	return r.fake.WaitCall(r.t, "thread message "+s, func(c slacktest.Call) bool {
+		return c.Method == "chat.postMessage" && c.ThreadTS == thread && strings.Contains(c.Text+c.BlockText(), s)
+	})
+}
+
+var ticketRE = regexp.MustCompile(`"value":"(c[a-z0-9]{7})"`)
+
+// confirm waits for the n-th prompt in thread and confirms it as U2.
+func (r *botRig) confirm(thread string, n int) {
+	r.t.Helper()
+	prompt := r.fake.WaitCalls(r.t, "prompt", n, func(c slacktest.Call) bool {
+		return c.Method == "chat.postMessage" && c.ThreadTS == thread && strings.Contains(string(c.Blocks), `"restore_drill_confirm"`)
+	})[n-1]
+	m := ticketRE.FindStringSubmatch(string(prompt.Blocks))
+	if m == nil {
+		r.t.Fatalf("prompt without a confirmation id: %s", prompt.Blocks)
+	}
+	r.fake.WaitAck(r.t, r.fake.Click(r.t, slacktest.Click{User: "U2", Channel: "C1", MessageTS: prompt.Reply,
+		ActionID: "restore_drill_confirm", BlockID: "confirm_actions", Value: m[1]}))
+	r.fake.WaitCall(r.t, "views.open", func(c slacktest.Call) bool {
+		return c.Method == "views.open" && strings.Contains(string(c.View), m[1])
+	})
+	ack := r.fake.WaitAck(r.t, r.fake.Submit(r.t, slacktest.Submission{User: "U2", CallbackID: "restore_drill_typed",
+		PrivateMetadata: m[1], BlockID: "typed_confirmation", ActionID: "typed", Value: r.app}))
+	if len(ack.Payload) > 0 && string(ack.Payload) != "null" {
+		r.t.Fatalf("confirmation refused: %s", ack.Payload)
+	}
+}
+
+// requireRestored checks production: out of maintenance, served by its
+// original database with all its rows, no database of a drill left, and
+// no job of the drill still running in River.
+func (r *botRig) requireRestored(id string) {
+	r.t.Helper()
+	ctx := context.Background()
+	var limit int
+	var oid uint32
+	if err := drilltest.Connect(r.t, "").QueryRow(ctx, `SELECT oid, datconnlimit FROM pg_database WHERE datname = $1`, r.app).Scan(&oid, &limit); err != nil {
+		r.t.Fatalf("%s has no database: %v", r.app, err)
+	}
+	if limit != -1 || oid != r.oid {
+		r.t.Errorf("%s: connection limit %d (maintenance if 0), database oid %d (original %d)", r.app, limit, oid, r.oid)
+	}
+	var rows int
+	if err := drilltest.Connect(r.t, r.app).QueryRow(ctx, `SELECT count(*) FROM bulk`).Scan(&rows); err != nil || rows != 200000 {
+		r.t.Errorf("production data: %d rows, %v", rows, err)
+	}
+	if left := leftovers(r.t, r.app); len(left) != 0 {
+		r.t.Errorf("left behind: %v", left)
+	}
+	var status string
+	var running int
+	state := drilltest.Connect(r.t, r.state)
+	if err := state.QueryRow(ctx, `SELECT status FROM drills WHERE drill_id = $1`, id).Scan(&status); err != nil || status == "running" {
+		r.t.Errorf("drill %s is %q in the journal (%v), want finished", id, status, err)
+	}
+	// A job the killed process held stays "running" until the bot closes
+	// it (River then finalises it); River records a finished job's end
+	// shortly after its handler returned.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if err := state.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE args->>'drill_id' = $1 AND state = 'running'
+			AND NOT metadata ? 'cancel_attempted_at'`, id).Scan(&running); err != nil {
+			r.t.Fatal(err)
+		}
+		if running == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			r.t.Errorf("%d jobs of drill %s still running in River", running, id)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The bot's drills are River jobs: a bot process SIGKILLed while it runs
+// a drill's job, or while the drill is parked on a confirmation, is
+// replaced by another process on the same state database, which undoes
+// the drill it finds dead or continues the one parked. Production ends
+// restored each time.
+func TestKill_BotProcess(t *testing.T) {
+	t.Parallel()
+	t.Run("verify drill mid-restore", func(t *testing.T) {
+		r := newBotRig(t)
+		bot1 := r.start()
+		id, thread := r.run("run " + r.app)
+		r.said(thread, "`capture` done")
+		r.kill(bot1)
+		r.start()
+		r.said(thread, "died at step")
+		r.requireRestored(id)
+	})
+	t.Run("full drill in maintenance", func(t *testing.T) {
+		r := newBotRig(t)
+		bot1 := r.start()
+		id, thread := r.run("run " + r.app + " --mode full")
+		r.confirm(thread, 1)
+		r.said(thread, "`maintenance_on` done")
+		r.kill(bot1)
+		r.start()
+		if m := r.said(thread, "died at step"); !strings.Contains(m.Text, "maintenance_on") {
+			t.Errorf("resume said %q, want maintenance undone", m.Text)
+		}
+		r.requireRestored(id)
+	})
+	t.Run("full drill parked on a confirmation", func(t *testing.T) {
+		r := newBotRig(t)
+		bot1 := r.start()
+		id, thread := r.run("run " + r.app + " --mode full")
+		r.said(thread, "no process is held")
+		r.kill(bot1)
+		// The new process's start-up resume leaves the parked drill alone:
+		// the answer continues it there, to a pass.
+		r.start()
+		r.confirm(thread, 1)
+		r.confirm(thread, 2)
+		if v := r.fake.WaitCall(t, "verdict", func(c slacktest.Call) bool {
+			return c.Method == "chat.postMessage" && c.ThreadTS == thread && c.Broadcast && strings.Contains(c.Text, "Drill "+id)
+		}); !strings.Contains(v.Text, "PASSED") {
+			t.Errorf("verdict %q", v.Text)
+		}
+		r.requireRestored(id)
+	})
+}
