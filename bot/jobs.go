@@ -15,6 +15,7 @@ import (
 // continuation that finds the drill no longer parked on the ticket (the
 // other continuation came first) does nothing.
 func (b *Bot) ContinueJob(ctx context.Context, c Continuation) error {
+	started := time.Now()
 	l := b.cfg.Logger.With("drill", c.DrillID, "ticket", c.Ticket)
 	p, err := b.cfg.Pending.Get(ctx, c.Ticket)
 	if errors.Is(err, ErrNoPending) {
@@ -55,11 +56,13 @@ func (b *Bot) ContinueJob(ctx context.Context, c Continuation) error {
 	b.drive(ctx, j, continuing(b, j), func(ctx context.Context, th Thread) (*drill.Report, error) {
 		rep, err := b.cfg.Engine.Continue(ctx, c.DrillID, c.Ticket, ans, th)
 		if !errors.Is(err, drill.ErrNotParked) {
-			// This continuation took the drill: a job of it that River
-			// still shows running (the drill's, or an earlier
-			// continuation's, whose process died after the drill parked)
-			// runs nothing.
-			if serr := b.cfg.Queue.Settle(context.WithoutCancel(ctx), c.DrillID, c.Ticket); serr != nil {
+			// This continuation took the drill: a job of it attempted
+			// before this one that River still shows running (the
+			// drill's, or an earlier continuation's, whose process died
+			// after the drill parked) runs nothing. One attempted since
+			// (the answer to the confirmation the drill parked on again)
+			// may be running it now.
+			if serr := b.cfg.Queue.Settle(context.WithoutCancel(ctx), c.DrillID, c.Ticket, started); serr != nil {
 				l.Warn("cannot close the stale jobs of a continued drill", "err", b.cfg.Redactor.Redact(serr.Error()))
 			}
 		}

@@ -94,9 +94,10 @@ type Queue interface {
 	// Continue adds c, to run at at (at once when zero).
 	Continue(ctx context.Context, c Continuation, at time.Time) error
 	// Settle closes the jobs of a drill that dead processes left as
-	// running, except the continuations of ticket keep: the journal has
-	// resumed the drill, or the continuation of keep owns it now.
-	Settle(ctx context.Context, drillID, keep string) error
+	// running, attempted before before, except the continuations of
+	// ticket keep: the journal has resumed the drill, or the continuation
+	// of keep took it up since.
+	Settle(ctx context.Context, drillID, keep string, before time.Time) error
 }
 
 // JobHandler runs what a Queue hands out. *Bot implements it.

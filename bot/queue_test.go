@@ -4,9 +4,11 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/restore-drill/restore-drill/bot"
 	"github.com/restore-drill/restore-drill/bot/botriver"
 	"github.com/restore-drill/restore-drill/bot/slacktest"
 	"github.com/restore-drill/restore-drill/drill"
@@ -166,5 +168,44 @@ func TestQueue_CancelParkedDrill(t *testing.T) {
 	})
 	if left := scratchLeft(t, a.app); len(left) > 0 {
 		t.Errorf("scratch databases left: %v", left)
+	}
+}
+
+// slowParker is an engine whose first continuation is slow to let go of
+// its job once the drill parked again, and whose later ones take a moment
+// before they take the drill: the answer to the second confirmation then
+// runs while the first continuation is still finishing.
+type slowParker struct {
+	bot.Engine
+	calls atomic.Int32
+}
+
+func (e *slowParker) Continue(ctx context.Context, id, ticket string, ans drill.Answer, th bot.Thread) (*drill.Report, error) {
+	if e.calls.Add(1) > 1 {
+		time.Sleep(300 * time.Millisecond)
+		return e.Engine.Continue(ctx, id, ticket, ans, th)
+	}
+	rep, err := e.Engine.Continue(ctx, id, ticket, ans, th)
+	if drill.IsParked(err) {
+		time.Sleep(time.Second)
+	}
+	return rep, err
+}
+
+// TestQueue_AnswerWhileTheLastProcessFinishes: the continuation that
+// parked the drill again closes stale jobs of the drill when it ends; the
+// answer's continuation, already running the drill by then, is not one of
+// them, and the drill passes.
+func TestQueue_AnswerWhileTheLastProcessFinishes(t *testing.T) {
+	t.Parallel()
+	slow := func(e bot.Engine) bot.Engine { return &slowParker{Engine: e} }
+	a, _, _ := queuedPair(t, options{engine: slow})
+	id, parent := a.run(t, "run "+a.app+" --mode full")
+	prompt1, cid1 := a.prompt(t, parent.Reply, 1)
+	a.confirm(t, bob, prompt1, cid1)
+	prompt2, cid2 := a.prompt(t, parent.Reply, 2)
+	a.confirm(t, alice, prompt2, cid2)
+	if v := a.verdict(t, parent, id); !strings.Contains(v.Text, "PASSED") {
+		t.Fatalf("verdict %q; the thread:\n%s", v.Text, strings.Join(threadTexts(a.fake.Calls(), parent.Reply), "\n"))
 	}
 }

@@ -244,15 +244,18 @@ func (q *Queue) Continue(ctx context.Context, c bot.Continuation, at time.Time) 
 	return nil
 }
 
-// Settle closes the jobs of drillID that a dead process left running,
-// except the continuations of ticket keep (the caller's own): the journal
-// has resumed the drill, or a continuation owns it now, so nothing runs
-// them any more. River's rescuer finalises them as cancelled, which also
-// frees their unique keys.
-func (q *Queue) Settle(ctx context.Context, drillID, keep string) error {
+// Settle closes the jobs of drillID that River still shows running though
+// they were attempted before before (the drill's own, or continuations
+// whose process died after the drill parked), except the continuations of
+// ticket keep (the caller's): the journal has resumed the drill, or a
+// continuation took it up since, so none of them runs it. A job attempted
+// later (the next confirmation's continuation) is left alone. River's
+// rescuer finalises the closed ones as cancelled, which frees their
+// unique keys.
+func (q *Queue) Settle(ctx context.Context, drillID, keep string, before time.Time) error {
 	rows, err := q.pool.Query(ctx, `SELECT id FROM river_job WHERE state = 'running' AND kind IN ($1, $2) AND args->>'drill_id' = $3
-		AND NOT (kind = $2 AND args->>'ticket' = $4 AND $4 <> '')`,
-		KindDrill, KindContinue, drillID, keep)
+		AND NOT (kind = $2 AND args->>'ticket' = $4 AND $4 <> '') AND attempted_at < $5`,
+		KindDrill, KindContinue, drillID, keep, before)
 	if err != nil {
 		return fmt.Errorf("find the jobs of drill %s: %w", drillID, err)
 	}

@@ -203,6 +203,11 @@ func TestKill_BotProcess(t *testing.T) {
 		id, thread := r.run("run " + r.app + " --mode full")
 		r.said(thread, "no process is held")
 		r.kill(bot1)
+		// A parked drill belongs to no process and is not dead: resume
+		// from a terminal leaves it alone, and says so.
+		if out := cli(t, r.env, "resume"); out.code != 0 || !strings.Contains(out.stdout, "Drill "+id+" of "+r.app+" waits for a confirmation until") {
+			t.Fatalf("resume with a parked drill: exit %d\n%s%s", out.code, out.stdout, out.stderr)
+		}
 		// The new process's start-up resume leaves the parked drill alone:
 		// the answer continues it there, to a pass.
 		r.start()
@@ -211,7 +216,13 @@ func TestKill_BotProcess(t *testing.T) {
 		if v := r.fake.WaitCall(t, "verdict", func(c slacktest.Call) bool {
 			return c.Method == "chat.postMessage" && c.ThreadTS == thread && c.Broadcast && strings.Contains(c.Text, "Drill "+id)
 		}); !strings.Contains(v.Text, "PASSED") {
-			t.Errorf("verdict %q", v.Text)
+			var said []string
+			for _, c := range r.fake.Calls() {
+				if c.ThreadTS == thread {
+					said = append(said, c.Text)
+				}
+			}
+			t.Errorf("verdict %q; the thread:\n%s", v.Text, strings.Join(said, "\n"))
 		}
 		r.requireRestored(id)
 	})

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/restore-drill/restore-drill/drill"
 	"github.com/restore-drill/restore-drill/drill/trend"
@@ -69,17 +70,36 @@ func stateCommand(ctx context.Context, cfg Config, verb string, args []string, t
 				code = exitFailed // someone must act: scripts must see it
 			}
 		}
+		// Drills parked on a confirmation belong to no process and are not
+		// dead: say they were left alone.
+		type waitingDrill struct {
+			DrillID string    `json:"drill_id"`
+			App     string    `json:"app"`
+			Until   time.Time `json:"until"`
+		}
+		waiting := []waitingDrill{}
+		if running, err := store.Running(ctx); err == nil {
+			for _, r := range running {
+				if r.Parked() {
+					waiting = append(waiting, waitingDrill{DrillID: r.DrillID, App: r.App, Until: r.ParkedUntil})
+				}
+			}
+		}
 		if p.bools["json"] {
 			if reps == nil {
 				reps = []*drill.Report{}
 			}
-			if c := writeJSON(tio.Out, map[string]any{"resumed": reps}, fail); c != exitPassed {
+			if c := writeJSON(tio.Out, map[string]any{"resumed": reps, "waiting": waiting}, fail); c != exitPassed {
 				return c
 			}
 			return code
 		}
 		if len(reps) == 0 {
 			fmt.Fprintln(tio.Out, "No drill was left unfinished by a dead process.")
+		}
+		for _, w := range waiting {
+			fmt.Fprintf(tio.Out, "Drill %s of %s waits for a confirmation until %s: left alone (confirm or cancel it in Slack; nobody confirming undoes it).\n",
+				w.DrillID, w.App, w.Until.UTC().Format("2006-01-02 15:04 UTC"))
 		}
 		return code
 	case "history":

@@ -2,8 +2,10 @@ package drilltest
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/restore-drill/restore-drill/drill"
 )
@@ -131,6 +133,71 @@ func ExerciseEmergency(t *testing.T, h Harness) {
 		}
 		if rep, err := (&drill.Runner{Provider: p}).Run(ctx, drill.Options{App: app}); err != nil {
 			t.Errorf("a drill after the restore failed: %v %+v", err, rep.Steps)
+		}
+	})
+
+	// parkedRestore starts a journaled emergency restore into into, which
+	// parks on its first confirmation; process makes the runner of another
+	// process on the same platform and journal.
+	parkedRestore := func(t *testing.T, into drill.Into) (p drill.EmergencyProvider, app string, b drill.Backup, prod drill.Database, id string, park *Parking, process func() *drill.Runner) {
+		t.Helper()
+		if h.Reopen == nil {
+			t.Skip("the harness cannot open a second provider")
+		}
+		p, app, b, prod = prepare(t)
+		store := NewStateStore(t)
+		park = &Parking{}
+		rep, err := (&drill.Runner{Provider: p, Confirmer: park, Journal: store}).Restore(ctx, drill.RestoreOptions{App: app, Backup: ref(b), Into: into, Requester: "U-ONCALL"})
+		if !drill.IsParked(err) {
+			t.Fatalf("err %v, want the restore parked on its confirmation", err)
+		}
+		process = func() *drill.Runner {
+			return &drill.Runner{Provider: h.Reopen(t, app), Confirmer: park, Journal: store}
+		}
+		return p, app, b, prod, rep.DrillID, park, process
+	}
+
+	t.Run("ParkedRestoreGoesOnInAnotherProcess", func(t *testing.T) {
+		t.Parallel()
+		p, app, b, damaged, id, park, process := parkedRestore(t, drill.IntoNew)
+		yes := drill.Answer{Confirmation: drill.Confirmation{User: "U-SECOND", Typed: app, At: time.Now()}}
+		if left := h.Leftovers(t, app); len(left) != 0 {
+			t.Errorf("the restore made %v before anyone confirmed it", left)
+		}
+		rep, err := process().Continue(ctx, id, park.Last(), yes)
+		if !drill.IsParked(err) || park.Steps[len(park.Steps)-1] != drill.StepPromote {
+			t.Fatalf("err %v (asked %v), want the restore parked again before the promote", err, park.Steps)
+		}
+		if serving, err := p.Serving(ctx, app); err != nil || serving.ID != damaged.ID {
+			t.Fatalf("%s served by %+v (%v) before the promote was confirmed", app, serving, err)
+		}
+		rep, err = process().Continue(ctx, id, park.Last(), yes)
+		if err != nil || rep.Result != drill.Passed {
+			t.Fatalf("continued restore: %v\n%+v", err, rep.Steps)
+		}
+		serving, err := p.Serving(ctx, app)
+		if err != nil || serving.ID == damaged.ID || items(t, p, serving) < 10 {
+			t.Fatalf("%s served by %+v (%v), want the restored database", app, serving, err)
+		}
+		if rep.SafetyBackup == nil || rep.NowServing != serving.Name || rep.KeptDatabase == "" || len(rep.Confirmations) != 2 || rep.Requester != "U-ONCALL" {
+			t.Errorf("report: safety %+v now serving %q kept %q confirmations %+v requester %q", rep.SafetyBackup, rep.NowServing, rep.KeptDatabase, rep.Confirmations, rep.Requester)
+		}
+		if !strings.Contains(rep.ProductionState, "restored from "+b.ID) {
+			t.Errorf("production state %q", rep.ProductionState)
+		}
+	})
+
+	t.Run("ParkedInPlaceExpiringChangesNothing", func(t *testing.T) {
+		t.Parallel()
+		p, app, _, prod, id, park, process := parkedRestore(t, drill.IntoProduction)
+		rep, err := process().Continue(ctx, id, park.Last(),
+			drill.Answer{Err: drill.Wrap(drill.EREFUSED, drill.ErrExpired, "nobody typed it")})
+		if !errors.Is(err, drill.ErrExpired) || rep.Result != drill.Failed || rep.SafetyBackup != nil {
+			t.Fatalf("err %v result %s safety %+v, want expired before anything", err, rep.Result, rep.SafetyBackup)
+		}
+		serving, err := p.Serving(ctx, app)
+		if err != nil || serving.ID != prod.ID || items(t, p, serving) != 0 || h.Maintenance(t, app) {
+			t.Fatalf("production changed: served by %+v (%v), maintenance %v", serving, err, h.Maintenance(t, app))
 		}
 	})
 
