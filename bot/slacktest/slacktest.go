@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -633,6 +634,10 @@ func (s *Server) waitSocket(tb testing.TB, open bool, failure string) {
 		select {
 		case <-ch:
 		case <-deadline.C:
+			// The bot usually runs in the test's process: where it is stuck
+			// is the first thing to know.
+			buf := make([]byte, 1<<20)
+			tb.Logf("goroutines:\n%s", buf[:runtime.Stack(buf, true)])
 			tb.Fatalf("%s within %s", failure, 3*DefaultWait)
 		}
 	}
@@ -652,13 +657,22 @@ func (s *Server) DropSocket() {
 // Disconnect sends Slack's disconnect envelope (refresh_requested).
 func (s *Server) Disconnect(tb testing.TB) {
 	tb.Helper()
-	s.send(tb, "", map[string]any{"type": "disconnect", "reason": "refresh_requested", "debug_info": map[string]any{"host": "fake"}})
+	s.WaitConnected(tb)
 	// Like Slack, send nothing more on a connection told to go away; the
-	// client closes it and opens a new one.
+	// client closes it and opens a new one. It is forgotten before the
+	// frame goes out: the client may reconnect before this returns, and
+	// its new connection must not be forgotten instead.
 	s.mu.Lock()
+	conn := s.conn
 	s.conn = nil
 	s.notify()
 	s.mu.Unlock()
+	s.writeMu.Lock()
+	err := conn.WriteJSON(map[string]any{"type": "disconnect", "reason": "refresh_requested", "debug_info": map[string]any{"host": "fake"}})
+	s.writeMu.Unlock()
+	if err != nil {
+		tb.Fatalf("send disconnect: %v", err)
+	}
 }
 
 func (s *Server) send(tb testing.TB, id string, frame map[string]any) {
