@@ -308,12 +308,41 @@ func (b *Bot) startDrill(req Request, cmd Command) (Message, Later) {
 		// The reservation only answers "busy" in this process until the
 		// job is queued; the journal's app lock holds across processes.
 		defer b.reg.finish(j.ID, nil, b.now())
+		// The thread is opened here, where the command's response_url is:
+		// the job never carries it (it lets anyone post in the channel).
+		rep, ok := b.openThread(ctx, j)
+		if !ok {
+			return
+		}
+		j.ThreadTS, j.IncidentTS = rep.thread(), rep.incidentThread()
 		if err := b.cfg.Queue.Enqueue(ctx, j); err != nil {
 			b.cfg.Logger.Error("cannot queue a drill", "drill", j.ID, "err", b.cfg.Redactor.Redact(err.Error()))
-			b.reply.respond(context.WithoutCancel(ctx), req.ResponseURL, textMessage(fmt.Sprintf(
-				":warning: Drill %s could not be queued (the state database did not take it), so it did not start and nothing changed. Try again.", code(j.ID))))
+			m := textMessage(fmt.Sprintf(":warning: Drill %s could not be queued (the state database did not take it), so it did not start and nothing changed. Try again.", code(j.ID)))
+			sctx := context.WithoutCancel(ctx)
+			b.reply.respond(sctx, req.ResponseURL, m)
+			_, _ = b.reply.post(sctx, j.Channel, m, PostOptions{ThreadTS: j.ThreadTS})
 		}
 	}
+}
+
+// openThread posts the parent message of drill j (and its copy in the
+// incident channel, for an emergency restore started elsewhere). When the
+// bot cannot post in the channel, it tells the requester and returns false:
+// the drill does not start.
+func (b *Bot) openThread(ctx context.Context, j Job) (*reporter, bool) {
+	rep := newReporter(b, j.Channel, j.view())
+	if j.Verb == VerbRestore && b.cfg.IncidentChannel != "" && b.cfg.IncidentChannel != j.Channel {
+		// The team watches an emergency restore in the incident channel,
+		// wherever it was started.
+		rep.incident = b.cfg.IncidentChannel
+	}
+	sctx := context.WithoutCancel(ctx)
+	if err := rep.start(sctx); err != nil {
+		b.reply.respond(sctx, j.ResponseURL, textMessage(fmt.Sprintf(
+			":warning: I cannot post in this channel, so drill %s did not start and nothing changed. Invite me with `/invite @restore-drill` and run the command again.", code(j.ID))))
+		return nil, false
+	}
+	return rep, true
 }
 
 // RunJob runs a drill taken from the queue, in this process. A job whose
@@ -337,31 +366,29 @@ func (b *Bot) RunJob(ctx context.Context, j Job) error {
 	}
 	rec := &drillRecord{ID: j.ID, App: j.App, Verb: j.Verb, Mode: drill.Mode(j.Mode), Requester: j.Requester, Channel: j.Channel, Started: j.Started}
 	if h, ok := b.reg.reserve(rec); !ok {
-		b.reply.respond(ctx, j.ResponseURL, b.busyMessage(h))
+		_, _ = b.reply.post(ctx, j.Channel, b.busyMessage(h), PostOptions{ThreadTS: j.ThreadTS})
 		return nil
 	}
 	b.runDrill(ctx, j)
 	return nil
 }
 
-// runDrill runs a reserved drill with its thread and confirmations.
+// runDrill runs a reserved drill with its thread and confirmations; a
+// queued drill's thread was opened by the process that took the command.
 func (b *Bot) runDrill(ctx context.Context, j Job) {
 	req, cmd, err := j.decode()
-	rep := newReporter(b, j.Channel, j.ResponseURL, j.view())
-	if j.Verb == VerbRestore && b.cfg.IncidentChannel != "" && b.cfg.IncidentChannel != j.Channel {
-		// The team watches an emergency restore in the incident channel,
-		// wherever it was started.
-		rep.incident = b.cfg.IncidentChannel
-	}
-	sctx := context.WithoutCancel(ctx)
-	if err == nil {
-		err = rep.start(sctx)
-	}
 	if err != nil {
-		b.reply.respond(sctx, j.ResponseURL, textMessage(fmt.Sprintf(
-			":warning: I cannot post in this channel, so drill %s did not start and nothing changed. Invite me with `/invite @restore-drill` and run the command again.", code(j.ID))))
+		b.cfg.Logger.Error("dropping a drill that cannot run", "drill", j.ID, "err", err)
 		b.reg.finish(j.ID, nil, b.now())
 		return
+	}
+	rep := inThread(b, j, false)
+	if j.ThreadTS == "" {
+		var ok bool
+		if rep, ok = b.openThread(ctx, j); !ok {
+			b.reg.finish(j.ID, nil, b.now())
+			return
+		}
 	}
 	j.ThreadTS, j.IncidentTS = rep.thread(), rep.incidentThread()
 	b.drive(ctx, j, rep, func(ctx context.Context, th Thread) (*drill.Report, error) {

@@ -53,7 +53,7 @@ func (b *Bot) ContinueJob(ctx context.Context, c Continuation) error {
 		l.Warn("the registry holds the app of a parked drill", "holder", h.ID)
 	}
 	ans := answerOf(p)
-	b.drive(ctx, j, continuing(b, j), func(ctx context.Context, th Thread) (*drill.Report, error) {
+	b.drive(ctx, j, inThread(b, j, true), func(ctx context.Context, th Thread) (*drill.Report, error) {
 		rep, err := b.cfg.Engine.Continue(ctx, c.DrillID, c.Ticket, ans, th)
 		if !errors.Is(err, drill.ErrNotParked) {
 			// This continuation took the drill: a job of it attempted

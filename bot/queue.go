@@ -22,8 +22,11 @@ type Job struct {
 	Force          bool   `json:"force,omitempty"`
 	Requester      string `json:"requester"`
 	Channel        string `json:"channel"`
-	ResponseURL    string `json:"response_url,omitempty"`
-	Scheduled      bool   `json:"scheduled,omitempty"`
+	// ResponseURL is the command's, known only to the process that took
+	// it: it lets anyone post in the channel for 30 minutes, so it is
+	// never stored with the job.
+	ResponseURL string `json:"-"`
+	Scheduled   bool   `json:"scheduled,omitempty"`
 	// Started is when the drill was asked for.
 	Started time.Time `json:"started"`
 	// ThreadTS and IncidentTS are the drill's thread and its copy in the

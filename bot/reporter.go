@@ -16,9 +16,8 @@ import (
 // never blocks: events are queued and a goroutine delivers them, so a slow
 // or failing Slack cannot stop or corrupt the drill.
 type reporter struct {
-	b           *Bot
-	channel     string
-	responseURL string
+	b       *Bot
+	channel string
 
 	mu         sync.Mutex
 	view       drillView
@@ -49,10 +48,11 @@ type queued struct {
 	end bool
 }
 
-// continuing returns a reporter for a parked drill's existing thread.
-func continuing(b *Bot, j Job) *reporter {
-	r := newReporter(b, j.Channel, j.ResponseURL, j.view())
-	r.parentTS, r.continued = j.ThreadTS, true
+// inThread returns a reporter for drill j's existing thread; continued
+// says the drill parked and is taken up again.
+func inThread(b *Bot, j Job, continued bool) *reporter {
+	r := newReporter(b, j.Channel, j.view())
+	r.parentTS, r.continued = j.ThreadTS, continued
 	if j.IncidentTS != "" {
 		r.incident, r.incidentTS = b.cfg.IncidentChannel, j.IncidentTS
 	}
@@ -81,8 +81,8 @@ var _ drill.Sink = (*reporter)(nil)
 // nor keep the drill's app marked busy.
 const deliveryTimeout = 30 * time.Second
 
-func newReporter(b *Bot, channel, responseURL string, v drillView) *reporter {
-	return &reporter{b: b, channel: channel, responseURL: responseURL, view: v, last: map[string]string{},
+func newReporter(b *Bot, channel string, v drillView) *reporter {
+	return &reporter{b: b, channel: channel, view: v, last: map[string]string{},
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
