@@ -121,6 +121,18 @@ func TestQueue_FullDrillParksAndContinues(t *testing.T) {
 	if left := scratchLeft(t, a.app); len(left) > 0 {
 		t.Errorf("scratch databases left: %v", left)
 	}
+	// The command's response_url (a capability to post in the channel) is
+	// stored nowhere: not with the jobs, not with the confirmations.
+	var stored int
+	if err := store.Pool().QueryRow(context.Background(), `SELECT
+			(SELECT count(*) FROM river_job WHERE args::text LIKE '%/response/%' OR args::text LIKE '%response_url%') +
+			(SELECT count(*) FROM pending_confirmations WHERE job::text LIKE '%/response/%' OR job::text LIKE '%response_url%')`).Scan(&stored); err != nil || stored != 0 {
+		t.Errorf("%d rows store a response_url (%v)", stored, err)
+	}
+	var jobs int
+	if err := store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE args->'job'->>'thread_ts' = $1`, parent.Reply).Scan(&jobs); err != nil || jobs != 1 {
+		t.Errorf("%d drill jobs carry the thread %s (%v), want 1", jobs, parent.Reply, err)
+	}
 }
 
 // TestQueue_ParkedDrillExpiresAndUndoes: nobody confirms; the expiry's
