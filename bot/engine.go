@@ -110,7 +110,7 @@ func noteCaptures(p drill.Provider) drill.Provider {
 // Capture captures and then reports the backup's id, size and time.
 func (p capturesNoted) Capture(ctx context.Context, app string, fingerprint bool, progress drill.ProgressFunc) (drill.Capture, error) {
 	c, err := p.EmergencyProvider.Capture(ctx, app, fingerprint, progress)
-	if err == nil && progress != nil && c.Backup.ID != "" {
+	if err == nil && progress != nil && c.Backup.ID != "" && drill.IsEmergency(ctx) {
 		progress(drill.Progress{Message: fmt.Sprintf("safety backup %s taken at %s, %s: this restore can be undone with it",
 			c.Backup.ID, c.Backup.CreatedAt.UTC().Format("15:04:05 UTC"), drill.HumanBytes(c.Backup.SizeBytes))})
 	}
@@ -131,6 +131,13 @@ func (p capturesNoted) LoadState(app, state string) error {
 		return sk.LoadState(app, state)
 	}
 	return nil
+}
+
+// ForgetState passes through to a drill.StateKeeper.
+func (p capturesNoted) ForgetState(app string) {
+	if sk, ok := p.EmergencyProvider.(drill.StateKeeper); ok {
+		sk.ForgetState(app)
+	}
 }
 
 // FindScratch passes through to a drill.ScratchFinder.

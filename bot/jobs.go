@@ -53,22 +53,32 @@ func (b *Bot) ContinueJob(ctx context.Context, c Continuation) error {
 		l.Warn("the registry holds the app of a parked drill", "holder", h.ID)
 	}
 	ans := answerOf(p)
+	var retry error
 	b.drive(ctx, j, inThread(b, j, true), func(ctx context.Context, th Thread) (*drill.Report, error) {
 		rep, err := b.cfg.Engine.Continue(ctx, c.DrillID, c.Ticket, ans, th)
-		if !errors.Is(err, drill.ErrNotParked) {
-			// This continuation took the drill: a job of it attempted
-			// before this one that River still shows running (the
-			// drill's, or an earlier continuation's, whose process died
-			// after the drill parked) runs nothing. One attempted since
-			// (the answer to the confirmation the drill parked on again)
-			// may be running it now.
-			if serr := b.cfg.Queue.Settle(context.WithoutCancel(ctx), c.DrillID, c.Ticket, started); serr != nil {
-				l.Warn("cannot close the stale jobs of a continued drill", "err", b.cfg.Redactor.Redact(serr.Error()))
+		if rep == nil {
+			// Not taken up: parked on another ticket by now (nothing to
+			// do), or the state database failed us (the queue tries
+			// again; the drill stays parked meanwhile).
+			if !errors.Is(err, drill.ErrNotParked) {
+				retry = err
 			}
+			return nil, drill.ErrNotParked
+		}
+		// This continuation took the drill: a job of it attempted before
+		// this one that River still shows running (the drill's, or an
+		// earlier continuation's, whose process died after the drill
+		// parked) runs nothing. One attempted since (the answer to the
+		// confirmation the drill parked on again) may be running it now.
+		if serr := b.cfg.Queue.Settle(context.WithoutCancel(ctx), c.DrillID, c.Ticket, started); serr != nil {
+			l.Warn("cannot close the stale jobs of a continued drill", "err", b.cfg.Redactor.Redact(serr.Error()))
 		}
 		return rep, err
 	})
-	return nil
+	if retry != nil {
+		l.Warn("cannot take up the parked drill now; the queue tries again", "err", b.cfg.Redactor.Redact(retry.Error()))
+	}
+	return retry
 }
 
 // answerOf is what a resolved confirmation answers the drill.

@@ -221,3 +221,39 @@ func TestQueue_AnswerWhileTheLastProcessFinishes(t *testing.T) {
 		t.Fatalf("verdict %q; the thread:\n%s", v.Text, strings.Join(threadTexts(a.fake.Calls(), parent.Reply), "\n"))
 	}
 }
+
+// failingOnce is an engine whose first continuation fails before taking
+// the drill up (the state database was away).
+type failingOnce struct {
+	bot.Engine
+	calls atomic.Int32
+}
+
+func (e *failingOnce) Continue(ctx context.Context, id, ticket string, ans drill.Answer, th bot.Thread) (*drill.Report, error) {
+	if e.calls.Add(1) == 1 {
+		return nil, drill.Errorf(drill.ECONFIG, "cannot reach the state database")
+	}
+	return e.Engine.Continue(ctx, id, ticket, ans, th)
+}
+
+// TestQueue_ContinuationRetriedWhenItCannotTakeTheDrill: a continuation
+// that fails before taking the drill up ends (it does not hang on its
+// thread) and the queue runs it again, which continues the drill.
+func TestQueue_ContinuationRetriedWhenItCannotTakeTheDrill(t *testing.T) {
+	t.Parallel()
+	store := drilltest.NewStateStore(t)
+	flaky := &failingOnce{}
+	a := setup(t, options{store: store, queue: true, engine: func(e bot.Engine) bot.Engine { flaky.Engine = e; return flaky }})
+	id, parent := a.run(t, "run "+a.app+" --mode full")
+	prompt1, cid1 := a.prompt(t, parent.Reply, 1)
+	a.confirm(t, bob, prompt1, cid1)
+	prompt2, cid2 := a.prompt(t, parent.Reply, 2)
+	if flaky.calls.Load() < 2 {
+		t.Fatalf("%d continuations, want the failed one tried again", flaky.calls.Load())
+	}
+	a.confirm(t, alice, prompt2, cid2)
+	if v := a.verdict(t, parent, id); !strings.Contains(v.Text, "PASSED") {
+		t.Fatalf("verdict %q", v.Text)
+	}
+	waitJobs(t, a.queue, "after the retry", func(c botriver.JobCounts) bool { return c.Retryable == 0 && c.Available == 0 })
+}

@@ -109,6 +109,10 @@ type StateKeeper interface {
 	SaveState(app string) (string, error)
 	// LoadState makes the provider remember state about app again.
 	LoadState(app, state string) error
+	// ForgetState drops what the provider remembers about app: the drill
+	// that made the changes left this process (it parked), or a drill's
+	// journaled state is about to be loaded in its place.
+	ForgetState(app string)
 }
 
 // ScratchFinder is implemented by providers that can find a drill's scratch

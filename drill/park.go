@@ -158,8 +158,17 @@ func (d *run) park(ctx context.Context, aw *Awaiting) error {
 	if err == nil {
 		err = p.Park(context.WithoutCancel(ctx), d.opts.DrillID, b, aw.Until)
 	}
+	if ErrorCode(err) == ECANCELED {
+		return err
+	}
 	if err != nil {
 		return Wrap(EFAILED, err, "drill %s cannot wait for its confirmation: it could not be parked in the journal", d.opts.DrillID)
+	}
+	// What the provider remembers about the app goes with the checkpoint's
+	// undo records: kept here, it would be stale once another process has
+	// taken the drill up.
+	if sk, ok := d.r.Provider.(StateKeeper); ok {
+		sk.ForgetState(d.opts.App)
 	}
 	d.logger.Info("drill parked", "step", d.awaitStep, "ticket", aw.Ticket, "until", aw.Until.UTC().Format(time.RFC3339))
 	d.emit(Event{Step: d.awaitStep, Kind: DrillParked, Message: fmt.Sprintf("Waiting for the confirmation until %s; no process is held meanwhile. Nobody confirming by then undoes the drill.",
@@ -203,7 +212,7 @@ func (r *Runner) Continue(ctx context.Context, drillID, ticket string, ans Answe
 	for _, u := range pk.Undo {
 		d.undo.add(&undoEntry{rec: u})
 	}
-	r.loadStates(drillID, pk.Undo)
+	r.loadStates(pk.Record.App, drillID, pk.Undo)
 	d.resumeAt = cp.Step
 	d.answer = &stepAnswer{step: cp.Step, Answer: ans}
 	d.countCalls(cp.Calls)
@@ -212,7 +221,8 @@ func (r *Runner) Continue(ctx context.Context, drillID, ticket string, ans Answe
 		ctx = WithEmergency(ctx)
 	}
 	ctx = d.own(ctx, pk.Release)
-	d.note(fmt.Sprintf("Drill %s continues, after waiting for the confirmation of %s.", drillID, cp.Step))
+	// Said, not recorded: the report is the drill's, as if it never waited.
+	d.emit(Event{Kind: DrillNote, Message: fmt.Sprintf("Drill %s continues, after waiting for the confirmation of %s.", drillID, cp.Step)})
 	if cp.Restore != nil {
 		return d.executeRestore(ctx, nil)
 	}
@@ -220,13 +230,15 @@ func (r *Runner) Continue(ctx context.Context, drillID, ticket string, ans Answe
 }
 
 // loadStates makes the provider remember what the undo records say it
-// knew (see StateKeeper), all of it before any undo runs: the newest
-// record may have been journaled before its change knew anything.
-func (r *Runner) loadStates(drillID string, undo []UndoRecord) {
+// knew about app (see StateKeeper), in place of anything it remembered
+// before, all of it before any undo runs: the newest record may have been
+// journaled before its change knew anything.
+func (r *Runner) loadStates(app, drillID string, undo []UndoRecord) {
 	sk, ok := r.Provider.(StateKeeper)
 	if !ok {
 		return
 	}
+	sk.ForgetState(app)
 	for _, u := range undo {
 		if u.State != "" {
 			if err := sk.LoadState(u.App, u.State); err != nil {

@@ -83,7 +83,7 @@ func (r *Runner) resumeOne(ctx context.Context, j Journal, a Abandoned) *Report 
 	}
 	// What the dead process's provider remembered rides with the undo
 	// records.
-	r.loadStates(rec.DrillID, a.Undo)
+	r.loadStates(rec.App, rec.DrillID, a.Undo)
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Minute)
 	defer cancel()
 	rep.Undone, rep.UndoFailed = r.undoAll(uctx, recs, emit, func(i int) {

@@ -96,7 +96,13 @@ func (d *run) execute(ctx context.Context, err error, body func(context.Context)
 		err = d.failedChecks()
 	}
 	if aw := asAwaiting(err); aw != nil {
-		perr := d.park(ctx, aw)
+		// A drill cancelled as it reached the confirmation ends here.
+		perr := ctx.Err()
+		if perr != nil {
+			perr = d.canceled(d.awaitStep, perr)
+		} else {
+			perr = d.park(ctx, aw)
+		}
 		if perr == nil {
 			// Parked and given up: only now may anyone answer, so that
 			// an answer always finds the drill parked.

@@ -60,3 +60,15 @@ func (p *Provider) LoadState(app, state string) error {
 	}
 	return nil
 }
+
+// ForgetState drops what this process remembers about app: its drill went
+// on elsewhere, and stale state would be wrong here later (a formation
+// "already recorded" would stop the next maintenance from scaling workers
+// to 0).
+func (p *Provider) ForgetState(app string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.originals, app)
+	delete(p.formations, app)
+	delete(p.spares, app)
+}

@@ -43,8 +43,14 @@ func (s *Store) Park(ctx context.Context, drillID string, cp []byte, until time.
 	}
 	var app, requester string
 	err = s.pool.QueryRow(ctx, `UPDATE drills SET checkpoint = $2, parked_ticket = $3, parked_until = $4
-		WHERE drill_id = $1 AND status = 'running' RETURNING app, requester`, drillID, cp, ticket, until).Scan(&app, &requester)
+		WHERE drill_id = $1 AND status = 'running' AND cancel_requested_by IS NULL RETURNING app, requester`, drillID, cp, ticket, until).Scan(&app, &requester)
 	if errors.Is(err, pgx.ErrNoRows) {
+		// A cancel asked for while the drill ran: it ends now, undone,
+		// rather than wait for a confirmation nobody should give.
+		var by string
+		if s.pool.QueryRow(ctx, `SELECT coalesce(cancel_requested_by, '') FROM drills WHERE drill_id = $1`, drillID).Scan(&by) == nil && by != "" {
+			return drill.Errorf(drill.ECANCELED, "drill %s was cancelled by %s", drillID, by)
+		}
 		return drill.Errorf(drill.EFAILED, "cannot park drill %s: it is not running", drillID)
 	}
 	if err != nil {

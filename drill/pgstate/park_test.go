@@ -569,3 +569,27 @@ func TestPendingPrompt_ClaimedOnceRepostedWhenItsPosterDied(t *testing.T) {
 		}
 	}
 }
+
+// TestPark_RefusedAfterACancel: a drill cancelled from another process
+// while it ran does not park at its next confirmation: it ends, undone.
+func TestPark_RefusedAfterACancel(t *testing.T) {
+	t.Parallel()
+	s, open := newParkState(t)
+	ctx := t.Context()
+	r := rec("shop")
+	release, err := s.Begin(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if running, err := open().RequestCancel(ctx, r.DrillID, "U9"); err != nil || !running {
+		t.Fatalf("cancel: %v %v", running, err)
+	}
+	err = s.Park(ctx, r.DrillID, checkpoint(t, "T-1"), time.Now().Add(time.Minute))
+	if drill.ErrorCode(err) != drill.ECANCELED || !strings.Contains(err.Error(), "U9") {
+		t.Fatalf("park after a cancel: %v, want cancelled by U9", err)
+	}
+	if list, err := s.Running(ctx); err != nil || len(list) != 1 || list[0].Parked() {
+		t.Fatalf("running %+v %v, want the drill not parked", list, err)
+	}
+}
