@@ -15,7 +15,6 @@ import (
 // continuation that finds the drill no longer parked on the ticket (the
 // other continuation came first) does nothing.
 func (b *Bot) ContinueJob(ctx context.Context, c Continuation) error {
-	started := time.Now()
 	l := b.cfg.Logger.With("drill", c.DrillID, "ticket", c.Ticket)
 	p, err := b.cfg.Pending.Get(ctx, c.Ticket)
 	if errors.Is(err, ErrNoPending) {
@@ -70,7 +69,7 @@ func (b *Bot) ContinueJob(ctx context.Context, c Continuation) error {
 		// earlier continuation's, whose process died after the drill
 		// parked) runs nothing. One attempted since (the answer to the
 		// confirmation the drill parked on again) may be running it now.
-		if serr := b.cfg.Queue.Settle(context.WithoutCancel(ctx), c.DrillID, c.Ticket, started); serr != nil {
+		if serr := b.cfg.Queue.Settle(context.WithoutCancel(ctx), c.DrillID, c.Ticket); serr != nil {
 			l.Warn("cannot close the stale jobs of a continued drill", "err", b.cfg.Redactor.Redact(serr.Error()))
 		}
 		return rep, err

@@ -97,10 +97,10 @@ type Queue interface {
 	// Continue adds c, to run at at (at once when zero).
 	Continue(ctx context.Context, c Continuation, at time.Time) error
 	// Settle closes the jobs of a drill that dead processes left as
-	// running, attempted before before, except the continuations of
-	// ticket keep: the journal has resumed the drill, or the continuation
-	// of keep took it up since.
-	Settle(ctx context.Context, drillID, keep string, before time.Time) error
+	// running: all of them when the journal resumed the drill (keep
+	// empty), or those that ran before the continuation of ticket keep
+	// took it up.
+	Settle(ctx context.Context, drillID, keep string) error
 }
 
 // JobHandler runs what a Queue hands out. *Bot implements it.

@@ -178,7 +178,7 @@ func (b *Bot) Resume(ctx context.Context) ([]*drill.Report, error) {
 			l.Info("cancelled the pending confirmations of a resumed drill", "n", len(ids))
 		}
 		if b.cfg.Queue != nil {
-			if serr := b.cfg.Queue.Settle(ctx, rep.DrillID, "", time.Now()); serr != nil {
+			if serr := b.cfg.Queue.Settle(ctx, rep.DrillID, ""); serr != nil {
 				l.Warn("cannot close the dead process's jobs of a resumed drill", "err", b.cfg.Redactor.Redact(serr.Error()))
 			}
 		}

@@ -245,17 +245,20 @@ func (q *Queue) Continue(ctx context.Context, c bot.Continuation, at time.Time) 
 }
 
 // Settle closes the jobs of drillID that River still shows running though
-// they were attempted before before (the drill's own, or continuations
-// whose process died after the drill parked), except the continuations of
-// ticket keep (the caller's): the journal has resumed the drill, or a
-// continuation took it up since, so none of them runs it. A job attempted
-// later (the next confirmation's continuation) is left alone. River's
-// rescuer finalises the closed ones as cancelled, which frees their
-// unique keys.
-func (q *Queue) Settle(ctx context.Context, drillID, keep string, before time.Time) error {
+// nothing runs them: the drill's own, or continuations whose process died
+// after the drill parked. With keep empty (the journal resumed the drill:
+// its process died) every running job of the drill qualifies. With keep,
+// the ticket whose continuation took the drill up, those attempted before
+// the first continuation of keep do, by the database's clock: one
+// attempted since (the answer to the confirmation the drill parked on
+// again) may be running the drill. River's rescuer finalises the closed
+// ones as cancelled, which frees their unique keys.
+func (q *Queue) Settle(ctx context.Context, drillID, keep string) error {
 	rows, err := q.pool.Query(ctx, `SELECT id FROM river_job WHERE state = 'running' AND kind IN ($1, $2) AND args->>'drill_id' = $3
-		AND NOT (kind = $2 AND args->>'ticket' = $4 AND $4 <> '') AND attempted_at < $5`,
-		KindDrill, KindContinue, drillID, keep, before)
+		AND NOT (kind = $2 AND args->>'ticket' = $4 AND $4 <> '')
+		AND attempted_at < CASE WHEN $4 = '' THEN now() ELSE coalesce((SELECT min(attempted_at) FROM river_job
+			WHERE kind = $2 AND args->>'drill_id' = $3 AND args->>'ticket' = $4), '-infinity') END`,
+		KindDrill, KindContinue, drillID, keep)
 	if err != nil {
 		return fmt.Errorf("find the jobs of drill %s: %w", drillID, err)
 	}

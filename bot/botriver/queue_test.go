@@ -537,7 +537,7 @@ func TestKilledJobIsSettledNotRescued(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT id FROM river_job WHERE args->>'drill_id' = 'killed-cancelled'`).Scan(&cancelID); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Settle(ctx, "killed-cancelled", "", time.Now()); err != nil {
+	if err := q.Settle(ctx, "killed-cancelled", ""); err != nil {
 		t.Fatal(err)
 	}
 	var settled string
