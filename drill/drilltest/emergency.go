@@ -187,6 +187,50 @@ func ExerciseEmergency(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("ParkedInPlaceConfirmedRestoresInAnotherProcess", func(t *testing.T) {
+		t.Parallel()
+		p, app, b, prod, id, park, process := parkedRestore(t, drill.IntoProduction)
+		// The app's name alone does not confirm a restore in place.
+		rep, err := process().Continue(ctx, id, park.Last(), drill.Answer{Confirmation: drill.Confirmation{User: "U-SECOND", Typed: app}})
+		if drill.ErrorCode(err) != drill.EREFUSED || rep.SafetyBackup != nil {
+			t.Fatalf("in place confirmed with the app's name alone: %v (safety %+v)", err, rep.SafetyBackup)
+		}
+		if serving, err := p.Serving(ctx, app); err != nil || serving.ID != prod.ID || items(t, p, serving) != 0 || h.Maintenance(t, app) {
+			t.Fatalf("a refused restore changed production: %+v %v", serving, err)
+		}
+		p, app, b, prod, id, park, process = parkedRestore(t, drill.IntoProduction)
+		rep, err = process().Continue(ctx, id, park.Last(), drill.Answer{Confirmation: drill.Confirmation{User: "U-SECOND", Typed: drill.ProductionProof(app, b.ID), At: time.Now()}})
+		if err != nil || rep.Result != drill.Passed {
+			t.Fatalf("continued in-place restore: %v\n%+v", err, rep.Steps)
+		}
+		serving, err := p.Serving(ctx, app)
+		if err != nil || serving.ID != prod.ID || items(t, p, serving) < 10 || h.Maintenance(t, app) {
+			t.Fatalf("after the restore in place: served by %+v (%v, want %s), maintenance %v", serving, err, prod.ID, h.Maintenance(t, app))
+		}
+		if rep.SafetyBackup == nil || !strings.Contains(rep.Rollback, rep.SafetyBackup.ID) || len(rep.Confirmations) != 1 || rep.Confirmations[0].User != "U-SECOND" {
+			t.Errorf("report: safety %+v rollback %q confirmations %+v", rep.SafetyBackup, rep.Rollback, rep.Confirmations)
+		}
+	})
+
+	t.Run("ParkedInPlaceFailingRollsBackInAnotherProcess", func(t *testing.T) {
+		t.Parallel()
+		p, app, b, prod, id, park, process := parkedRestore(t, drill.IntoProduction)
+		r := process()
+		f := NewFaultyEmergency(r.Provider.(drill.EmergencyProvider))
+		f.FailAfter("RestoreProduction", 1, drill.Errorf(drill.EFAILED, "injected failure after the restore wrote"))
+		r.Provider = f
+		rep, err := r.Continue(ctx, id, park.Last(), drill.Answer{Confirmation: drill.Confirmation{User: "U-SECOND", Typed: drill.ProductionProof(app, b.ID), At: time.Now()}})
+		if err == nil {
+			t.Fatal("the restore passed with a failure injected")
+		}
+		if n := items(t, p, prod); n != 0 || h.Maintenance(t, app) {
+			t.Errorf("production holds %d drill_items (want 0: rolled back to the safety backup), maintenance %v", n, h.Maintenance(t, app))
+		}
+		if f.Calls("RestoreProduction") != 2 || rep.SafetyBackup == nil || !strings.Contains(rep.ProductionState, "rolled back to the safety backup "+rep.SafetyBackup.ID) {
+			t.Errorf("%d in-place restores (want the restore and its rollback), production state %q", f.Calls("RestoreProduction"), rep.ProductionState)
+		}
+	})
+
 	t.Run("ParkedInPlaceExpiringChangesNothing", func(t *testing.T) {
 		t.Parallel()
 		p, app, _, prod, id, park, process := parkedRestore(t, drill.IntoProduction)

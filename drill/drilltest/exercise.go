@@ -323,6 +323,13 @@ func ExerciseProvider(t *testing.T, h Harness) {
 		if len(rep.Tables) == 0 || rep.Backup == nil {
 			t.Errorf("the continued report lost what came before the park: tables %d backup %v", len(rep.Tables), rep.Backup)
 		}
+		// The report is the drill's, as if it had never waited.
+		if !rep.Exact || !rep.Canary.Expected || !rep.Canary.Found || rep.Canary.FoundServing == nil || !*rep.Canary.FoundServing || rep.RestoreSeconds <= 0 {
+			t.Errorf("continued report: exact %v canary %+v restore %.2fs, want an exact full drill's", rep.Exact, rep.Canary, rep.RestoreSeconds)
+		}
+		if slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "continues") }) {
+			t.Errorf("the waits are recorded as warnings: %v", rep.Warnings)
+		}
 		requireIntact(t, b)
 	})
 
