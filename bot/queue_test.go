@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -207,13 +208,37 @@ func (e *slowParker) Continue(ctx context.Context, id, ticket string, ans drill.
 // TestQueue_AnswerWhileTheLastProcessFinishes: the continuation that
 // parked the drill again closes stale jobs of the drill when it ends; the
 // answer's continuation, already running the drill by then, is not one of
-// them, and the drill passes.
+// them, and the drill passes. The answer's continuation is held right
+// after its promote until the other has ended, so the two always overlap.
 func TestQueue_AnswerWhileTheLastProcessFinishes(t *testing.T) {
 	t.Parallel()
-	slow := func(e bot.Engine) bot.Engine { return &slowParker{Engine: e} }
-	a, _, _ := queuedPair(t, options{engine: slow})
-	id, parent := a.run(t, "run "+a.app+" --mode full")
+	store := drilltest.NewStateStore(t)
+	app, dir := newApp(t, appSQL), t.TempDir()
+	f := drilltest.NewFaulty(localProvider(t, dir))
+	var first atomic.Value // the first confirmation's id
+	var hold sync.Once
+	f.After = func(method string, _ ...any) {
+		if method != "Promote" {
+			return
+		}
+		hold.Do(func() {
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				var running int
+				if err := store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM river_job
+					WHERE kind = $1 AND state = 'running' AND args->>'ticket' = $2`, botriver.KindContinue, first.Load()).Scan(&running); err != nil || running == 0 {
+					return
+				}
+			}
+		})
+	}
+	o := options{store: store, queue: true, provider: f, app: app, backupDir: dir,
+		engine: func(e bot.Engine) bot.Engine { return &slowParker{Engine: e} }}
+	a := setup(t, o)
+	o.fake, o.worker = a.fake, true
+	setup(t, o)
+	id, parent := a.run(t, "run "+app+" --mode full")
 	prompt1, cid1 := a.prompt(t, parent.Reply, 1)
+	first.Store(cid1)
 	a.confirm(t, bob, prompt1, cid1)
 	prompt2, cid2 := a.prompt(t, parent.Reply, 2)
 	a.confirm(t, alice, prompt2, cid2)
