@@ -34,6 +34,9 @@ type StateStore interface {
 	DeleteSchedule(ctx context.Context, app, by string) (bool, error)
 	schedule.Store
 	Ping(ctx context.Context) error
+	// PurgePending deletes the confirmations answered or expired long ago
+	// (pgstate.PendingRetention).
+	PurgePending(ctx context.Context) (int64, error)
 }
 
 // Defaults of the state-related Config fields.
@@ -263,6 +266,11 @@ func (b *Bot) Tick(ctx context.Context, now time.Time) {
 	}
 	if b.cfg.Queue != nil {
 		b.repostPrompts(ctx)
+	}
+	if n, err := b.cfg.Store.PurgePending(ctx); err != nil {
+		b.cfg.Logger.Warn("cannot purge old confirmations", "err", b.cfg.Redactor.Redact(err.Error()))
+	} else if n > 0 {
+		b.cfg.Logger.Info("purged old confirmations", "n", n)
 	}
 	b.runSchedules(ctx, now)
 }

@@ -224,3 +224,21 @@ func (s *Store) UnpostedPending(ctx context.Context) ([]Pending, error) {
 	}
 	return out, nil
 }
+
+// PendingRetention is how long a confirmation's row outlives its answer.
+// Who confirmed what stays in the confirmations table and the audit log;
+// the row only served the wait (and a late click's "already confirmed").
+const PendingRetention = 30 * 24 * time.Hour
+
+// PurgePending deletes the confirmations answered, expired or cancelled
+// more than PendingRetention ago, and the pending ones that expired that
+// long ago (their drill is long over). It returns how many it deleted.
+func (s *Store) PurgePending(ctx context.Context) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM pending_confirmations
+		WHERE (state <> 'pending' AND resolved_at < now() - $1::interval)
+		   OR (state = 'pending' AND expires_at < now() - $1::interval)`, PendingRetention.String())
+	if err != nil {
+		return 0, drill.Wrap(drill.EFAILED, err, "cannot purge old confirmations")
+	}
+	return tag.RowsAffected(), nil
+}

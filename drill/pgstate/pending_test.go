@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restore-drill/restore-drill/drill/drilltest"
 	"github.com/restore-drill/restore-drill/drill/pgstate"
 )
 
@@ -165,5 +166,40 @@ func TestStore_ConfirmRequiresNotExpired(t *testing.T) {
 	}
 	if p, _ := s.GetPending(ctx, "cnew0001"); p.State != "confirmed" {
 		t.Fatalf("a confirmed one became %s", p.State)
+	}
+}
+
+// TestStore_PurgePending deletes only confirmations answered, or expired,
+// more than the retention ago.
+func TestStore_PurgePending(t *testing.T) {
+	t.Parallel()
+	s, name := drilltest.NewNamedStateStore(t)
+	ctx := context.Background()
+	old := time.Now().Add(-pgstate.PendingRetention - time.Hour)
+	for _, p := range []pgstate.Pending{
+		{ID: "cold0001", DrillID: "d1", App: "shop", ExpiresAt: old},                       // answered long ago
+		{ID: "cold0002", DrillID: "d1", App: "shop", ExpiresAt: old},                       // never answered, expired long ago
+		{ID: "cnew0003", DrillID: "d2", App: "shop", ExpiresAt: time.Now().Add(time.Hour)}, // waiting
+		{ID: "cnew0004", DrillID: "d2", App: "shop", ExpiresAt: time.Now().Add(time.Hour)}, // answered just now
+	} {
+		if err := s.CreatePending(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := s.ResolvePending(ctx, "cnew0004", "cancelled", "", "", time.Now()); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if _, ok, err := s.ResolvePending(ctx, "cold0001", "expired", "", "", old); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	drilltest.Exec(t, name, `UPDATE pending_confirmations SET resolved_at = now() - interval '31 days' WHERE id = 'cold0001'`)
+	n, err := s.PurgePending(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("purged %d (%v), want the two old ones", n, err)
+	}
+	for id, want := range map[string]bool{"cold0001": false, "cold0002": false, "cnew0003": true, "cnew0004": true} {
+		if _, err := s.GetPending(ctx, id); (err == nil) != want {
+			t.Errorf("%s kept %v, want %v (%v)", id, err == nil, want, err)
+		}
 	}
 }
