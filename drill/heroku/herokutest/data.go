@@ -197,6 +197,21 @@ func (s *Server) pgEnv() []string {
 	return env
 }
 
+// withTransfer answers a request about the transfer in its path, under the
+// server's lock, or 404 when there is no such transfer.
+func (s *Server) withTransfer(answer func(w http.ResponseWriter, r *http.Request, t *transfer)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		t := s.findTransfer(r.PathValue("app"), r.PathValue("num"))
+		if t == nil {
+			writeError(w, http.StatusNotFound, "not_found", "Couldn't find that transfer.")
+			return
+		}
+		answer(w, r, t)
+	}
+}
+
 func (s *Server) dataRoutes(mux *http.ServeMux) {
 	notFoundDB := func(w http.ResponseWriter) {
 		writeError(w, http.StatusNotFound, "not_found", "Couldn't find that database.")
@@ -304,7 +319,7 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.findApp(r.PathValue("app")) == nil {
-			writeError(w, http.StatusNotFound, "not_found", "Couldn't find that app.")
+			notFoundApp(w)
 			return
 		}
 		out := []map[string]any{}
@@ -313,32 +328,18 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
-	mux.HandleFunc("GET /client/v11/apps/{app}/transfers/{num}", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		t := s.findTransfer(r.PathValue("app"), r.PathValue("num"))
-		if t == nil {
-			writeError(w, http.StatusNotFound, "not_found", "Couldn't find that transfer.")
-			return
-		}
+	mux.HandleFunc("GET /client/v11/apps/{app}/transfers/{num}", s.withTransfer(func(w http.ResponseWriter, r *http.Request, t *transfer) {
 		t.advance()
 		writeJSON(w, http.StatusOK, t.json(r.URL.Query().Get("verbose") == "true"))
-	})
+	}))
 	// cancel stops a transfer still running (pg:backups:cancel).
-	mux.HandleFunc("POST /client/v11/apps/{app}/transfers/{num}/actions/cancel", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		t := s.findTransfer(r.PathValue("app"), r.PathValue("num"))
-		if t == nil {
-			writeError(w, http.StatusNotFound, "not_found", "Couldn't find that transfer.")
-			return
-		}
+	mux.HandleFunc("POST /client/v11/apps/{app}/transfers/{num}/actions/cancel", s.withTransfer(func(w http.ResponseWriter, r *http.Request, t *transfer) {
 		if t.finished.IsZero() {
 			now := time.Now()
 			t.canceled, t.finished, t.succeeded, t.stepsLeft = now, now, false, 0
 		}
 		writeJSON(w, http.StatusOK, t.json(false))
-	})
+	}))
 	mux.HandleFunc("POST /client/v11/apps/{app}/transfers/{num}/actions/public-url", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()

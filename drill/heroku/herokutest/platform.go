@@ -313,19 +313,10 @@ func (s *Server) configVars(a *app) map[string]string {
 
 var planPattern = regexp.MustCompile(`^heroku-postgresql:((essential|standard|premium|private)-[0-9]+)$`)
 
-func (s *Server) platformRoutes(mux *http.ServeMux) {
-	notFoundApp := func(w http.ResponseWriter) {
-		writeError(w, http.StatusNotFound, "not_found", "Couldn't find that app.")
-	}
-	notFoundAddon := func(w http.ResponseWriter) {
-		writeError(w, http.StatusNotFound, "not_found", "Couldn't find that add on.")
-	}
-	mux.HandleFunc("GET /account/rate-limits", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]int{"remaining": s.remaining})
-	})
-	mux.HandleFunc("GET /apps/{app}", func(w http.ResponseWriter, r *http.Request) {
+// withApp answers a request about the app in its path, under the server's
+// lock, or 404 when there is no such app.
+func (s *Server) withApp(answer func(w http.ResponseWriter, r *http.Request, a *app)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		a := s.findApp(r.PathValue("app"))
@@ -333,8 +324,30 @@ func (s *Server) platformRoutes(mux *http.ServeMux) {
 			notFoundApp(w)
 			return
 		}
-		writeJSON(w, http.StatusOK, s.appJSON(a))
+		answer(w, r, a)
+	}
+}
+
+func notFoundApp(w http.ResponseWriter) {
+	writeError(w, http.StatusNotFound, "not_found", "Couldn't find that app.")
+}
+
+func notFoundAddon(w http.ResponseWriter) {
+	writeError(w, http.StatusNotFound, "not_found", "Couldn't find that add on.")
+}
+
+// byID is the paging key of the platform API's JSON objects.
+func byID(m map[string]any) string { return m["id"].(string) }
+
+func (s *Server) platformRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /account/rate-limits", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]int{"remaining": s.remaining})
 	})
+	mux.HandleFunc("GET /apps/{app}", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
+		writeJSON(w, http.StatusOK, s.appJSON(a))
+	}))
 	mux.HandleFunc("PATCH /apps/{app}", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			Maintenance *bool   `json:"maintenance"`
@@ -360,22 +373,15 @@ func (s *Server) platformRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, s.appJSON(a))
 	})
-	mux.HandleFunc("GET /apps/{app}/addon-attachments", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		a := s.findApp(r.PathValue("app"))
-		if a == nil {
-			notFoundApp(w)
-			return
-		}
+	mux.HandleFunc("GET /apps/{app}/addon-attachments", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		var items []map[string]any
 		for _, at := range s.attachments {
 			if at.app == a.name {
 				items = append(items, s.attachmentJSON(at))
 			}
 		}
-		page(s, w, r, items, func(m map[string]any) string { return m["id"].(string) })
-	})
+		page(s, w, r, items, byID)
+	}))
 	mux.HandleFunc("GET /addons/{addon}/addon-attachments", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -388,7 +394,7 @@ func (s *Server) platformRoutes(mux *http.ServeMux) {
 		for _, at := range s.attachmentsOf(ad.id) {
 			items = append(items, s.attachmentJSON(at))
 		}
-		page(s, w, r, items, func(m map[string]any) string { return m["id"].(string) })
+		page(s, w, r, items, byID)
 	})
 	getAddon := func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -412,22 +418,15 @@ func (s *Server) platformRoutes(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("GET /addons/{addon}", getAddon)
 	mux.HandleFunc("GET /apps/{app}/addons/{addon}", getAddon)
-	mux.HandleFunc("GET /apps/{app}/addons", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		a := s.findApp(r.PathValue("app"))
-		if a == nil {
-			notFoundApp(w)
-			return
-		}
+	mux.HandleFunc("GET /apps/{app}/addons", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		var items []map[string]any
 		for _, ad := range s.addons {
 			if ad.app == a.name {
 				items = append(items, s.addonJSON(ad))
 			}
 		}
-		page(s, w, r, items, func(m map[string]any) string { return m["id"].(string) })
-	})
+		page(s, w, r, items, byID)
+	}))
 	mux.HandleFunc("POST /apps/{app}/addons", s.createAddon)
 	mux.HandleFunc("DELETE /apps/{app}/addons/{addon}", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -498,26 +497,12 @@ func (s *Server) platformRoutes(mux *http.ServeMux) {
 		delete(s.attachments, at.id)
 		writeJSON(w, http.StatusOK, out)
 	})
-	mux.HandleFunc("GET /apps/{app}/config-vars", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		a := s.findApp(r.PathValue("app"))
-		if a == nil {
-			notFoundApp(w)
-			return
-		}
+	mux.HandleFunc("GET /apps/{app}/config-vars", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
 		writeJSON(w, http.StatusOK, s.configVars(a))
-	})
-	mux.HandleFunc("GET /apps/{app}/formation", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		a := s.findApp(r.PathValue("app"))
-		if a == nil {
-			notFoundApp(w)
-			return
-		}
-		page(s, w, r, s.formationJSON(a), func(m map[string]any) string { return m["id"].(string) })
-	})
+	}))
+	mux.HandleFunc("GET /apps/{app}/formation", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
+		page(s, w, r, s.formationJSON(a), byID)
+	}))
 	mux.HandleFunc("PATCH /apps/{app}/formation", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			Updates []struct {
