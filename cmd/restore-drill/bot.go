@@ -11,6 +11,7 @@ import (
 	"github.com/restore-drill/restore-drill/bot/botpg"
 	"github.com/restore-drill/restore-drill/bot/botriver"
 	"github.com/restore-drill/restore-drill/drill"
+	"github.com/restore-drill/restore-drill/drill/pgstate"
 )
 
 // botAccess is the bot's authorization from the configuration.
@@ -30,10 +31,7 @@ func botAccess(cfg Config) bot.Access {
 
 // botCommand runs the Slack bot over Socket Mode until interrupted.
 func botCommand(ctx context.Context, cfg Config, args []string, tio IO, redactor *drill.Redactor) int {
-	fail := func(err error) int {
-		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
-		return exitUsage
-	}
+	fail := failer(tio, redactor, true)
 	if len(args) > 0 {
 		return fail(drill.Errorf(drill.EINVALID, "bot takes no arguments; it is configured by the environment (SLACK_APP_TOKEN, SLACK_BOT_TOKEN, ...)"))
 	}
@@ -47,15 +45,9 @@ func botCommand(ctx context.Context, cfg Config, args []string, tio IO, redactor
 		level = "info"
 	}
 	logger := newLogger(tio.Err, level, redactor)
-	p, err := newProvider(cfg, "", logger, redactor)
-	if err != nil {
-		return fail(err)
-	}
-	// The state database journals every drill (one per app across every
-	// bot process and the terminal), keeps pending confirmations where
-	// every process sees them, the freeze, schedules and history. The bot
-	// resumes what dead processes left as soon as it starts (Background).
-	store, closeState, err := openState(ctx, cfg, redactor)
+	// The bot resumes what dead processes left as soon as it starts
+	// (Background).
+	engine, store, closeState, err := botEngine(ctx, cfg, logger, redactor)
 	if err != nil {
 		return fail(err)
 	}
@@ -72,8 +64,7 @@ func botCommand(ctx context.Context, cfg Config, args []string, tio IO, redactor
 	}
 	api, sm := bot.NewSlack(bot.SlackConfig{AppToken: cfg.SlackAppToken, BotToken: cfg.SlackBotToken, APIURL: cfg.SlackAPIURL})
 	b := bot.New(bot.Config{
-		Engine: &bot.RunnerEngine{Provider: p, Logger: logger, Redactor: redactor, MaxBackupAge: cfg.MaxBackupAge,
-			Journal: store, History: store},
+		Engine:    engine,
 		Transport: &bot.SlackTransport{Client: api},
 		Access:    botAccess(cfg), TwoPerson: cfg.TwoPerson, ConfirmTimeout: cfg.ConfirmTimeout,
 		Pending: &botpg.Pending{Store: store}, Store: store, Queue: queue, IncidentChannel: strings.TrimSpace(cfg.IncidentChannel),
@@ -83,7 +74,7 @@ func botCommand(ctx context.Context, cfg Config, args []string, tio IO, redactor
 	queued := make(chan error, 1)
 	go func() { queued <- queue.Run(qctx, b) }()
 	l := &bot.Listener{Bot: b, Client: sm, Logger: logger}
-	logger.Info("restore-drill bot starting", "provider", p.Name(), "slack_api", cfg.SlackAPIURL, "state", "postgres", "queue", "river")
+	logger.Info("restore-drill bot starting", "provider", engine.Provider.Name(), "slack_api", cfg.SlackAPIURL, "state", "postgres", "queue", "river")
 	err = l.Run(ctx)
 	stopQueue()
 	if qerr := <-queued; qerr != nil {
@@ -97,23 +88,34 @@ func botCommand(ctx context.Context, cfg Config, args []string, tio IO, redactor
 	return exitPassed
 }
 
+// botEngine makes the bot's and the console's engine: the configured
+// provider, journaled in the state database, which journals every drill
+// (one per app across every bot process and the terminal), keeps pending
+// confirmations where every process sees them, the freeze, schedules and
+// history.
+func botEngine(ctx context.Context, cfg Config, logger *slog.Logger, redactor *drill.Redactor) (*bot.RunnerEngine, *pgstate.Store, func(), error) {
+	p, err := newProvider(cfg, "", logger, redactor)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	store, closeState, err := openState(ctx, cfg, redactor)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &bot.RunnerEngine{Provider: p, Logger: logger, Redactor: redactor, MaxBackupAge: cfg.MaxBackupAge,
+		Journal: store, History: store}, store, closeState, nil
+}
+
 // consoleCommand runs the bot on the terminal: /restore-drill lines in,
 // the thread as indented text out, confirmations on the prompt.
 func consoleCommand(ctx context.Context, cfg Config, args []string, tio IO, logger *slog.Logger, redactor *drill.Redactor) int {
-	fail := func(err error) int {
-		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
-		return exitUsage
-	}
+	fail := failer(tio, redactor, true)
 	if len(args) > 0 {
 		return fail(drill.Errorf(drill.EINVALID, "console takes no arguments: type /restore-drill commands on its input, e.g. /restore-drill run demo"))
 	}
-	p, err := newProvider(cfg, "", logger, redactor)
-	if err != nil {
-		return fail(err)
-	}
 	// The console takes part in the same state as the bot and the CLI: the
 	// journal's app lock, the freeze, history and the two-person rule.
-	store, closeState, err := openState(ctx, cfg, redactor)
+	engine, store, closeState, err := botEngine(ctx, cfg, logger, redactor)
 	if err != nil {
 		return fail(err)
 	}
@@ -123,14 +125,13 @@ func consoleCommand(ctx context.Context, cfg Config, args []string, tio IO, logg
 	access := botAccess(cfg)
 	access.AllowedUsers, access.AdminGroup, access.AllowedChannels = nil, "", nil // Slack ids mean nothing on a terminal
 	b := bot.New(bot.Config{
-		Engine: &bot.RunnerEngine{Provider: p, Logger: logger, Redactor: redactor, MaxBackupAge: cfg.MaxBackupAge,
-			Journal: store, History: store},
+		Engine:    engine,
 		Transport: t, Access: access, TwoPerson: cfg.TwoPerson, ConfirmTimeout: cfg.ConfirmTimeout,
 		Pending: &botpg.Pending{Store: store}, Store: store,
 		Logger: logger, Redactor: redactor,
 	})
 	if tio.InteractiveIn {
-		fmt.Fprintf(tio.Out, "restore-drill console (%s provider) as %s. Type /restore-drill help; Ctrl-D quits.\n", p.Name(), me)
+		fmt.Fprintf(tio.Out, "restore-drill console (%s provider) as %s. Type /restore-drill help; Ctrl-D quits.\n", engine.Provider.Name(), me)
 	}
 	if err := bot.RunConsole(ctx, b, t, tio.In); err != nil {
 		return fail(err)
