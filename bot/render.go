@@ -321,19 +321,25 @@ func verdictMessage(r *drill.Report) Message {
 			fmt.Fprintf(&b, "• :warning: %s\n", Escape(c.Message))
 		}
 	}
-	for _, c := range r.Confirmations {
-		fmt.Fprintf(&b, "• %s confirmed %s by typing %s at %s\n", user(c.User), code(c.Step), code(c.Typed), c.At.UTC().Format("15:04:05 UTC"))
-	}
-	if len(r.Undone) > 0 {
-		fmt.Fprintf(&b, "• Undone: %s\n", Escape(strings.Join(r.Undone, ", ")))
-	}
-	if len(r.UndoFailed) > 0 {
-		fmt.Fprintf(&b, "• :rotating_light: *UNDO FAILED, act by hand:* %s\n", Escape(strings.Join(r.UndoFailed, ", ")))
-	}
+	writeConfirmationsAndUndo(&b, r)
 	if r.Kept && r.Scratch != nil {
 		fmt.Fprintf(&b, "• Kept %s: destroy it when done\n", code(r.Scratch.Name))
 	}
 	return Message{Text: clipRunes(fmt.Sprintf("Drill %s of %s %s", r.DrillID, r.App, strings.ToUpper(string(r.Result))), textLimit), Blocks: sections(b.String())}
+}
+
+// writeConfirmationsAndUndo lists, in a verdict, who confirmed what and
+// what was undone, or failed to be.
+func writeConfirmationsAndUndo(b *strings.Builder, r *drill.Report) {
+	for _, c := range r.Confirmations {
+		fmt.Fprintf(b, "• %s confirmed %s by typing %s at %s\n", user(c.User), code(c.Step), code(c.Typed), c.At.UTC().Format("15:04:05 UTC"))
+	}
+	if len(r.Undone) > 0 {
+		fmt.Fprintf(b, "• Undone: %s\n", Escape(strings.Join(r.Undone, ", ")))
+	}
+	if len(r.UndoFailed) > 0 {
+		fmt.Fprintf(b, "• :rotating_light: *UNDO FAILED, act by hand:* %s\n", Escape(strings.Join(r.UndoFailed, ", ")))
+	}
 }
 
 // restoreVerdictMessage is an emergency restore's verdict: what serves the
@@ -370,15 +376,7 @@ func restoreVerdictMessage(r *drill.Report) Message {
 	if r.Verification != "" {
 		fmt.Fprintf(&b, "• Checksums: %s\n", Escape(r.Verification))
 	}
-	for _, c := range r.Confirmations {
-		fmt.Fprintf(&b, "• %s confirmed %s by typing %s at %s\n", user(c.User), code(c.Step), code(c.Typed), c.At.UTC().Format("15:04:05 UTC"))
-	}
-	if len(r.Undone) > 0 {
-		fmt.Fprintf(&b, "• Undone: %s\n", Escape(strings.Join(r.Undone, ", ")))
-	}
-	if len(r.UndoFailed) > 0 {
-		fmt.Fprintf(&b, "• :rotating_light: *UNDO FAILED, act by hand:* %s\n", Escape(strings.Join(r.UndoFailed, ", ")))
-	}
+	writeConfirmationsAndUndo(&b, r)
 	head := fmt.Sprintf("Emergency restore %s of %s %s", r.DrillID, r.App, strings.ToUpper(string(r.Result)))
 	if r.ProductionState != "" {
 		head += ": " + r.ProductionState
