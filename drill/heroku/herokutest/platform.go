@@ -185,25 +185,23 @@ func (s *Server) attachmentsOf(addonID string) []*attachment {
 
 // findAddon finds an add-on by id or name. Called locked.
 func (s *Server) findAddon(ident string) *addon {
-	if ad, ok := s.addons[ident]; ok {
-		return ad
-	}
-	for _, ad := range s.addons {
-		if ad.name == ident {
-			return ad
-		}
-	}
-	return nil
+	return find(s.addons, ident, func(ad *addon) string { return ad.name })
 }
 
 // findApp finds an app by name or id. Called locked.
 func (s *Server) findApp(ident string) *app {
-	if a, ok := s.apps[ident]; ok {
-		return a
+	return find(s.apps, ident, func(a *app) string { return a.id })
+}
+
+// find looks ident up as a key of m, then as the other identity the
+// platform accepts for the same object (as the API does: id or name).
+func find[T any](m map[string]*T, ident string, other func(*T) string) *T {
+	if v, ok := m[ident]; ok {
+		return v
 	}
-	for _, a := range s.apps {
-		if a.id == ident {
-			return a
+	for _, v := range m {
+		if other(v) == ident {
+			return v
 		}
 	}
 	return nil
