@@ -81,6 +81,8 @@ type options struct {
 	// only runs the jobs the queue hands it.
 	fake   *slacktest.Server
 	worker bool
+	// logs, when set, gets every log line of the bot as JSON.
+	logs io.Writer
 }
 
 // newApp makes an app database and drops it and whatever a drill left.
@@ -153,14 +155,18 @@ func setup(t *testing.T, o options) *bundle {
 	// The fake pings every 2 s: a socket silent for 6 s is dead, so a
 	// dropped one is replaced quickly even on a loaded machine.
 	api, sm := bot.NewSlack(bot.SlackConfig{AppToken: fake.AppToken, BotToken: fake.BotToken, APIURL: fake.APIURL(), HTTPTimeout: o.httpTimeout, PingInterval: 6 * time.Second})
-	engine := &bot.RunnerEngine{Provider: p, Logger: logger(t)}
+	log := logger(t)
+	if o.logs != nil {
+		log = slog.New(slog.NewJSONHandler(o.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	engine := &bot.RunnerEngine{Provider: p, Logger: log}
 	cfg := bot.Config{
 		Engine:    engine,
 		Transport: &bot.SlackTransport{Client: api},
 		Access:    o.access, TwoPerson: o.twoPerson,
 		ConfirmTimeout: o.confirmTimeout, UpdateInterval: 50 * time.Millisecond,
 		IncidentChannel: o.incidentChannel,
-		Logger:          logger(t),
+		Logger:          log,
 		Now:             o.now,
 	}
 	if len(o.secrets) > 0 {
@@ -192,7 +198,7 @@ func setup(t *testing.T, o options) *bundle {
 			t.Fatal(err)
 		}
 		var err error
-		if q, err = botriver.New(o.store.Pool(), botriver.Options{Logger: logger(t), StopTimeout: 5 * time.Second, PollInterval: 100 * time.Millisecond}); err != nil {
+		if q, err = botriver.New(o.store.Pool(), botriver.Options{Logger: log, StopTimeout: 5 * time.Second, PollInterval: 100 * time.Millisecond}); err != nil {
 			t.Fatal(err)
 		}
 		cfg.Queue = q
@@ -215,7 +221,7 @@ func setup(t *testing.T, o options) *bundle {
 		return bd
 	}
 	done := make(chan error, 1)
-	l := &bot.Listener{Bot: b, Client: sm, Logger: logger(t)}
+	l := &bot.Listener{Bot: b, Client: sm, Logger: log}
 	go func() { done <- l.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()

@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -281,4 +282,59 @@ func TestQueue_ContinuationRetriedWhenItCannotTakeTheDrill(t *testing.T) {
 		t.Fatalf("verdict %q", v.Text)
 	}
 	waitJobs(t, a.queue, "after the retry", func(c botriver.JobCounts) bool { return c.Retryable == 0 && c.Available == 0 })
+}
+
+// lockedBuffer is an io.Writer several goroutines may log to.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+}
+
+// TestQueue_DrillLogLinesCarryTheDrill: every log line about a drill's
+// steps, its undo, its park and its continuation carries the drill's id,
+// in whichever process wrote it.
+func TestQueue_DrillLogLinesCarryTheDrill(t *testing.T) {
+	t.Parallel()
+	store := drilltest.NewStateStore(t)
+	app, dir := newApp(t, appSQL), t.TempDir()
+	f := drilltest.NewFaulty(localProvider(t, dir))
+	f.FailOn("Restore", 1, drill.Errorf(drill.EFAILED, "injected restore failure"))
+	logs := &lockedBuffer{}
+	a := setup(t, options{store: store, queue: true, provider: f, app: app, backupDir: dir, logs: logs})
+	id, parent := a.run(t, "run "+app+" --mode full")
+	prompt, cid := a.prompt(t, parent.Reply, 1)
+	a.confirm(t, bob, prompt, cid)
+	if v := a.verdict(t, parent, id); !strings.Contains(v.Text, "FAILED") {
+		t.Fatalf("verdict %q", v.Text)
+	}
+	about := 0
+	for _, line := range logs.lines() {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		_, stepped := rec["step"]
+		if !stepped && !strings.Contains(line, id) && rec["msg"] != "drill parked" {
+			continue
+		}
+		about++
+		if rec["drill"] != id {
+			t.Errorf("log line about drill %s without its id: %s", id, line)
+		}
+	}
+	if about < 3 {
+		t.Errorf("%d log lines about the drill (its park, failed step, undo), want at least 3:\n%s", about, strings.Join(logs.lines(), "\n"))
+	}
 }
