@@ -40,6 +40,7 @@ type transfer struct {
 	size       int64
 	processed  int64
 	schedule   string
+	legacyName string // options.pgbackups_name of a legacy PGBackups backup
 	logs       []transferLog
 
 	canceled time.Time
@@ -68,6 +69,9 @@ func (t *transfer) json(verbose bool) map[string]any {
 	}
 	if t.schedule != "" {
 		out["schedule"] = map[string]string{"uuid": t.schedule}
+	}
+	if t.legacyName != "" {
+		out["options"] = map[string]any{"pgbackups_name": t.legacyName}
 	}
 	if verbose {
 		logs := []map[string]any{}
@@ -111,6 +115,16 @@ func (s *Server) newTransfer(app string, t *transfer) {
 	if t.stepsLeft <= 0 {
 		t.stepsLeft = 1
 		t.advance()
+	}
+}
+
+// SetLegacyName makes transfer num of app a backup of the legacy PGBackups
+// service, named name (the CLI shows it as "o"+name).
+func (s *Server) SetLegacyName(app string, num int, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.findTransfer(app, strconv.Itoa(num)); t != nil {
+		t.legacyName = name
 	}
 }
 
@@ -217,10 +231,11 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 		writeError(w, http.StatusNotFound, "not_found", "Couldn't find that database.")
 	}
 	// ready finds a provisioned add-on; a provisioning one is a 404, as on
-	// Heroku. Called locked.
+	// Heroku, and so is one of the Advanced tier, which only
+	// /data/postgres/v1 serves. Called locked.
 	ready := func(w http.ResponseWriter, ident string) *addon {
 		ad := s.findAddon(ident)
-		if ad == nil || ad.state != "provisioned" {
+		if ad == nil || ad.state != "provisioned" || ad.advanced() {
 			notFoundDB(w)
 			return nil
 		}
@@ -238,6 +253,12 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 			notFoundDB(w)
 			return
 		}
+		if ad.waitingPolls > 0 {
+			// Provisioned, not yet available: Heroku says so for a while.
+			ad.waitingPolls--
+			writeJSON(w, http.StatusOK, map[string]any{"waiting?": true, "message": "pending", "error?": false})
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]any{"waiting?": false, "message": "Available", "error?": false})
 	})
 	mux.HandleFunc("GET /client/v11/databases/{db}", func(w http.ResponseWriter, r *http.Request) {
@@ -251,15 +272,22 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 			return
 		}
 		plan := any(ad.plan) // a string on multi-tenant plans
-		if !strings.HasPrefix(ad.plan, "essential") {
+		protection := "Off"
+		if !strings.HasPrefix(ad.plan, "essential") && ad.plan != "mini" && ad.plan != "basic" {
 			plan = map[string]string{"id": "plan-" + ad.plan, "name": ad.plan}
+			protection = "On" // Standard and up: physical backups, WAL archiving
+		}
+		var following, leader any
+		if ad.following != "" {
+			following, leader = "postgres://"+ad.following+".example.com:5432/db", ad.following
 		}
 		writeJSON(w, http.StatusOK, map[string]any{
 			"addon_id": ad.id, "name": ad.name, "database_name": ad.dbname, "database_user": s.admin.User,
 			"created_at": ts(ad.created), "num_bytes": 8 << 20, "num_tables": 0, "num_connections": 1,
-			"postgres_version": "15.20", "resource_url": "", "following": nil, "leader": nil, "forked_from": nil,
+			"postgres_version": "15.20", "resource_url": "", "following": following, "leader": leader, "forked_from": nil,
 			"waiting?": false, "hot_standby?": false, "plan": plan,
-			"info": []map[string]any{{"name": "Plan", "values": []string{ad.plan}}, {"name": "Status", "values": []string{"Available"}}},
+			"info": []map[string]any{{"name": "Plan", "values": []string{ad.plan}}, {"name": "Status", "values": []string{"Available"}},
+				{"name": "Continuous Protection", "values": []string{protection}}},
 		})
 	})
 	mux.HandleFunc("GET /client/v11/databases/{db}/transfer-schedules", func(w http.ResponseWriter, r *http.Request) {
@@ -269,7 +297,7 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 		if ad == nil {
 			return
 		}
-		out := append([]schedule{}, ad.schedules...)
+		out := append([]Schedule{}, ad.schedules...)
 		writeJSON(w, http.StatusOK, out)
 	})
 	// POST transfer-schedules upserts the database's schedule, as
@@ -295,8 +323,19 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 		if ad == nil {
 			return
 		}
-		sc := schedule{UUID: fmt.Sprintf("sched-%s-%d", ad.id, hour), Name: body.ScheduleName, Hour: hour, Timezone: body.Timezone}
-		ad.schedules = []schedule{sc}
+		if body.ScheduleName == "" {
+			writeError(w, http.StatusUnprocessableEntity, "invalid_params", "A schedule_name is required: the config var of the attachment to back up, such as DATABASE_URL.")
+			return
+		}
+		// One schedule per name: a POST of a known name replaces it.
+		sc := Schedule{UUID: newID(), Name: body.ScheduleName, Hour: hour, Timezone: body.Timezone}
+		kept := []Schedule{}
+		for _, o := range ad.schedules {
+			if o.Name != sc.Name {
+				kept = append(kept, o)
+			}
+		}
+		ad.schedules = append(kept, sc)
 		writeJSON(w, http.StatusCreated, sc)
 	})
 	mux.HandleFunc("POST /client/v11/databases/{db}/backups", func(w http.ResponseWriter, r *http.Request) {
@@ -353,6 +392,38 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, map[string]string{"url": u, "expires_at": ts(time.Now().Add(time.Hour)).(string)})
 	})
 	mux.HandleFunc("POST /client/v11/databases/{db}/restores", s.restore)
+	s.advancedRoutes(mux)
+}
+
+// advancedRoutes are the few /data/postgres/v1 endpoints of Advanced-tier
+// databases (what `heroku data:pg:*` calls): readiness is "waiting", not
+// "waiting?". Classic databases are not served here.
+func (s *Server) advancedRoutes(mux *http.ServeMux) {
+	advanced := func(w http.ResponseWriter, ident string) *addon {
+		ad := s.findAddon(ident)
+		if ad == nil || !ad.advanced() {
+			writeError(w, http.StatusNotFound, "not_found", "Couldn't find that database.")
+			return nil
+		}
+		return ad
+	}
+	mux.HandleFunc("GET /data/postgres/v1/{db}/wait_status", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if advanced(w, r.PathValue("db")) != nil {
+			writeJSON(w, http.StatusOK, map[string]any{"waiting": false, "message": "available"})
+		}
+	})
+	mux.HandleFunc("GET /data/postgres/v1/{db}/info", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if ad := advanced(w, r.PathValue("db")); ad != nil {
+			writeJSON(w, http.StatusOK, map[string]any{
+				"addon": ref{ID: ad.id, Name: ad.name}, "plan": ad.plan, "status": "available",
+				"pools": []map[string]any{{"name": "leader", "expected_level": "4G-Performance", "status": "available"}},
+			})
+		}
+	})
 }
 
 // restore runs pg_restore of the backup behind backup_url into the target
@@ -390,7 +461,12 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if src == nil || !src.succeeded {
-		writeError(w, http.StatusUnprocessableEntity, "invalid_params", "The backup_url could not be read: check that the backup exists and completed.")
+		// Heroku takes any URL and fails later, in the transfer.
+		s.failedRestore(ad, target)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		t := s.transfers[ad.app][len(s.transfers[ad.app])-1]
+		writeJSON(w, http.StatusCreated, t.json(false))
 		return
 	}
 	t := &transfer{fromName: "BACKUP", fromType: "htcat", toName: target, toType: "pg_restore", size: src.size}
@@ -429,6 +505,20 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	s.newTransfer(ad.app, t)
 	writeJSON(w, http.StatusCreated, t.json(false))
+}
+
+// failedRestore records a restore whose backup could not be downloaded: it
+// runs, then fails with the download's error in its logs.
+func (s *Server) failedRestore(ad *addon, target string) {
+	now := time.Now()
+	t := &transfer{fromName: "BACKUP", fromType: "htcat", toName: target, toType: "pg_restore"}
+	t.logs = append(t.logs,
+		transferLog{at: now, level: "info", message: "Downloading backup"},
+		transferLog{at: now, level: "error", message: "htcat: GET backup_url: 403 Forbidden"},
+		transferLog{at: now, level: "error", message: "Restore failed: could not download the backup"})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.newTransfer(ad.app, t)
 }
 
 func contains(list []string, s string) bool {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +21,7 @@ type app struct {
 	formIDs     map[string]string
 	created     time.Time
 	configVars  map[string]string
+	releases    []*release
 }
 
 type addon struct {
@@ -28,13 +30,17 @@ type addon struct {
 	state          string
 	provPolls      int // reads left before provisioned
 	waitPolls      int // wait_status 404s left
+	waitingPolls   int // wait_status "waiting?": true left, after the 404s
 	dbname         string
 	password       string
 	created        time.Time
-	schedules      []schedule
+	schedules      []Schedule
+	following      string // the leader's name, for a follower
 }
 
-type schedule struct {
+// Schedule is a database's daily backup schedule, named by the config var
+// of the attachment it backs up (DATABASE_URL).
+type Schedule struct {
 	UUID     string `json:"uuid"`
 	Name     string `json:"name"`
 	Hour     int    `json:"hour"`
@@ -68,7 +74,20 @@ type AppOptions struct {
 	Backups []time.Duration
 	// NoDatabase creates the app with no Heroku Postgres at all.
 	NoDatabase bool
+	// Pooler attaches the database's connection pooler as
+	// DATABASE_CONNECTION_POOL (namespace connection-pooling:default), as
+	// `heroku pg:connection-pooling:attach` does; Standard plans and up.
+	Pooler bool
+	// Schedules are further schedules of the database, of other names
+	// than DATABASE_URL.
+	Schedules []Schedule
 }
+
+// PoolerNamespace is the namespace of connection pooler attachments.
+const PoolerNamespace = "connection-pooling:default"
+
+// PoolerName is the attachment name pg:connection-pooling:attach gives.
+const PoolerName = "DATABASE_CONNECTION_POOL"
 
 // AddApp creates an app with a DATABASE add-on on a new real database
 // filled by opts.SQL. It returns the add-on's id ("" with NoDatabase).
@@ -102,17 +121,29 @@ func (s *Server) AddApp(name string, opts AppOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ad.state, ad.provPolls, ad.waitPolls = "provisioned", 0, 0
+	ad.state, ad.provPolls, ad.waitPolls, ad.waitingPolls = "provisioned", 0, 0, 0
 	if opts.SQL != "" {
 		if err := s.exec(ad.dbname, opts.SQL); err != nil {
 			return "", err
 		}
 	}
 	if !opts.NoSchedule {
-		ad.schedules = []schedule{{UUID: newID(), Name: "DATABASE_URL", Hour: 2, Timezone: "UTC"}}
+		ad.schedules = []Schedule{{UUID: newID(), Name: "DATABASE_URL", Hour: 2, Timezone: "UTC"}}
+	}
+	for _, sc := range opts.Schedules {
+		sc.UUID = newID()
+		ad.schedules = append(ad.schedules, sc)
 	}
 	s.mu.Lock()
 	s.attach(ad, name, "DATABASE", nil)
+	if opts.Pooler {
+		if msg := poolerRefusal(ad); msg != "" {
+			s.mu.Unlock()
+			return "", fmt.Errorf("%s", msg)
+		}
+		ns := PoolerNamespace
+		s.attach(ad, name, PoolerName, &ns)
+	}
 	s.mu.Unlock()
 	for _, age := range opts.Backups {
 		if _, err := s.backup(ad, time.Now().Add(-age), true); err != nil {
@@ -161,16 +192,55 @@ func (s *Server) attach(ad *addon, appName, name string, namespace *string) *att
 	}
 	at := &attachment{id: newID(), name: name, namespace: namespace, addon: ad.id, app: appName, created: time.Now().UTC()}
 	s.attachments[at.id] = at
+	s.attachmentRelease(at, "Attach")
 	return at
 }
 
+// detach removes an attachment, a release of its app. Called locked.
+func (s *Server) detach(at *attachment) {
+	s.attachmentRelease(at, "Detach")
+	delete(s.attachments, at.id)
+}
+
 func (s *Server) attachmentNamed(appName, name string) *attachment {
+	return s.attachmentIn(appName, name, nil)
+}
+
+// attachmentIn finds the app's attachment of that name in namespace (nil:
+// none). Called locked.
+func (s *Server) attachmentIn(appName, name string, namespace *string) *attachment {
 	for _, at := range s.attachments {
-		if at.app == appName && at.name == name && at.namespace == nil {
+		if at.app == appName && at.name == name && sameNamespace(at.namespace, namespace) {
 			return at
 		}
 	}
 	return nil
+}
+
+func sameNamespace(a, b *string) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+// poolerRefusal is Heroku's refusal to give a database a connection pooler,
+// "" when it has one: Essential and legacy plans have none.
+func poolerRefusal(ad *addon) string {
+	if strings.HasPrefix(ad.plan, "essential") || ad.plan == "mini" || ad.plan == "basic" {
+		return fmt.Sprintf("Connection pooling is not available on the %s plan: it is available on Standard, Premium, Private and Shield plans.", ad.plan)
+	}
+	return ""
+}
+
+// lastBillingAttachment reports whether at is the last attachment, outside
+// any namespace, of its add-on on the add-on's billing app: Heroku refuses
+// to take that one away. Called locked.
+func (s *Server) lastBillingAttachment(at *attachment) bool {
+	ad := s.addons[at.addon]
+	for _, o := range s.attachmentsOf(at.addon) {
+		if o.id != at.id && o.namespace == nil && o.app == ad.app {
+			return false
+		}
+	}
+	return at.app == ad.app
 }
 
 func (s *Server) attachmentsOf(addonID string) []*attachment {
@@ -302,14 +372,28 @@ func (s *Server) configVars(a *app) map[string]string {
 		out[k] = v
 	}
 	for _, at := range s.attachments {
-		if at.app == a.name && at.namespace == nil {
+		switch {
+		case at.app != a.name:
+		case at.namespace == nil:
+			out[at.name+"_URL"] = s.pgURL(s.addons[at.addon])
+		case *at.namespace == PoolerNamespace:
+			// The pooler (PgBouncer on the database's server) has its
+			// own URL; here it reaches the same database.
 			out[at.name+"_URL"] = s.pgURL(s.addons[at.addon])
 		}
 	}
 	return out
 }
 
-var planPattern = regexp.MustCompile(`^heroku-postgresql:((essential|standard|premium|private)-[0-9]+)$`)
+// planPattern is the heroku-postgresql plans Heroku accepts: the current
+// tiers, Shield, the legacy mini and basic, and the Advanced tier
+// (advanced-*, performance-*), served by /data/postgres/v1 only.
+var planPattern = regexp.MustCompile(`^heroku-postgresql:(mini|basic|(?:essential|standard|premium|private|shield)-[0-9]+|(?:advanced|performance)(?:-[a-z0-9]+)*)$`)
+
+// advanced reports whether the add-on is of the Advanced tier.
+func (ad *addon) advanced() bool {
+	return strings.HasPrefix(ad.plan, "advanced") || strings.HasPrefix(ad.plan, "performance")
+}
 
 // withApp answers a request about the app in its path, under the server's
 // lock, or 404 when there is no such app.
@@ -441,7 +525,7 @@ func (s *Server) platformRoutes(mux *http.ServeMux) {
 			return
 		}
 		for _, at := range s.attachmentsOf(ad.id) {
-			delete(s.attachments, at.id)
+			s.detach(at)
 		}
 		delete(s.addons, ad.id)
 		ad.state = "deprovisioned"
@@ -492,7 +576,7 @@ func (s *Server) platformRoutes(mux *http.ServeMux) {
 			return
 		}
 		out := s.attachmentJSON(at)
-		delete(s.attachments, at.id)
+		s.detach(at)
 		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("GET /apps/{app}/config-vars", s.withApp(func(w http.ResponseWriter, r *http.Request, a *app) {
@@ -564,6 +648,11 @@ func (s *Server) createAddon(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := planPattern.FindStringSubmatch(body.Plan)
+	if m != nil && (strings.HasPrefix(m[1], "advanced") || strings.HasPrefix(m[1], "performance")) && body.Config["level"] == "" {
+		s.mu.Unlock()
+		writeError(w, http.StatusUnprocessableEntity, "invalid_params", "Advanced-tier databases need a level: pass config level (see `heroku data:pg:create`).")
+		return
+	}
 	if m == nil {
 		s.mu.Unlock()
 		writeError(w, http.StatusUnprocessableEntity, "invalid_params", fmt.Sprintf("Couldn't find either the add-on service or the add-on plan of %q.", body.Plan))
@@ -598,9 +687,9 @@ func (s *Server) createAddon(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ad.provPolls, ad.waitPolls = s.cfg.ProvisionPolls, s.cfg.ProvisionPolls
+	ad.provPolls, ad.waitPolls, ad.waitingPolls = s.cfg.ProvisionPolls, s.cfg.ProvisionPolls, s.cfg.ProvisionPolls
 	if ad.provPolls < 0 {
-		ad.state, ad.provPolls, ad.waitPolls = "provisioned", 0, 0
+		ad.state, ad.provPolls, ad.waitPolls, ad.waitingPolls = "provisioned", 0, 0, 0
 	}
 	s.attach(ad, a.name, attName, nil)
 	writeJSON(w, http.StatusCreated, s.addonJSON(ad))
@@ -633,8 +722,14 @@ func (s *Server) createAttachment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "Couldn't find that add on.")
 		return
 	}
+	if body.Namespace != nil && *body.Namespace == PoolerNamespace {
+		if msg := poolerRefusal(ad); msg != "" {
+			writeError(w, http.StatusUnprocessableEntity, "invalid_params", msg)
+			return
+		}
+	}
 	if body.Name != "" {
-		if old := s.attachmentNamed(a.name, body.Name); old != nil && body.Namespace == nil {
+		if old := s.attachmentIn(a.name, body.Name, body.Namespace); old != nil {
 			if old.addon == ad.id {
 				writeError(w, http.StatusUnprocessableEntity, "invalid_params", fmt.Sprintf("%s is already attached to %s as %s.", ad.name, a.name, body.Name))
 				return
@@ -645,12 +740,12 @@ func (s *Server) createAttachment(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			oldAddon := s.addons[old.addon]
-			if len(s.attachmentsOf(old.addon)) == 1 {
+			if old.namespace == nil && s.lastBillingAttachment(old) {
 				writeError(w, http.StatusUnprocessableEntity, "invalid_params",
-					fmt.Sprintf("%s on %s is the last attachment to %s, so it cannot be moved: attach %s elsewhere first.", old.name, a.name, oldAddon.name, oldAddon.name))
+					fmt.Sprintf("%s on %s is the last billing attachment to %s, so it cannot be moved: attach %s to %s under another name first.", old.name, a.name, oldAddon.name, oldAddon.name, a.name))
 				return
 			}
-			delete(s.attachments, old.id)
+			s.detach(old)
 		}
 	}
 	at := s.attach(ad, a.name, body.Name, body.Namespace)
@@ -685,6 +780,9 @@ func (s *Server) Formation(appName string) map[string]int {
 // Attachment is an add-on attachment as tests see it.
 type Attachment struct {
 	ID, Name, AddonID, AddonName, App string
+	// Namespace is "" for a plain attachment, connection-pooling:default
+	// for a pooler.
+	Namespace string
 }
 
 // Attachments returns the app's attachments, sorted by name.
@@ -694,11 +792,45 @@ func (s *Server) Attachments(appName string) []Attachment {
 	var out []Attachment
 	for _, at := range s.attachments {
 		if at.app == appName {
-			out = append(out, Attachment{ID: at.id, Name: at.name, AddonID: at.addon, AddonName: s.addons[at.addon].name, App: at.app})
+			ns := ""
+			if at.namespace != nil {
+				ns = *at.namespace
+			}
+			out = append(out, Attachment{ID: at.id, Name: at.name, AddonID: at.addon, AddonName: s.addons[at.addon].name, App: at.app, Namespace: ns})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// ConfigVar returns one config var of the app as its dynos see it.
+func (s *Server) ConfigVar(appName, name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.apps[appName]; a != nil {
+		return s.configVars(a)[name]
+	}
+	return ""
+}
+
+// SetFollowing makes an add-on a read-only follower of leader (a name), as
+// `heroku addons:create --follow` would; "" makes it a leader again.
+func (s *Server) SetFollowing(addonID, leader string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ad := s.addons[addonID]; ad != nil {
+		ad.following = leader
+	}
+}
+
+// Schedules returns the backup schedules of an add-on.
+func (s *Server) Schedules(addonID string) []Schedule {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ad := s.addons[addonID]; ad != nil {
+		return append([]Schedule(nil), ad.schedules...)
+	}
+	return nil
 }
 
 var addonNamePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{2,100}$`)

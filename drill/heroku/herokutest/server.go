@@ -58,6 +58,8 @@ type Config struct {
 	// "provisioning", and how many wait_status calls then answer 404; 1
 	// when zero, none when negative.
 	ProvisionPolls int
+	// Now is the clock of release phases; time.Now when nil.
+	Now func() time.Time
 }
 
 // Option changes the Config of NewServer.
@@ -116,6 +118,9 @@ type Server struct {
 	captureFail bool
 	databases   []string // created, dropped at Close
 	colors      int
+
+	releasePhase  time.Duration
+	releaseFaults []*releaseFault
 }
 
 type fault struct {
@@ -123,6 +128,7 @@ type fault struct {
 	re      *regexp.Regexp
 	status  int
 	nth     int // 0: every matching call
+	times   int // > 0: the first times matching calls
 	seen    int
 	message string
 }
@@ -226,6 +232,14 @@ func (s *Server) Fail(method, pathPattern string, status, nth int, message ...st
 	s.faults = append(s.faults, f)
 }
 
+// FailTimes makes the next n requests matching method and pathPattern (as
+// in Fail) fail with status.
+func (s *Server) FailTimes(method, pathPattern string, status, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &fault{method: method, re: regexp.MustCompile("^(?:" + pathPattern + ")$"), status: status, times: n})
+}
+
 // FailRate answers a fraction p of all requests with 503, from a fixed seed.
 func (s *Server) FailRate(p float64) {
 	s.mu.Lock()
@@ -234,14 +248,16 @@ func (s *Server) FailRate(p float64) {
 }
 
 // RateLimitStorm answers the next n requests with 429 rate_limit and
-// Retry-After: retryAfter seconds.
+// Retry-After: retryAfter seconds; with no Retry-After at all when
+// retryAfter is negative, as Heroku often answers.
 func (s *Server) RateLimitStorm(n, retryAfter int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.storm, s.stormAfter = n, retryAfter
 }
 
-// SetRateLimitRemaining sets the RateLimit-Remaining every answer carries.
+// SetRateLimitRemaining sets the RateLimit-Remaining every answer carries;
+// a negative n leaves the header out.
 func (s *Server) SetRateLimitRemaining(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -282,13 +298,16 @@ func (s *Server) Calls() []Call {
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
 	s.platformRoutes(mux)
+	s.releaseRoutes(mux)
 	s.dataRoutes(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		s.mu.Lock()
 		i := len(s.calls)
 		s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, At: time.Now()})
-		w.Header().Set("RateLimit-Remaining", strconv.Itoa(s.remaining))
+		if s.remaining >= 0 {
+			w.Header().Set("RateLimit-Remaining", strconv.Itoa(s.remaining))
+		}
 		status, id, msg, retry := s.injected(r)
 		s.mu.Unlock()
 		defer func() {
@@ -320,14 +339,18 @@ func (s *Server) handler() http.Handler {
 func (s *Server) injected(r *http.Request) (status int, id, msg, retryAfter string) {
 	if s.storm > 0 {
 		s.storm--
-		return http.StatusTooManyRequests, "rate_limit", "Your account reached the API rate limit. Please wait a few minutes before making new requests.", strconv.Itoa(s.stormAfter)
+		retry := ""
+		if s.stormAfter >= 0 {
+			retry = strconv.Itoa(s.stormAfter)
+		}
+		return http.StatusTooManyRequests, "rate_limit", "Your account reached the API rate limit. Please wait a few minutes before making new requests.", retry
 	}
 	for _, f := range s.faults {
 		if (f.method != "" && f.method != r.Method) || !f.re.MatchString(r.URL.Path) {
 			continue
 		}
 		f.seen++
-		if f.nth != 0 && f.seen != f.nth {
+		if (f.times > 0 && f.seen > f.times) || (f.nth != 0 && f.seen != f.nth) {
 			continue
 		}
 		id, msg := statusID(f.status)
