@@ -119,13 +119,17 @@ func TestParseBackupRef(t *testing.T) {
 		"fresh": {Kind: drill.BackupFresh}, "latest": {Kind: drill.BackupLatest},
 		"b002": {Kind: drill.BackupByID, Num: 2}, "a005": {Kind: drill.BackupByID, Num: 5},
 		"2": {Kind: drill.BackupByID, Num: 2}, "B1234": {Kind: drill.BackupByID, Num: 1234},
+		"ob001": {Kind: drill.BackupByID, Name: "ob001"}, "OA012": {Kind: drill.BackupByID, Name: "oa012"},
 	} {
 		got, err := drill.ParseBackupRef(in)
 		if err != nil || got != want {
 			t.Errorf("ParseBackupRef(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "b", "x002", "b-1", "b0", "b 2", "latest ", "b1234567890", "２"} {
+	if s := (drill.BackupRef{Kind: drill.BackupByID, Name: "ob001"}).String(); s != "ob001" {
+		t.Errorf("a legacy backup's ref prints as %q", s)
+	}
+	for _, bad := range []string{"", "b", "x002", "b-1", "b0", "b 2", "latest ", "b1234567890", "２", "o", "ob", "o001", "ob0x1"} {
 		if _, err := drill.ParseBackupRef(bad); drill.ErrorCode(err) != drill.EINVALID {
 			t.Errorf("ParseBackupRef(%q) err %v, want invalid", bad, err)
 		}

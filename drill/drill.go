@@ -53,23 +53,36 @@ type BackupRef struct {
 	// CLI, the letter of an id such as b002 is decoration: the number is the
 	// id within the app.
 	Num int
+	// Name is a legacy backup's name when Kind is BackupByID and Num is 0:
+	// "o" and the name PGBackups gave it (ob001), as the Heroku CLI shows
+	// it. It is found by name in the app's list of backups.
+	Name string `json:",omitempty"`
 }
 
 func (r BackupRef) String() string {
 	if r.Kind == BackupByID {
+		if r.Name != "" {
+			return r.Name
+		}
 		return FormatBackupID('b', r.Num)
 	}
 	return string(r.Kind)
 }
 
-var backupIDPattern = regexp.MustCompile(`^([abcr]?)([0-9]{1,9})$`)
+var (
+	backupIDPattern = regexp.MustCompile(`^([abcr]?)([0-9]{1,9})$`)
+	legacyIDPattern = regexp.MustCompile(`^o[a-z][0-9]{1,9}$`)
+)
 
-// ParseBackupRef reads "fresh", "latest", or a backup id such as b002, a005
-// or 2.
+// ParseBackupRef reads "fresh", "latest", a backup id such as b002, a005
+// or 2, or a legacy backup's name such as ob001.
 func ParseBackupRef(s string) (BackupRef, error) {
 	switch BackupKind(s) {
 	case BackupFresh, BackupLatest:
 		return BackupRef{Kind: BackupKind(s)}, nil
+	}
+	if l := strings.ToLower(s); legacyIDPattern.MatchString(l) {
+		return BackupRef{Kind: BackupByID, Name: l}, nil
 	}
 	m := backupIDPattern.FindStringSubmatch(strings.ToLower(s))
 	if m == nil {

@@ -144,6 +144,20 @@ func (l BackupList) NewestSucceeded() (Backup, bool) {
 	return best, found
 }
 
+// FindRef returns the backup ref names: by its legacy name when it has
+// one, else by number.
+func (l BackupList) FindRef(ref BackupRef) (Backup, bool) {
+	if ref.Name != "" {
+		for _, b := range l.Backups {
+			if b.ID == ref.Name {
+				return b, true
+			}
+		}
+		return Backup{}, false
+	}
+	return l.Find(ref.Num)
+}
+
 // Find returns the backup with number num.
 func (l BackupList) Find(num int) (Backup, bool) {
 	for _, b := range l.Backups {
@@ -191,7 +205,28 @@ type Progress struct {
 	// Total is the expected number of bytes, 0 when unknown.
 	Total   int64
 	Message string
+	// Warning marks a message that belongs in the report too: something
+	// the platform's own tools would warn about (a follower promoted, a
+	// logical backup of a database with Continuous Protection).
+	Warning bool
 }
 
 // ProgressFunc receives progress of a long step.
 type ProgressFunc func(Progress)
+
+type progressKey struct{}
+
+// WithProgress returns ctx carrying progress, so that a provider call
+// without a ProgressFunc of its own (Promote) still shows a long wait.
+func WithProgress(ctx context.Context, progress ProgressFunc) context.Context {
+	return context.WithValue(ctx, progressKey{}, progress)
+}
+
+// ProgressOf returns the ProgressFunc ctx carries; one that drops
+// everything when it carries none.
+func ProgressOf(ctx context.Context) ProgressFunc {
+	if f, ok := ctx.Value(progressKey{}).(ProgressFunc); ok && f != nil {
+		return f
+	}
+	return func(Progress) {}
+}

@@ -287,9 +287,12 @@ func (d *run) step(ctx context.Context, name string, fn func(ctx context.Context
 	start := d.now()
 	d.emit(Event{Step: name, Kind: StepStarted})
 	progress := func(p Progress) {
+		if p.Warning {
+			d.report.Warnings = append(d.report.Warnings, d.redact(p.Message))
+		}
 		d.emit(Event{Step: name, Kind: StepProgress, Bytes: p.Bytes, Total: p.Total, Message: p.Message})
 	}
-	err := d.protect(ctx, func(ctx context.Context) error { return fn(ctx, progress) })
+	err := d.protect(ctx, func(ctx context.Context) error { return fn(WithProgress(ctx, progress), progress) })
 	if err != nil && ctx.Err() != nil && ErrorCode(err) != EREFUSED {
 		err = d.canceled(name, ctx.Err())
 	}
@@ -500,7 +503,7 @@ func (d *run) inspect(ctx context.Context) error {
 		}
 		d.backup = b
 	case BackupByID:
-		b, ok := list.Find(d.opts.Backup.Num)
+		b, ok := list.FindRef(d.opts.Backup)
 		if !ok {
 			return Errorf(ENOTFOUND, "backup %s not found for %s: list them with `restore-drill backups %s`", d.opts.Backup, d.opts.App, d.opts.App)
 		}

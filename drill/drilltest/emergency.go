@@ -79,6 +79,7 @@ func ExerciseEmergency(t *testing.T, h Harness) {
 		if serving.ID == damaged.ID {
 			t.Fatalf("%s is still served by the damaged database", app)
 		}
+		h.RequireCompanions(t, app, serving)
 		if n := items(t, p, serving); n < 10 {
 			t.Errorf("the restored database serves %d drill_items, want the backup's", n)
 		}
@@ -179,6 +180,7 @@ func ExerciseEmergency(t *testing.T, h Harness) {
 		if err != nil || serving.ID == damaged.ID || items(t, p, serving) < 10 {
 			t.Fatalf("%s served by %+v (%v), want the restored database", app, serving, err)
 		}
+		h.RequireCompanions(t, app, serving)
 		if rep.SafetyBackup == nil || rep.NowServing != serving.Name || rep.KeptDatabase == "" || len(rep.Confirmations) != 2 || rep.Requester != "U-ONCALL" {
 			t.Errorf("report: safety %+v now serving %q kept %q confirmations %+v requester %q", rep.SafetyBackup, rep.NowServing, rep.KeptDatabase, rep.Confirmations, rep.Requester)
 		}
@@ -374,6 +376,7 @@ func ExerciseEmergency(t *testing.T, h Harness) {
 		if serving.ID != prod.ID {
 			t.Errorf("production was promoted away without confirmation")
 		}
+		h.RequireCompanions(t, app, serving)
 		if rep.SafetyBackup == nil {
 			t.Errorf("the safety backup is missing from the report")
 		}

@@ -32,6 +32,26 @@ type Harness struct {
 	// another process would make it: it shares nothing in memory with
 	// the one Setup returned.
 	Reopen func(t *testing.T, app string) drill.Provider
+	// Companions, where the platform has them, returns the ids of the
+	// databases reached through the app's other ways into its database
+	// (Heroku's connection pooler, DATABASE_CONNECTION_POOL_URL), by name.
+	// Each must move with the database that serves the app: after every
+	// drill, restore and undo, each is that database.
+	Companions func(t *testing.T, app string) map[string]string
+}
+
+// RequireCompanions fails the test when a companion of app (see
+// Harness.Companions) does not reach serving, the database that serves it.
+func (h Harness) RequireCompanions(t *testing.T, app string, serving drill.Database) {
+	t.Helper()
+	if h.Companions == nil {
+		return
+	}
+	for name, id := range h.Companions(t, app) {
+		if id != serving.ID {
+			t.Errorf("%s of %s reaches database %s, not %s (%s) that serves it", name, app, id, serving.Name, serving.ID)
+		}
+	}
 }
 
 // Parking is a Confirmer that never waits: each request gets a new ticket,
@@ -116,6 +136,7 @@ func ExerciseProvider(t *testing.T, h Harness) {
 		if now.ID != b.before.ID {
 			t.Errorf("%s is served by %s (%s), not by its original %s (%s)", b.app, now.Name, now.ID, b.before.Name, b.before.ID)
 		}
+		h.RequireCompanions(t, b.app, now)
 		if left := h.Leftovers(t, b.app); len(left) > 0 {
 			t.Errorf("the drill left databases behind: %v", left)
 		}

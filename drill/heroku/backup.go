@@ -34,8 +34,8 @@ func (p *Provider) Capture(ctx context.Context, app string, fingerprint bool, pr
 	}
 	t, err := p.data.capture(ctx, att.Addon.ID)
 	if err != nil {
-		return drill.Capture{}, p.interpret(err, op{what: "capture a backup of " + app,
-			notFound: fmt.Sprintf("the database of %s is not yet provisioned: run `heroku addons:wait --app %s`", app, app)})
+		return drill.Capture{}, p.tierOr(ctx, app, att.Addon.ID, p.interpret(err, op{what: "capture a backup of " + app,
+			notFound: fmt.Sprintf("the database of %s is not yet provisioned: run `heroku addons:wait --app %s`", app, app)}))
 	}
 	billing := att.Addon.App.Name
 	progress(drill.Progress{Message: fmt.Sprintf("backup %s of %s started", t.Name(), app)})
@@ -64,17 +64,29 @@ func sameContent(a, b drill.Fingerprint) bool {
 	return slices.Equal(a.Tables, b.Tables) && slices.Equal(a.Schema, b.Schema)
 }
 
+// maxPollFailures is how many failed polls of a transfer are tolerated, as
+// the CLI tolerates them (a transfer just created may answer 404 for a
+// while).
+const maxPollFailures = 20
+
 // waitTransfer polls a transfer under app until it finishes, reporting its
-// progress.
+// progress. Up to maxPollFailures failed polls are tolerated, unless the
+// token is refused.
 func (p *Provider) waitTransfer(ctx context.Context, app string, t Transfer, progress drill.ProgressFunc) (Transfer, error) {
 	w := p.newPoller()
+	failures := 0
 	for !t.Finished() {
 		if err := w.wait(ctx); err != nil {
 			return t, err
 		}
 		next, err := p.data.transfer(ctx, app, t.Num, false)
 		if err != nil {
-			return t, p.interpret(err, op{what: fmt.Sprintf("follow transfer %s of %s", t.Name(), app)})
+			derr := p.interpret(err, op{what: fmt.Sprintf("follow transfer %s of %s", t.Name(), app)})
+			if failures++; failures > maxPollFailures || ctx.Err() != nil || drill.ErrorCode(derr) == drill.ECONFIG {
+				return t, derr
+			}
+			progress(drill.Progress{Message: fmt.Sprintf("%s: poll failed (%d of %d tolerated): %s", t.Name(), failures, maxPollFailures, drill.ErrorMessage(derr))})
+			continue
 		}
 		t = next
 		msg := "pending"
@@ -173,7 +185,7 @@ func (p *Provider) restoreInto(ctx context.Context, b drill.Backup, addon *herok
 			t = v
 		}
 		return drill.RestoreResult{Warnings: lines}, drill.Errorf(drill.EFAILED,
-			"the %s finished with %d warnings, so pg_restore skipped something: %s (see `heroku pg:backups:info %s --app %s`)",
+			"the %s finished with %d warnings, so pg_restore skipped something; Heroku itself calls this restore succeeded, the drill does not: %s (see `heroku pg:backups:info %s --app %s`)",
 			what, t.Warnings, p.redactor.Redact(t.lastLogs(5)), t.Name(), billing)
 	}
 	return drill.RestoreResult{}, nil

@@ -173,6 +173,17 @@ type DatabaseInfo struct {
 	} `json:"info"`
 }
 
+// continuousProtection reports whether the database's info says
+// "Continuous Protection: On", as pg:backups:capture reads it.
+func (d DatabaseInfo) continuousProtection() bool {
+	for _, i := range d.Info {
+		if i.Name == "Continuous Protection" && len(i.Values) > 0 {
+			return strings.Contains(fmt.Sprint(i.Values[0]), "On")
+		}
+	}
+	return false
+}
+
 // PlanName returns the plan's name, whether Plan is a string or an object.
 func (d DatabaseInfo) PlanName() string {
 	var s string

@@ -86,7 +86,7 @@ func TestCheckAppName(t *testing.T) {
 		name string
 		ok   bool
 	}{
-		{"demo-app", true}, {"a1", true}, {"a", false}, {"Demo", false}, {"1app", false},
+		{"demo-app", true}, {"ab1", true}, {"a1", false}, {"a", false}, {"Demo", false}, {"1app", false}, {"demo-", false},
 		{"my_app", false}, {"abcdefghijabcdefghijabcdefghij", true}, {"abcdefghijabcdefghijabcdefghijk", false}, {"x; drop", false},
 	} {
 		err := p.CheckAppName(tt.name)

@@ -3,6 +3,7 @@ package heroku
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,7 +20,7 @@ func (p *Provider) Describe(ctx context.Context, app string) (drill.App, error) 
 	if err != nil {
 		return drill.App{}, err
 	}
-	att, _, err := p.serving(ctx, app)
+	att, atts, err := p.serving(ctx, app)
 	if err != nil {
 		return drill.App{}, err
 	}
@@ -31,6 +32,9 @@ func (p *Provider) Describe(ctx context.Context, app string) (drill.App, error) 
 	if !ok {
 		return drill.App{}, drill.Errorf(drill.EINVALID, "the DATABASE of %s is add-on %s of plan %s, not Heroku Postgres: the drill only knows heroku-postgresql", app, addon.Name, addon.Plan.Name)
 	}
+	if advancedTier(plan) {
+		return drill.App{}, tierRefusal(app, addon.Plan.Name)
+	}
 	db := ref(addon.ID, addon.Name)
 	out := drill.App{Name: app, Database: db, Plan: plan, Maintenance: a.Maintenance}
 	if db.DrillID != "" {
@@ -38,9 +42,15 @@ func (p *Provider) Describe(ctx context.Context, app string) (drill.App, error) 
 	}
 	if info, err := p.data.database(ctx, addon.ID); err == nil {
 		out.SizeBytes = info.NumBytes
+		if info.continuousProtection() {
+			// pg:backups:capture warns the same before every capture.
+			out.Notes = append(out.Notes, fmt.Sprintf("%s has Continuous Protection: Heroku warns that logical backups (what pg:backups:capture and the drill take) of large databases are likely to fail; its physical backups are what protect it", addon.Name))
+		}
 	}
 	if strings.EqualFold(a.Generation.Name, "fir") {
 		out.FullModeRefusal = fmt.Sprintf("maintenance mode is not available on Fir apps, so full mode cannot run on %s: use verify mode", app)
+	} else if _, pooled := pooler(atts); pooled && !poolable(p.cfg.ScratchPlan) {
+		out.FullModeRefusal = fmt.Sprintf("%s has a connection pooler, which must move with DATABASE, and a scratch database of plan %s cannot carry one: set DRILL_SCRATCH_PLAN to a Standard plan or use verify mode", app, p.cfg.ScratchPlan)
 	}
 	forms, err := p.formation(ctx, app)
 	if err != nil {
@@ -64,6 +74,14 @@ func (p *Provider) Describe(ctx context.Context, app string) (drill.App, error) 
 	return out, nil
 }
 
+// poolable reports whether a scratch database of plan can carry a
+// connection pooler: Essential and the legacy mini and basic plans cannot.
+// The empty plan is the production database's, which has one.
+func poolable(plan string) bool {
+	plan = strings.TrimPrefix(plan, "heroku-postgresql:")
+	return !strings.HasPrefix(plan, "essential") && plan != "mini" && plan != "basic"
+}
+
 // formation lists the app's process types, sorted by type.
 func (p *Provider) formation(ctx context.Context, app string) ([]heroku.Formation, error) {
 	l, err := listAll[heroku.Formation](ctx, p, appPath(app)+"/formation")
@@ -71,6 +89,10 @@ func (p *Provider) formation(ctx context.Context, app string) ([]heroku.Formatio
 		return nil, p.interpret(err, op{what: "read the formation of " + app, notFound: appNotFound(app)})
 	}
 	sort.Slice(l, func(i, j int) bool { return l[i].Type < l[j].Type })
+	phase := slices.ContainsFunc(l, func(f heroku.Formation) bool { return f.Type == "release" })
+	p.mu.Lock()
+	p.releasePhases[app] = phase
+	p.mu.Unlock()
 	return l, nil
 }
 
@@ -95,10 +117,9 @@ func (p *Provider) Backups(ctx context.Context, app string) (drill.BackupList, e
 	if err != nil {
 		return drill.BackupList{}, p.interpret(err, op{what: "list the backups of " + app, notFound: appNotFound(billing)})
 	}
-	scheds, err := p.data.schedules(ctx, att.Addon.ID)
+	scheds, err := p.schedules(ctx, app, att.Addon.ID)
 	if err != nil {
-		return drill.BackupList{}, p.interpret(err, op{what: "list the backup schedules of " + app,
-			notFound: fmt.Sprintf("the database of %s is not yet provisioned: run `heroku addons:wait --app %s`", app, app)})
+		return drill.BackupList{}, err
 	}
 	// The billing app's transfers cover all its databases: keep the
 	// backups of the one that serves the app, named by any attachment it
@@ -126,6 +147,29 @@ func (p *Provider) Backups(ctx context.Context, app string) (drill.BackupList, e
 	})
 	for _, s := range scheds {
 		out.Schedules = append(out.Schedules, drill.Schedule{Hour: s.Hour, Timezone: s.Timezone})
+	}
+	return out, nil
+}
+
+// scheduleName is the name of the schedules that back up the database
+// behind DATABASE: schedules are named by the config var of the attachment
+// they back up (pg:backups:schedule sends schedule_name <ATTACHMENT>_URL).
+const scheduleName = "DATABASE_URL"
+
+// schedules lists the backup schedules of add-on addonID, the DATABASE of
+// app, that back it up as DATABASE_URL: a database can carry schedules of
+// several names, and only that one counts.
+func (p *Provider) schedules(ctx context.Context, app, addonID string) ([]TransferSchedule, error) {
+	all, err := p.data.schedules(ctx, addonID)
+	if err != nil {
+		return nil, p.tierOr(ctx, app, addonID, p.interpret(err, op{what: "list the backup schedules of " + app,
+			notFound: fmt.Sprintf("the database of %s is not yet provisioned: run `heroku addons:wait --app %s`", app, app)}))
+	}
+	var out []TransferSchedule
+	for _, s := range all {
+		if s.Name == scheduleName {
+			out = append(out, s)
+		}
 	}
 	return out, nil
 }

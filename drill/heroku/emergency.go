@@ -45,14 +45,28 @@ func (p *Provider) RestoreProduction(ctx context.Context, app string, b drill.Ba
 
 // Adopt renames a restored scratch add-on that now serves app, so that its
 // name no longer carries the drill's id: no drill will ever destroy it, and
-// later drills accept it as the app's own database.
+// later drills accept it as the app's own database. The connection pooler
+// must serve it too (the promote moved it; a pooler left behind is moved
+// now), and it gets the DATABASE_URL backup schedule the original had.
 func (p *Provider) Adopt(ctx context.Context, app string, db drill.Database) (drill.Database, error) {
-	att, _, err := p.serving(ctx, app)
+	att, atts, err := p.serving(ctx, app)
 	if err != nil {
 		return drill.Database{}, err
 	}
 	if att.Addon.ID != db.ID {
 		return drill.Database{}, drill.Errorf(drill.EREFUSED, "refusing to adopt %s: it does not serve %s", db.Name, app)
+	}
+	p.mu.Lock()
+	original, known := p.originals[app]
+	p.mu.Unlock()
+	leavable := func(a heroku.AddOnAttachment) bool { return known && a.Addon.ID == original.ID }
+	if pl, ok := pooler(atts); ok && pl.Addon.ID != db.ID {
+		if _, err := p.movePooler(ctx, app, atts, "", db, leavable); err != nil {
+			return drill.Database{}, err
+		}
+		if err := p.checkMoved(ctx, app, db, leavable(pl)); err != nil {
+			return drill.Database{}, err
+		}
 	}
 	addon, err := p.addon(ctx, db.ID)
 	if err != nil {
@@ -67,17 +81,15 @@ func (p *Provider) Adopt(ctx context.Context, app string, db drill.Database) (dr
 		return drill.Database{}, p.interpret(err, op{what: fmt.Sprintf("rename add-on %s to %s", addon.Name, name)})
 	}
 	// Backup schedules belong to a database, not to the app: the restored
-	// one would take no backups. Give it the schedules the original had.
-	p.mu.Lock()
-	original, known := p.originals[app]
-	p.mu.Unlock()
+	// one would take no backups. Give it the DATABASE_URL schedule the
+	// original had (schedules of other names back up other attachments).
 	if known && original.ID != db.ID {
-		scheds, err := p.data.schedules(ctx, original.ID)
+		scheds, err := p.schedules(ctx, app, original.ID)
 		if err != nil {
-			return drill.Database{}, p.interpret(err, op{what: "read the backup schedules of " + original.Name})
+			return drill.Database{}, err
 		}
 		for _, sc := range scheds {
-			if err := p.data.setSchedule(ctx, db.ID, sc, "DATABASE_URL"); err != nil {
+			if err := p.data.setSchedule(ctx, db.ID, sc, scheduleName); err != nil {
 				return drill.Database{}, p.interpret(err, op{what: fmt.Sprintf("schedule daily backups of %s at %02d:00 %s", name, sc.Hour, sc.Timezone)})
 			}
 		}

@@ -36,6 +36,9 @@ const (
 	DefaultPollInterval     = 3 * time.Second
 	DefaultMaxPollInterval  = 30 * time.Second
 	DefaultProvisionTimeout = 30 * time.Minute
+	// DefaultReleaseTimeout is how long a promote waits for the release
+	// phase of the release that attached DATABASE, as pg:promote does.
+	DefaultReleaseTimeout = 15 * time.Minute
 )
 
 // Config configures the provider.
@@ -62,11 +65,17 @@ type Config struct {
 	PollInterval, MaxPollInterval time.Duration
 	// ProvisionTimeout bounds the wait for a scratch database to be ready.
 	ProvisionTimeout time.Duration
+	// ReleaseTimeout bounds the wait for the release phase after a
+	// promote, on the clock Now.
+	ReleaseTimeout time.Duration
 	// Workers is the number of connections used to fingerprint; 4 when 0.
 	Workers int
 	Logger  *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Sleep waits d between two polls, or until ctx is done; a real timer
+	// when nil. Tests share a simulated clock with the fake through it.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Provider implements drill.Provider on Heroku.
@@ -90,6 +99,9 @@ type Provider struct {
 	// spares holds, per app, the attachment Promote created for the
 	// original database so it kept one; promote back removes it.
 	spares map[string]spare
+	// releasePhases holds, per app, whether its formation had a release
+	// process type when last read.
+	releasePhases map[string]bool
 }
 
 type spare struct{ addonID, attachmentID string }
@@ -123,6 +135,9 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if cfg.ProvisionTimeout <= 0 {
 		cfg.ProvisionTimeout = DefaultProvisionTimeout
+	}
+	if cfg.ReleaseTimeout <= 0 {
+		cfg.ReleaseTimeout = DefaultReleaseTimeout
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
@@ -159,6 +174,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg: cfg, transport: tr, svc: svc, httpc: httpc, data: dataClient{svc: dsvc},
 		redactor: drill.NewRedactor(), logger: cfg.Logger,
 		originals: map[string]drill.Database{}, formations: map[string]map[string]int{}, spares: map[string]spare{},
+		releasePhases: map[string]bool{},
 	}
 	p.redactor.AddSecret(cfg.APIKey)
 	return p, nil
@@ -170,13 +186,14 @@ func (p *Provider) Name() string { return "heroku" }
 // Calls returns the number of API requests made, retries included.
 func (p *Provider) Calls() int { return p.transport.Calls() }
 
-var appNamePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,29}$`)
+// appNamePattern is Heroku's rule for app names.
+var appNamePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,28}[a-z0-9]$`)
 
-// CheckAppName accepts Heroku app names: 2 to 30 lowercase letters, digits
-// and dashes, starting with a letter.
+// CheckAppName accepts Heroku app names: 3 to 30 lowercase letters, digits
+// and dashes, starting with a letter and not ending with a dash.
 func (p *Provider) CheckAppName(name string) error {
 	if !appNamePattern.MatchString(name) {
-		return drill.Errorf(drill.EINVALID, "%q is not a Heroku app name: app names are 2 to 30 lowercase letters, digits and dashes, starting with a letter", clip(name))
+		return drill.Errorf(drill.EINVALID, "%q is not a Heroku app name: app names are 3 to 30 lowercase letters, digits and dashes, starting with a letter and not ending with a dash", clip(name))
 	}
 	return nil
 }
@@ -279,16 +296,21 @@ func appNotFound(app string) string {
 // MaxPollInterval, so a long transfer costs few calls.
 type poller struct {
 	next, max time.Duration
+	sleep     func(ctx context.Context, d time.Duration) error
 }
 
 func (p *Provider) newPoller() *poller {
-	return &poller{next: p.cfg.PollInterval, max: p.cfg.MaxPollInterval}
+	return &poller{next: p.cfg.PollInterval, max: p.cfg.MaxPollInterval, sleep: p.cfg.Sleep}
 }
 
 func (w *poller) wait(ctx context.Context) error {
-	timer := time.NewTimer(w.next)
-	defer timer.Stop()
+	d := w.next
 	w.next = min(w.next+w.next/2, w.max)
+	if w.sleep != nil {
+		return w.sleep(ctx, d)
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()

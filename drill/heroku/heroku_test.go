@@ -95,15 +95,29 @@ func harness() drilltest.Harness {
 		return v.(*herokutest.Server)
 	}
 	return drilltest.Harness{
+		// Every app of the suites has what moves with DATABASE on Heroku:
+		// a connection pooler, and a release phase to wait for.
 		Setup: func(t *testing.T) (drill.Provider, string) {
 			s := herokutest.NewServer(t)
-			app := newApp(t, s)
+			app := newApp(t, s, func(o *herokutest.AppOptions) {
+				o.Plan, o.Pooler, o.Formation = "standard-0", true, map[string]int{"web": 1, "release": 0}
+			})
 			servers.Store(app, s)
 			return newProvider(t, s), app
 		},
 		Maintenance: func(t *testing.T, app string) bool { return server(t, app).Maintenance(app) },
 		Leftovers:   func(t *testing.T, app string) []string { return leftovers(server(t, app), app) },
 		Reopen:      func(t *testing.T, app string) drill.Provider { return newProvider(t, server(t, app)) },
+		Companions: func(t *testing.T, app string) map[string]string {
+			// A pooler that vanished reaches nothing: "".
+			out := map[string]string{herokutest.PoolerName: ""}
+			for _, a := range server(t, app).Attachments(app) {
+				if a.Namespace == herokutest.PoolerNamespace {
+					out[a.Name] = a.AddonID
+				}
+			}
+			return out
+		},
 		Exec: func(t *testing.T, db drill.Database, sql string) {
 			var found bool
 			servers.Range(func(_, v any) bool {

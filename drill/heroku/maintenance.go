@@ -88,13 +88,18 @@ func (p *Provider) scale(ctx context.Context, app string, quantities map[string]
 }
 
 // Promote makes db the app's DATABASE the way `heroku pg:promote` does: the
-// database being replaced first gets a spare attachment if DATABASE is its
-// only one (an add-on cannot lose its last attachment), the target must not
-// be waiting, then DATABASE is attached to the target with the app's name
-// as confirmation, which moves it. Only a scratch database of a drill, or
-// the original the provider recorded when describing the app, may be
-// promoted. Promoting the original back also removes the spare attachment
-// the first promote created, so the app ends with its own attachments.
+// database being replaced first gets a spare attachment unless it has
+// another one on this app (an add-on cannot lose its last attachment), the
+// target must not be waiting, then DATABASE is attached to the target with
+// the app's name as confirmation, which moves it; the connection pooler
+// (DATABASE_CONNECTION_POOL) moves with it; when the app has a release
+// phase, the promote waits until the release that attached DATABASE is
+// live, and fails if its release phase fails; last, the attachments are
+// read again to check that DATABASE and the pooler are both on db. Only a
+// scratch database of a drill, or the original the provider recorded when
+// describing the app, may be promoted. Promoting the original back also
+// removes the spare attachment the first promote created, so the app ends
+// with its own attachments.
 func (p *Provider) Promote(ctx context.Context, app string, db drill.Database) error {
 	p.mu.Lock()
 	original, described := p.originals[app]
@@ -123,13 +128,29 @@ func (p *Provider) Promote(ctx context.Context, app string, db drill.Database) e
 	if !ok {
 		return drill.Errorf(drill.EFAILED, "%s has no DATABASE attachment: attach %s with `heroku addons:attach %s --as DATABASE --app %s`", app, original.Name, original.Name, app)
 	}
+	// What a promote may move the pooler away from: the databases it may
+	// move DATABASE away from.
+	mayLeave := func(a heroku.AddOnAttachment) bool {
+		return (described && a.Addon.ID == original.ID) || drillIDOf(a.Addon.Name) != ""
+	}
 	if current.Addon.ID == db.ID {
+		// Promoted already (a promote retried or resumed): the pooler may
+		// not have followed.
+		withPooler, err := p.movePooler(ctx, app, atts, "", db, mayLeave)
+		if err != nil {
+			return err
+		}
+		if withPooler {
+			if err := p.checkMoved(ctx, app, db, true); err != nil {
+				return err
+			}
+		}
 		return p.dropSpare(ctx, app, db)
 	}
-	if current.Addon.ID != original.ID && drillIDOf(current.Addon.Name) == "" {
+	if !mayLeave(current) {
 		return drill.Errorf(drill.EREFUSED, "the DATABASE of %s is %s, neither its original database %s nor a drill's: the drill stops here and changes nothing", app, current.Addon.Name, original.Name)
 	}
-	if err := p.ensureSpare(ctx, app, current, atts); err != nil {
+	if err := p.ensureSpare(ctx, app, current, atts, isOriginal); err != nil {
 		return err
 	}
 	ws, err := p.data.waitStatus(ctx, db.ID)
@@ -149,28 +170,51 @@ func (p *Provider) Promote(ctx context.Context, app string, db drill.Database) e
 	if err != nil {
 		return p.interpret(err, op{what: fmt.Sprintf("promote %s to DATABASE of %s", db.Name, app)})
 	}
+	withPooler, err := p.movePooler(ctx, app, atts, current.Addon.ID, db, mayLeave)
+	if err != nil {
+		return err
+	}
+	if isOriginal {
+		// A scratch database the drill created empty follows nothing;
+		// the original may (pg:promote warns, and does not unfollow).
+		p.warnFollower(ctx, app, db)
+	}
+	if err := p.waitReleasePhase(ctx, app, db, current.Addon.Name, withPooler); err != nil {
+		return err
+	}
+	if withPooler {
+		// The runner checks DATABASE itself; the pooler it cannot see.
+		if err := p.checkMoved(ctx, app, db, true); err != nil {
+			return err
+		}
+	}
 	return p.dropSpare(ctx, app, db)
 }
 
-// ensureSpare gives the add-on behind current another attachment when
-// DATABASE is its only one, and records it so the promote back removes it.
-func (p *Provider) ensureSpare(ctx context.Context, app string, current heroku.AddOnAttachment, atts []heroku.AddOnAttachment) error {
+// warnFollower warns, as pg:promote does, when the database just promoted
+// is a read-only follower: promoting does not unfollow it.
+func (p *Provider) warnFollower(ctx context.Context, app string, db drill.Database) {
+	info, err := p.data.database(ctx, db.ID)
+	if err != nil || info.Following == nil || *info.Following == "" {
+		return
+	}
+	drill.ProgressOf(ctx)(drill.Progress{Warning: true, Message: fmt.Sprintf(
+		"%s now serves %s but is a read-only follower: promoting does not unfollow it; run `heroku pg:unfollow %s --app %s` to make it writable", db.Name, app, db.Name, app)})
+}
+
+// ensureSpare gives the add-on behind current another attachment on this
+// app when DATABASE is its only one here, as pg:promote does: attachments
+// on other apps do not count (Heroku refuses to move the last billing
+// attachment). The spare of the original is recorded, so the promote back
+// removes it; a scratch database's goes with the scratch database.
+func (p *Provider) ensureSpare(ctx context.Context, app string, current heroku.AddOnAttachment, atts []heroku.AddOnAttachment, promotingOriginal bool) error {
 	for _, a := range atts {
 		if a.Addon.ID == current.Addon.ID && a.Name != "DATABASE" && a.Namespace == nil {
 			return nil
 		}
 	}
-	all, err := p.addonAttachments(ctx, current.Addon.ID)
-	if err != nil {
-		return err
-	}
-	for _, a := range all {
-		if a.ID != current.ID && a.Namespace == nil {
-			return nil // attached elsewhere: DATABASE is not its last one
-		}
-	}
 	var created heroku.AddOnAttachment
-	err = p.svc.Post(ctx, &created, "/addon-attachments", struct {
+	err := p.svc.Post(ctx, &created, "/addon-attachments", struct {
 		Addon   string `json:"addon"`
 		App     string `json:"app"`
 		Confirm string `json:"confirm"`
@@ -178,9 +222,11 @@ func (p *Provider) ensureSpare(ctx context.Context, app string, current heroku.A
 	if err != nil {
 		return p.interpret(err, op{what: fmt.Sprintf("give %s a second attachment before moving DATABASE", current.Addon.Name)})
 	}
-	p.mu.Lock()
-	p.spares[app] = spare{addonID: current.Addon.ID, attachmentID: created.ID}
-	p.mu.Unlock()
+	if !promotingOriginal {
+		p.mu.Lock()
+		p.spares[app] = spare{addonID: current.Addon.ID, attachmentID: created.ID}
+		p.mu.Unlock()
+	}
 	return nil
 }
 

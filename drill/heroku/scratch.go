@@ -34,6 +34,12 @@ func (p *Provider) CreateScratch(ctx context.Context, app, drillID string, progr
 		}
 	}
 	plan = strings.TrimPrefix(plan, "heroku-postgresql:")
+	if advancedTier(plan) {
+		if p.cfg.ScratchPlan != "" {
+			return drill.Database{}, drill.Errorf(drill.ECONFIG, "DRILL_SCRATCH_PLAN=%s is a Heroku Postgres Advanced-tier plan, which restore-drill does not support: use a Standard or Essential plan", clip(p.cfg.ScratchPlan))
+		}
+		return drill.Database{}, tierRefusal(app, plan)
+	}
 	billing := app
 	if p.cfg.SandboxApp != "" && !drill.IsEmergency(ctx) {
 		// A drill's scratch database lives on the sandbox; an emergency
