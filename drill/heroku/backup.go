@@ -32,6 +32,13 @@ func (p *Provider) Capture(ctx context.Context, app string, fingerprint bool, pr
 			return drill.Capture{}, err
 		}
 	}
+	p.mu.Lock()
+	protected := p.protected[att.Addon.ID]
+	p.mu.Unlock()
+	if protected {
+		// What pg:backups:capture warns, from what Describe read.
+		progress(drill.Progress{Warning: true, Message: fmt.Sprintf("Continuous Protection is on for the database of %s: Heroku warns that logical backups (what a capture takes) of large databases are likely to fail; its physical backups are what protect it", app)})
+	}
 	t, err := p.data.capture(ctx, att.Addon.ID)
 	if err != nil {
 		return drill.Capture{}, p.tierOr(ctx, app, att.Addon.ID, p.interpret(err, op{what: "capture a backup of " + app,

@@ -42,10 +42,10 @@ func (p *Provider) Describe(ctx context.Context, app string) (drill.App, error) 
 	}
 	if info, err := p.data.database(ctx, addon.ID); err == nil {
 		out.SizeBytes = info.NumBytes
-		if info.continuousProtection() {
-			// pg:backups:capture warns the same before every capture.
-			out.Notes = append(out.Notes, fmt.Sprintf("%s has Continuous Protection: Heroku warns that logical backups (what pg:backups:capture and the drill take) of large databases are likely to fail; its physical backups are what protect it", addon.Name))
-		}
+		// Capture warns of it, as pg:backups:capture does.
+		p.mu.Lock()
+		p.protected[addon.ID] = info.continuousProtection()
+		p.mu.Unlock()
 	}
 	if strings.EqualFold(a.Generation.Name, "fir") {
 		out.FullModeRefusal = fmt.Sprintf("maintenance mode is not available on Fir apps, so full mode cannot run on %s: use verify mode", app)

@@ -401,16 +401,24 @@ func TestCallCount_IsBounded(t *testing.T) {
 	for _, tc := range []struct {
 		mode drill.Mode
 		max  int
-	}{{drill.ModeVerify, 40}, {drill.ModeFull, 60}} {
-		t.Run(string(tc.mode), func(t *testing.T) {
+		// pooled: a Standard app with a connection pooler and a release
+		// phase, whose promotes move the pooler and wait for releases.
+		pooled bool
+	}{{drill.ModeVerify, 40, false}, {drill.ModeFull, 60, false}, {drill.ModeVerify, 40, true}, {drill.ModeFull, 70, true}} {
+		t.Run(fmt.Sprintf("%s/pooled=%v", tc.mode, tc.pooled), func(t *testing.T) {
 			t.Parallel()
 			s := herokutest.NewServer(t)
-			app := newApp(t, s, func(o *herokutest.AppOptions) { o.Formation = map[string]int{"web": 1, "worker": 1} })
+			app := newApp(t, s, func(o *herokutest.AppOptions) {
+				o.Formation = map[string]int{"web": 1, "worker": 1}
+				if tc.pooled {
+					o.Plan, o.Pooler, o.Formation["release"] = "standard-0", true, 0
+				}
+			})
 			rep, err := run(t, newProvider(t, s), drill.Options{App: app, Mode: tc.mode})
 			if err != nil {
 				t.Fatalf("drill: %v", err)
 			}
-			t.Logf("%s drill: %d API calls (server saw %d)", tc.mode, rep.APICalls, len(s.Calls()))
+			t.Logf("%s drill (pooled %v): %d API calls (server saw %d)", tc.mode, tc.pooled, rep.APICalls, len(s.Calls()))
 			if rep.APICalls <= 0 || rep.APICalls > tc.max {
 				t.Errorf("%s drill made %d API calls, want 1..%d", tc.mode, rep.APICalls, tc.max)
 			}

@@ -102,6 +102,9 @@ type Provider struct {
 	// releasePhases holds, per app, whether its formation had a release
 	// process type when last read.
 	releasePhases map[string]bool
+	// protected holds, per add-on id, whether pg:info said Continuous
+	// Protection is on when the app was described.
+	protected map[string]bool
 }
 
 type spare struct{ addonID, attachmentID string }
@@ -174,7 +177,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg: cfg, transport: tr, svc: svc, httpc: httpc, data: dataClient{svc: dsvc},
 		redactor: drill.NewRedactor(), logger: cfg.Logger,
 		originals: map[string]drill.Database{}, formations: map[string]map[string]int{}, spares: map[string]spare{},
-		releasePhases: map[string]bool{},
+		releasePhases: map[string]bool{}, protected: map[string]bool{},
 	}
 	p.redactor.AddSecret(cfg.APIKey)
 	return p, nil

@@ -245,14 +245,14 @@ func TestReleasePhase_NeverEndingIsBounded(t *testing.T) {
 	}
 	polls := 0
 	for _, c := range s.Calls() {
-		if strings.Contains(c.Path, "/releases/") {
+		if strings.Contains(c.Path, "/releases") {
 			polls++
 		}
 	}
-	// Two releases (DATABASE, pooler), each promote (and the promote back
-	// of the undo) waiting 15 minutes, polls growing from 1 s to 30 s: about
-	// 37 rounds each. Polling every second would be 1800 each.
-	if polls > 2*2*40 {
+	// The promote and the promote back of the undo each wait 15 minutes,
+	// polls growing from 1 s to 30 s: about 37 rounds each. Polling every
+	// second would be 900 each.
+	if polls > 2*40 {
 		t.Errorf("%d polls of releases: the wait does not back off", polls)
 	}
 }
@@ -498,21 +498,22 @@ func TestFake_RestoreOfAnUnknownURLFailsInTheTransfer(t *testing.T) {
 	}
 }
 
-// Describe notes Continuous Protection, as pg:backups:capture warns of it.
-func TestDescribe_NotesContinuousProtection(t *testing.T) {
+// A capture of a database with Continuous Protection warns, as
+// pg:backups:capture does, in the drill's report; one without does not.
+func TestCapture_WarnsOfContinuousProtection(t *testing.T) {
 	t.Parallel()
 	s := herokutest.NewServer(t)
-	app := newApp(t, s, func(o *herokutest.AppOptions) { o.Plan = "standard-0" })
+	protected := newApp(t, s, func(o *herokutest.AppOptions) { o.Plan = "standard-0" })
 	plain := newApp(t, s)
 	p := newProvider(t, s)
-	for name, want := range map[string]bool{app: true, plain: false} {
-		d, err := p.Describe(context.Background(), name)
+	for app, want := range map[string]bool{protected: true, plain: false} {
+		rep, err := run(t, p, drill.Options{App: app})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", app, err)
 		}
-		got := slices.ContainsFunc(d.Notes, func(n string) bool { return strings.Contains(n, "Continuous Protection") })
+		got := slices.ContainsFunc(rep.Warnings, func(n string) bool { return strings.Contains(n, "Continuous Protection is on") })
 		if got != want {
-			t.Errorf("%s: notes %q, want a Continuous Protection note %v", name, d.Notes, want)
+			t.Errorf("%s: warnings %q, want the Continuous Protection warning %v", app, rep.Warnings, want)
 		}
 	}
 }

@@ -57,10 +57,9 @@ func (p *Provider) waitReleasePhase(ctx context.Context, app string, db drill.Da
 		return nil
 	}
 	progress := drill.ProgressOf(ctx)
-	var recent []heroku.Release
-	err := p.svc.Get(ctx, &recent, appPath(app)+"/releases", nil, &heroku.ListRange{Field: "version", Max: 5, Descending: true})
+	recent, err := p.recentReleases(ctx, app)
 	if err != nil {
-		return p.interpret(err, op{what: "read the releases of " + app, notFound: appNotFound(app)})
+		return err
 	}
 	names := []string{"DATABASE"}
 	if withPooler {
@@ -105,8 +104,17 @@ func (p *Provider) waitReleasePhase(ctx context.Context, app string, db drill.Da
 		if err := w.wait(ctx); err != nil {
 			return err
 		}
+		// One read of the last releases answers for all of them; one
+		// that dropped out of it is read by id.
+		if recent, err = p.recentReleases(ctx, app); err != nil {
+			return err
+		}
 		for i, rf := range waiting {
 			if rf.rel.Status == "succeeded" {
+				continue
+			}
+			if j := slices.IndexFunc(recent, func(r heroku.Release) bool { return r.ID == rf.rel.ID }); j >= 0 {
+				waiting[i].rel = recent[j]
 				continue
 			}
 			r, err := p.svc.ReleaseInfo(ctx, app, rf.rel.ID)
@@ -116,6 +124,14 @@ func (p *Provider) waitReleasePhase(ctx context.Context, app string, db drill.Da
 			waiting[i].rel = *r
 		}
 	}
+}
+
+// recentReleases reads the app's last 5 releases, newest first, as
+// pg:promote reads them.
+func (p *Provider) recentReleases(ctx context.Context, app string) ([]heroku.Release, error) {
+	var recent []heroku.Release
+	err := p.svc.Get(ctx, &recent, appPath(app)+"/releases", nil, &heroku.ListRange{Field: "version", Max: 5, Descending: true})
+	return recent, p.interpret(err, op{what: "read the releases of " + app, notFound: appNotFound(app)})
 }
 
 // releaseFailed says where the app runs after the release phase of an
