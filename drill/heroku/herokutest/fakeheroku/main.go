@@ -34,6 +34,9 @@ func run() error {
 	sqlFile := flag.String("sql", "", "SQL file that fills the app's database (a small demo table when empty)")
 	key := flag.String("key", "", "the only API key accepted (any when empty)")
 	workers := flag.Int("workers", 1, "quantity of the app's worker process type")
+	plan := flag.String("plan", "essential-0", "the plan of the app's database (standard-0 and up can have a pooler)")
+	pooler := flag.Bool("pooler", false, "attach the database's connection pooler as DATABASE_CONNECTION_POOL")
+	releasePhase := flag.Duration("release-phase", 0, "give the app a release process type whose release phase takes this long (0: none)")
 	flag.Parse()
 	sql := `CREATE TABLE drill_items (id int PRIMARY KEY, note text);
 INSERT INTO drill_items SELECT g, 'item ' || g FROM generate_series(1, 100) g;`
@@ -53,7 +56,12 @@ INSERT INTO drill_items SELECT g, 'item ' || g FROM generate_series(1, 100) g;`
 	if *workers > 0 {
 		formation["worker"] = *workers
 	}
-	if _, err := s.AddApp(*appName, herokutest.AppOptions{SQL: sql, Formation: formation, Backups: []time.Duration{3 * time.Hour}}); err != nil {
+	if *releasePhase > 0 {
+		formation["release"] = 0
+		s.SetReleasePhase(*releasePhase)
+	}
+	if _, err := s.AddApp(*appName, herokutest.AppOptions{SQL: sql, Formation: formation, Plan: *plan, Pooler: *pooler,
+		Backups: []time.Duration{3 * time.Hour}}); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "fake Heroku at %s with app %s; stop with Ctrl-C\n", s.URL, *appName)
