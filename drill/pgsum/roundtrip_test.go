@@ -89,7 +89,7 @@ func TestFingerprint_AlteredBroadRestoreFailsNamingEachDifference(t *testing.T) 
 	src := drilltest.CreateDatabase(t, "pgsum_broad")
 	drilltest.Exec(t, src, drilltest.BroadSchema(t))
 	dst := restoreCopy(t, src)
-	drilltest.Exec(t, dst, AlterBroad)
+	drilltest.Exec(t, dst, drilltest.AlterBroad)
 	c := drill.Compare(fingerprint(t, src, pgsum.Options{}), fingerprint(t, dst, pgsum.Options{}), true)
 	if c.OK() {
 		t.Fatal("an altered restore passed")
@@ -130,23 +130,6 @@ func TestFingerprint_AlteredBroadRestoreFailsNamingEachDifference(t *testing.T) 
 		t.Errorf("mismatched %+v, want the changed row of shop.customers named: %s", bad, c.Summary())
 	}
 }
-
-// AlterBroad changes a restore of drilltest.BroadSchema the ways a drill
-// must catch: a dropped constraint, a changed view, a missing index, a
-// dropped policy and trigger, a changed function body, a changed row.
-const AlterBroad = `
-ALTER TABLE shop.orders DROP CONSTRAINT qty_sane;
-CREATE OR REPLACE VIEW shop.mid_films AS SELECT id, title FROM shop.films
-	WHERE len BETWEEN 10 AND 201 AND kind IN ('drama', 'comedy') AND (title <> 'x' OR len > 3);
-DROP INDEX shop.films_len_expr;
-DROP POLICY notes_read ON shop.notes;
-DROP TRIGGER orders_log ON shop.orders;
-CREATE OR REPLACE FUNCTION shop.film_len(f bigint) RETURNS int LANGUAGE sql STABLE
-BEGIN ATOMIC
-	SELECT len FROM shop.films WHERE id = f AND len BETWEEN 1 AND 501 AND kind IN ('drama', 'comedy');
-END;
-UPDATE shop.customers SET name = name || '!' WHERE cid = 1;
-`
 
 // Issue 10 item 3: pg_dump leaves an invalid index out; that is a note
 // naming it as invalid in the source, not a failure.
