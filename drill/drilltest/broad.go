@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -84,6 +85,9 @@ func ExerciseBroadSchema(t *testing.T, h Harness) {
 		t.Helper()
 		if err != nil || rep.Result != drill.Passed {
 			t.Fatalf("the broad schema's %s did not pass: %v\n%s", rep.Mode, err, rep.Verification)
+		}
+		if !slices.ContainsFunc(rep.Tables, func(tr drill.TableResult) bool { return tr.SourceRows >= 0 }) {
+			return // nothing to compare with (a backup without a fingerprint)
 		}
 		notes := strings.Join(rep.Warnings, "\n")
 		for _, want := range []string{"index shop.customers customers_region is invalid in the source", `"shop"."paint" is compared as a whole`} {
