@@ -366,26 +366,3 @@ func sequencesBehind(src, dst []SequenceState, exact bool) []string {
 	}
 	return out
 }
-
-// diffLines returns the lines of a not in b and of b not in a, counting
-// duplicates.
-func diffLines(a, b []string) (onlyA, onlyB []string) {
-	count := make(map[string]int, len(a))
-	for _, l := range a {
-		count[l]++
-	}
-	for _, l := range b {
-		if count[l] > 0 {
-			count[l]--
-			continue
-		}
-		onlyB = append(onlyB, l)
-	}
-	for _, l := range a {
-		if count[l] > 0 {
-			count[l]--
-			onlyA = append(onlyA, l)
-		}
-	}
-	return onlyA, onlyB
-}

@@ -1,6 +1,7 @@
 package drill_test
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -238,5 +239,30 @@ func TestNormalizeDefinition(t *testing.T) {
 		if drill.NormalizeDefinition(tt.a) == drill.NormalizeDefinition(tt.b) {
 			t.Errorf("%s: %q and %q normalise to the same %q", tt.name, tt.a, tt.b, drill.NormalizeDefinition(tt.a))
 		}
+	}
+}
+
+// A backup's fingerprint stored before schema objects had parts holds
+// one-line strings: it still loads, and its schema is not compared (a note
+// says so) rather than failing every object.
+func TestCompare_StoredFingerprintOfAnOlderVersion(t *testing.T) {
+	t.Parallel()
+	var old drill.Fingerprint
+	if err := json.Unmarshal([]byte(`{"tables":[{"schema":"public","name":"a","rows":1,"hash":"5"}],
+		"sequences":[],"schema":["column public.a.id integer not null"]}`), &old); err != nil {
+		t.Fatalf("an older fingerprint does not load: %v", err)
+	}
+	now := drill.Fingerprint{Tables: old.Tables, Schema: []drill.SchemaObject{{Kind: "column", Name: "public.a.id", Def: "integer not null"}}}
+	c := drill.Compare(old, now, true)
+	if !c.OK() || len(c.Notes) != 1 || !strings.Contains(c.Notes[0], "schema was not compared") {
+		t.Fatalf("ok %v notes %q: %s", c.OK(), c.Notes, c.Summary())
+	}
+	data, err := json.Marshal(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back drill.Fingerprint
+	if err := json.Unmarshal(data, &back); err != nil || !slices.Equal(back.Schema, now.Schema) {
+		t.Fatalf("a fingerprint does not survive JSON: %+v %v", back.Schema, err)
 	}
 }
