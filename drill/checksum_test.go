@@ -220,6 +220,8 @@ func TestNormalizeDefinition(t *testing.T) {
 		{"NaturalJoinOnTrue", `SELECT a.x FROM (a JOIN b ON TRUE);`, `SELECT a.x FROM (a JOIN b ON (true));`},
 		{"MultiWordCasts", `'2024-01-01 00:00:00+00'::timestamp with time zone`, `('2024-01-01 00:00:00+00'::timestamp(6) with time zone)`},
 		{"Whitespace", "SELECT a,\n    b\n   FROM t;", "SELECT a, b FROM t;"},
+		{"IntervalCast", `('1 day'::interval day to second)`, `'1 day'::interval day to second`},
+		{"WithAfterCast", `unnest((a)::integer[]) WITH ORDINALITY`, `unnest(a::integer[]) WITH ORDINALITY`},
 	}
 	for _, tt := range same {
 		if a, b := drill.NormalizeDefinition(tt.before), drill.NormalizeDefinition(tt.after); a != b {

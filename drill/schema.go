@@ -157,12 +157,32 @@ func NormalizeDefinition(def string) string {
 	return strings.Join(out, " ")
 }
 
-// isTypeWord reports whether w continues a multi-word type name after a
-// cast: character varying, double precision, timestamp with time zone,
-// interval day to second.
-func isTypeWord(w string) bool {
-	switch strings.ToLower(w) {
-	case "varying", "precision", "with", "without", "time", "zone", "year", "month", "day", "hour", "minute", "second", "to":
+// typeTail returns how many tokens at toks[i:] continue a type name: the
+// further words of character varying, double precision, timestamp with time
+// zone, interval day to second and the like.
+func typeTail(toks []string, i int) int {
+	at := func(k int) string {
+		if i+k < len(toks) {
+			return strings.ToLower(toks[i+k])
+		}
+		return ""
+	}
+	switch w := at(0); {
+	case w == "varying" || w == "precision":
+		return 1
+	case (w == "with" || w == "without") && at(1) == "time" && at(2) == "zone":
+		return 3
+	case isIntervalField(w) && at(1) == "to" && isIntervalField(at(2)):
+		return 3
+	case isIntervalField(w):
+		return 1
+	}
+	return 0
+}
+
+func isIntervalField(w string) bool {
+	switch w {
+	case "year", "month", "day", "hour", "minute", "second":
 		return true
 	}
 	return false
@@ -180,9 +200,7 @@ func skipTypeName(toks []string, i int) int {
 	for i+1 < len(toks) && toks[i] == "." {
 		i += 2
 	}
-	for i < len(toks) && isTypeWord(toks[i]) {
-		i++
-	}
+	i += typeTail(toks, i)
 	if i < len(toks) && toks[i] == "(" {
 		depth := 0
 		for ; i < len(toks); i++ {
@@ -196,9 +214,7 @@ func skipTypeName(toks []string, i int) int {
 				}
 			}
 		}
-		for i < len(toks) && isTypeWord(toks[i]) { // timestamp(3) with time zone
-			i++
-		}
+		i += typeTail(toks, i) // timestamp(3) with time zone
 	}
 	for i+1 < len(toks) && toks[i] == "[" && toks[i+1] == "]" {
 		i += 2

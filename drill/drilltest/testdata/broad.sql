@@ -5,8 +5,8 @@
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE SCHEMA shop;
 
-CREATE TABLE public.drill_items (id int PRIMARY KEY, note text);
-INSERT INTO public.drill_items SELECT g, 'item ' || g FROM generate_series(1, 20) g;
+CREATE TABLE IF NOT EXISTS public.drill_items (id int PRIMARY KEY, note text);
+INSERT INTO public.drill_items SELECT g, 'item ' || g FROM generate_series(1, 20) g ON CONFLICT DO NOTHING;
 
 CREATE TYPE shop.colour AS ENUM ('red', 'green', 'blue', 'cyan');
 CREATE DOMAIN shop.sku AS varchar(20) CHECK (VALUE ~ '^[A-Z]+-[0-9]+$') CHECK (length(VALUE) BETWEEN 3 AND 20);
