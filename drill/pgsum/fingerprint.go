@@ -1,6 +1,6 @@
 // Package pgsum computes drill.Fingerprints of PostgreSQL databases: per
 // table a row count and an order-independent hash of the rows' text forms,
-// the position of every sequence, and one line per schema object. All of it
+// the position of every sequence, and every schema object. All of it
 // is computed inside Postgres, in read-only repeatable-read transactions that
 // can share one exported snapshot, so no row crosses the network and a
 // fingerprint can describe exactly what a pg_dump --snapshot of the same

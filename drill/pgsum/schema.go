@@ -13,7 +13,7 @@ import (
 	"github.com/restore-drill/restore-drill/drill"
 )
 
-// schemaQuery is one kind of schema line and the query producing its lines.
+// schemaQuery is one kind of schema object and the query listing them.
 type schemaQuery struct {
 	kind string
 	sql  string
