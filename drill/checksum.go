@@ -3,6 +3,7 @@ package drill
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,17 +19,30 @@ type Fingerprint struct {
 	Tables []TableSum `json:"tables"`
 	// Sequences holds the position of every sequence, sorted by name.
 	Sequences []SequenceState `json:"sequences"`
-	// Schema holds one line per schema object that counts (columns and their
-	// types, constraints, indexes, enum labels, domains, ...), sorted. Two
-	// databases with the same Schema lines have the same shape.
-	Schema []string `json:"schema"`
+	// Schema holds every schema object that counts (columns and their
+	// types, constraints, indexes, views, functions, policies, enum labels,
+	// domains, ...), sorted. Two databases with the same objects, their
+	// definitions compared normalised, have the same shape.
+	Schema []SchemaObject `json:"schema"`
 }
+
+// Kinds of TableSum other than a table.
+const (
+	// KindMatView is a populated materialized view.
+	KindMatView = "materialized view"
+	// KindPartitionTree is a partitioned table hashed at its root, all its
+	// partitions together: its rows may legitimately move between
+	// partitions in a restore (hash partitions on an enum column).
+	KindPartitionTree = "partition tree"
+)
 
 // TableSum is one table's row count and order-independent content hash.
 type TableSum struct {
 	Schema string `json:"schema"`
 	Name   string `json:"name"`
-	Rows   int64  `json:"rows"`
+	// Kind is "" for a table, else KindMatView or KindPartitionTree.
+	Kind string `json:"kind,omitempty"`
+	Rows int64  `json:"rows"`
 	// Hash is the sum of a 64-bit hash of every row's text form, as a decimal
 	// string (the sum is kept in numeric, so it never overflows).
 	Hash string `json:"hash"`
@@ -45,6 +59,23 @@ type SequenceState struct {
 	IsCalled  bool   `json:"is_called"`
 	// Increment is the step; a negative one counts down.
 	Increment int64 `json:"increment,omitempty"`
+	// Columns names the integer columns that take their values from the
+	// sequence (it is owned by them or their default calls it) and that an
+	// index lets read their extreme value cheaply.
+	Columns []string `json:"columns,omitempty"`
+	// Used is the furthest value those columns hold in the sequence's
+	// direction (the highest, or the lowest for a sequence counting down);
+	// nil when they hold none.
+	Used *int64 `json:"used,omitempty"`
+}
+
+// covers reports whether s would hand out only values beyond v, the
+// furthest its columns hold.
+func (s SequenceState) covers(v int64) bool {
+	if s.Increment < 0 {
+		return s.next() < v
+	}
+	return s.next() > v
 }
 
 // Key is the sequence's qualified, quoted name.
@@ -91,8 +122,10 @@ type Freshener interface {
 
 // TableResult compares one table across source and restore.
 type TableResult struct {
-	Schema       string `json:"schema"`
-	Name         string `json:"name"`
+	Schema string `json:"schema"`
+	Name   string `json:"name"`
+	// Kind is the TableSum's kind: "" for a table.
+	Kind         string `json:"kind,omitempty"`
 	SourceRows   int64  `json:"source_rows"`
 	RestoredRows int64  `json:"restored_rows"`
 	SourceHash   string `json:"source_hash"`
@@ -114,13 +147,28 @@ type Comparison struct {
 	// are drift to show, not failures.
 	Exact  bool          `json:"exact"`
 	Tables []TableResult `json:"tables"`
-	// SchemaMissing lists schema lines of the source absent from the restore;
-	// SchemaExtra the restore's lines absent from the source.
+	// SchemaDiffs lists every schema object that differs, with both sides.
+	SchemaDiffs []SchemaDiff `json:"schema_diffs,omitempty"`
+	// SchemaMissing and SchemaExtra are the source and restore sides of
+	// SchemaDiffs as lines: what the source has that the restore lacks or
+	// holds otherwise, and the other way round.
 	SchemaMissing []string `json:"schema_missing,omitempty"`
 	SchemaExtra   []string `json:"schema_extra,omitempty"`
 	// SequencesBehind names sequences whose restored position would hand out
-	// a value the source already used.
+	// a value already used: one its own columns hold in the restore, or, for
+	// a sequence no column uses, one the source handed out.
 	SequencesBehind []string `json:"sequences_behind,omitempty"`
+	// Notes are differences that are not failures, each saying why: a stale
+	// materialized view, an invalid index left out of the dump, a partition
+	// tree compared at its root.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// failing reports whether table result t fails the comparison: a
+// difference that is not drift, and not a materialized view (pg_restore
+// recomputes those: a difference is a note).
+func (c Comparison) failing(t TableResult) bool {
+	return !t.Match && t.Kind != KindMatView && (c.Exact || !t.Drift)
 }
 
 // Mismatched returns the tables whose content differs.
@@ -138,15 +186,10 @@ func (c Comparison) Mismatched() []TableResult {
 // equal (when the comparison is exact; otherwise every difference one that
 // drift explains), the same schema, and no sequence behind.
 func (c Comparison) OK() bool {
-	if len(c.SchemaMissing) > 0 || len(c.SchemaExtra) > 0 || len(c.SequencesBehind) > 0 {
+	if len(c.SchemaDiffs) > 0 || len(c.SequencesBehind) > 0 {
 		return false
 	}
-	for _, t := range c.Mismatched() {
-		if c.Exact || !t.Drift {
-			return false
-		}
-	}
-	return true
+	return !slices.ContainsFunc(c.Tables, c.failing)
 }
 
 // LimitDrift holds drift to what writes during a backup taken right after
@@ -174,8 +217,8 @@ func (c *Comparison) LimitDrift(maxRows int64, frac float64) {
 func (c Comparison) Summary() string {
 	var parts []string
 	var bad []TableResult
-	for _, t := range c.Mismatched() {
-		if c.Exact || !t.Drift {
+	for _, t := range c.Tables {
+		if c.failing(t) {
 			bad = append(bad, t)
 		}
 	}
@@ -186,13 +229,30 @@ func (c Comparison) Summary() string {
 		}
 		parts = append(parts, fmt.Sprintf("%d of %d tables differ: %s", len(bad), len(c.Tables), strings.Join(names, ", ")))
 	}
-	if n := len(c.SchemaMissing) + len(c.SchemaExtra); n > 0 {
-		parts = append(parts, fmt.Sprintf("the schema differs in %d places, first: %s", n, firstOf(c.SchemaMissing, c.SchemaExtra)))
+	if n := len(c.SchemaDiffs); n > 0 {
+		named := make([]string, 0, min(n, maxNamed))
+		for _, d := range c.SchemaDiffs[:min(n, maxNamed)] {
+			named = append(named, d.String())
+		}
+		if n > maxNamed {
+			named = append(named, fmt.Sprintf("and %d more", n-maxNamed))
+		}
+		parts = append(parts, fmt.Sprintf("the schema differs in %d %s: %s", n, plural(n, "object", "objects"), strings.Join(named, ", ")))
 	}
 	if len(c.SequencesBehind) > 0 {
 		parts = append(parts, "sequences behind the source: "+strings.Join(c.SequencesBehind, ", "))
 	}
 	if len(parts) == 0 {
+		var stale []string
+		for _, t := range c.Mismatched() {
+			if t.Kind == KindMatView {
+				stale = append(stale, QuoteIdent(t.Schema)+"."+QuoteIdent(t.Name))
+			}
+		}
+		if c.Exact && len(stale) > 0 {
+			return fmt.Sprintf("%d of %d tables match; the other %d %s, stale in the source and recomputed by the restore: %s",
+				len(c.Tables)-len(stale), len(c.Tables), len(stale), plural(len(stale), "is a materialized view", "are materialized views"), strings.Join(stale, ", "))
+		}
 		if c.Exact {
 			return fmt.Sprintf("all %d tables match", len(c.Tables))
 		}
@@ -201,11 +261,14 @@ func (c Comparison) Summary() string {
 	return strings.Join(parts, "; ")
 }
 
-func firstOf(a, b []string) string {
-	if len(a) > 0 {
-		return "missing from the restore: " + a[0]
+// maxNamed is how many schema differences Summary names.
+const maxNamed = 10
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
 	}
-	return "only in the restore: " + b[0]
+	return many
 }
 
 // Compare compares a source fingerprint with its restore's. exact says
@@ -220,7 +283,7 @@ func Compare(src, dst Fingerprint, exact bool) Comparison {
 	for _, s := range src.Tables {
 		seen[s.Key()] = true
 		r, ok := restored[s.Key()]
-		tr := TableResult{Schema: s.Schema, Name: s.Name, SourceRows: s.Rows, SourceHash: s.Hash, RestoredRows: -1}
+		tr := TableResult{Schema: s.Schema, Name: s.Name, Kind: s.Kind, SourceRows: s.Rows, SourceHash: s.Hash, RestoredRows: -1}
 		switch {
 		case !ok:
 			tr.Problem = "missing from the restore"
@@ -240,7 +303,7 @@ func Compare(src, dst Fingerprint, exact bool) Comparison {
 	}
 	for _, r := range dst.Tables {
 		if !seen[r.Key()] {
-			c.Tables = append(c.Tables, TableResult{Schema: r.Schema, Name: r.Name, SourceRows: -1,
+			c.Tables = append(c.Tables, TableResult{Schema: r.Schema, Name: r.Name, Kind: r.Kind, SourceRows: -1,
 				RestoredRows: r.Rows, RestoredHash: r.Hash, Problem: "only in the restore", Drift: !exact})
 		}
 	}
@@ -251,43 +314,57 @@ func Compare(src, dst Fingerprint, exact bool) Comparison {
 		}
 		return a.Name < b.Name
 	})
-	c.SchemaMissing, c.SchemaExtra = diffLines(src.Schema, dst.Schema)
-
-	seqs := make(map[string]SequenceState, len(dst.Sequences))
-	for _, s := range dst.Sequences {
-		seqs[s.Key()] = s
-	}
-	for _, s := range src.Sequences {
-		// A sequence only moves forward, and nextval on the source may run
-		// between the fingerprint and the dump (sequences are not
-		// transactional), so a restore ahead of the source is safe; one behind
-		// would hand out ids the source already used.
-		if r, ok := seqs[s.Key()]; ok && s.behind(r) {
-			c.SequencesBehind = append(c.SequencesBehind, fmt.Sprintf("%s (source at %d, restored at %d)", s.Key(), s.LastValue, r.LastValue))
+	for _, t := range c.Tables {
+		key := QuoteIdent(t.Schema) + "." + QuoteIdent(t.Name)
+		switch {
+		case t.Kind == KindMatView && !t.Match && !exact:
+			c.Notes = append(c.Notes, fmt.Sprintf("materialized view %s differs from the source (%s): the comparison is not exact, and pg_restore recomputes materialized views, so writes or a stale copy in the source explain it", key, t.Problem))
+		case t.Kind == KindMatView && !t.Match:
+			c.Notes = append(c.Notes, fmt.Sprintf("materialized view %s differs from the source (%s): pg_restore recomputes materialized views, so the source's copy is stale (its tables changed after its last REFRESH) and the restore serves other contents", key, t.Problem))
+		case t.Kind == KindPartitionTree:
+			c.Notes = append(c.Notes, fmt.Sprintf("%s is compared as a whole, not partition by partition: it is hash-partitioned on an enum column, whose hashes change in a restore, so rows may move between its partitions", key))
 		}
 	}
+
+	sc := compareSchema(src.Schema, dst.Schema)
+	c.SchemaDiffs = sc.diffs
+	c.Notes = append(c.Notes, sc.notes...)
+	for _, d := range c.SchemaDiffs {
+		if d.Source != "" {
+			c.SchemaMissing = append(c.SchemaMissing, d.Source)
+		}
+		if d.Restored != "" {
+			c.SchemaExtra = append(c.SchemaExtra, d.Restored)
+		}
+	}
+	c.SequencesBehind = sequencesBehind(src.Sequences, dst.Sequences, exact)
 	return c
 }
 
-// diffLines returns the lines of a not in b and of b not in a, counting
-// duplicates.
-func diffLines(a, b []string) (onlyA, onlyB []string) {
-	count := make(map[string]int, len(a))
-	for _, l := range a {
-		count[l]++
+// sequencesBehind names the restored sequences that would hand out a value
+// already used. Sequences are not transactional: pg_dump reads each when it
+// reaches it, after the snapshot, and a fingerprint reads it at yet another
+// moment, so under writes a restored sequence and the source's differ
+// legitimately. What must hold is that a sequence is beyond every value its
+// own columns hold in the restore. A sequence no (indexed) column uses can
+// only be compared with the source, and only when exact: a restore behind
+// the source would hand out values the source already did.
+func sequencesBehind(src, dst []SequenceState, exact bool) []string {
+	source := make(map[string]SequenceState, len(src))
+	for _, s := range src {
+		source[s.Key()] = s
 	}
-	for _, l := range b {
-		if count[l] > 0 {
-			count[l]--
+	var out []string
+	for _, r := range dst {
+		if len(r.Columns) > 0 {
+			if r.Used != nil && !r.covers(*r.Used) {
+				out = append(out, fmt.Sprintf("%s (restored at %d, behind the value %d that %s already holds)", r.Key(), r.LastValue, *r.Used, strings.Join(r.Columns, " or ")))
+			}
 			continue
 		}
-		onlyB = append(onlyB, l)
-	}
-	for _, l := range a {
-		if count[l] > 0 {
-			count[l]--
-			onlyA = append(onlyA, l)
+		if s, ok := source[r.Key()]; ok && exact && s.behind(r) {
+			out = append(out, fmt.Sprintf("%s (source at %d, restored at %d)", r.Key(), s.LastValue, r.LastValue))
 		}
 	}
-	return onlyA, onlyB
+	return out
 }

@@ -37,11 +37,13 @@ type Report struct {
 	// Exact says whether the table comparison is exact (see Comparison).
 	Exact bool `json:"exact"`
 	// Verification says in one sentence what the comparison found.
-	Verification    string        `json:"verification,omitempty"`
-	Tables          []TableResult `json:"tables"`
-	SchemaMissing   []string      `json:"schema_missing,omitempty"`
-	SchemaExtra     []string      `json:"schema_extra,omitempty"`
-	SequencesBehind []string      `json:"sequences_behind,omitempty"`
+	Verification string        `json:"verification,omitempty"`
+	Tables       []TableResult `json:"tables"`
+	// SchemaDiffs lists each schema object that differs, both sides.
+	SchemaDiffs     []SchemaDiff `json:"schema_diffs,omitempty"`
+	SchemaMissing   []string     `json:"schema_missing,omitempty"`
+	SchemaExtra     []string     `json:"schema_extra,omitempty"`
+	SequencesBehind []string     `json:"sequences_behind,omitempty"`
 
 	Checks        []Check        `json:"checks"`
 	Steps         []StepRecord   `json:"steps"`

@@ -703,7 +703,7 @@ func (d *run) verify(ctx context.Context) error {
 		}
 		d.report.Exact = c.Exact
 		d.report.Tables = c.Tables
-		d.report.SchemaMissing, d.report.SchemaExtra, d.report.SequencesBehind = c.SchemaMissing, c.SchemaExtra, c.SequencesBehind
+		d.recordComparison(c)
 		d.report.Verification = c.Summary()
 		var problems []string
 		if !c.OK() {
@@ -725,6 +725,17 @@ func (d *run) verify(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// recordComparison puts what comparing found into the report: the schema
+// differences with both sides, the sequences behind, and each note (a
+// difference that is no failure) as a warning.
+func (d *run) recordComparison(c Comparison) {
+	d.report.SchemaDiffs, d.report.SchemaMissing, d.report.SchemaExtra = c.SchemaDiffs, c.SchemaMissing, c.SchemaExtra
+	d.report.SequencesBehind = c.SequencesBehind
+	for _, n := range c.Notes {
+		d.note(n)
+	}
 }
 
 func (d *run) promoteAndBack(ctx context.Context) error {

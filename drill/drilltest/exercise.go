@@ -566,7 +566,7 @@ func withoutCanary(f drill.Fingerprint) drill.Fingerprint {
 		}
 	}
 	for _, l := range f.Schema {
-		if !strings.Contains(l, "restore_drill_canary") {
+		if !strings.Contains(l.String(), "restore_drill_canary") {
 			out.Schema = append(out.Schema, l)
 		}
 	}

@@ -1,6 +1,6 @@
 // Package pgsum computes drill.Fingerprints of PostgreSQL databases: per
 // table a row count and an order-independent hash of the rows' text forms,
-// the position of every sequence, and one line per schema object. All of it
+// the position of every sequence, and every schema object. All of it
 // is computed inside Postgres, in read-only repeatable-read transactions that
 // can share one exported snapshot, so no row crosses the network and a
 // fingerprint can describe exactly what a pg_dump --snapshot of the same
@@ -41,12 +41,15 @@ type Options struct {
 //
 // Tables are every ordinary table and leaf partition (not partitioned
 // parents, whose rows their partitions hold) outside the system schemas and
-// not part of an extension, unlogged ones included. When the database holds
-// large objects they appear as a pseudo table pg_catalog.pg_largeobject.
+// not part of an extension, unlogged ones included, and every populated
+// materialized view. A partition tree hash-partitioned on an enum column is
+// hashed whole at its root (see listTables). When the database holds large
+// objects they appear as a pseudo table pg_catalog.pg_largeobject.
 //
 // Sequence positions are read as they are now, not as of the snapshot:
-// sequences are not transactional. Materialized views and foreign tables
-// are described in Schema but not hashed.
+// sequences are not transactional. With each comes the furthest value its
+// indexed columns hold in the snapshot. Foreign tables are described in
+// Schema but not hashed.
 //
 // The first failure cancels the remaining work; its error names the table.
 // An invalid Options.Snapshot fails before connecting.
@@ -68,6 +71,13 @@ func fingerprint(ctx context.Context, cfg *pgx.ConnConfig, opts Options) (drill.
 	}
 	defer lead.close(ctx)
 
+	// Sequences first: they are read as they are now, and a dump started
+	// with the fingerprint reads them later, so a sequence no column uses
+	// is restored at or beyond what is read here.
+	seqs, err := sequences(ctx, lead.tx)
+	if err != nil {
+		return drill.Fingerprint{}, err
+	}
 	tables, err := listTables(ctx, lead.tx)
 	if err != nil {
 		return drill.Fingerprint{}, err
@@ -100,11 +110,7 @@ func fingerprint(ctx context.Context, cfg *pgx.ConnConfig, opts Options) (drill.
 			return strings.Compare(a.Name, b.Name)
 		})
 	}
-	seqs, err := sequences(ctx, lead.tx)
-	if err != nil {
-		return drill.Fingerprint{}, err
-	}
-	schema, err := schemaLines(ctx, lead.tx)
+	schema, err := schemaObjects(ctx, lead.tx)
 	if err != nil {
 		return drill.Fingerprint{}, err
 	}

@@ -131,3 +131,26 @@ func requireContains(tb testing.TB, lines []string, line string) {
 	}
 	tb.Fatalf("no line %q among %d lines:\n%s", line, len(lines), strings.Join(lines, "\n"))
 }
+
+// schemaLines returns fp's schema objects as lines.
+func schemaLines(fp drill.Fingerprint) []string {
+	out := make([]string, len(fp.Schema))
+	for i, o := range fp.Schema {
+		out[i] = o.String()
+	}
+	return out
+}
+
+// seqLines returns fp's sequences as lines: key, position, increment, the
+// columns using it and the furthest value they hold.
+func seqLines(fp drill.Fingerprint) []string {
+	out := make([]string, len(fp.Sequences))
+	for i, s := range fp.Sequences {
+		used := "nil"
+		if s.Used != nil {
+			used = fmt.Sprint(*s.Used)
+		}
+		out[i] = fmt.Sprintf("%s %d %v %d [%s] %s", s.Key(), s.LastValue, s.IsCalled, s.Increment, strings.Join(s.Columns, " "), used)
+	}
+	return out
+}

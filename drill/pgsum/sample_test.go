@@ -151,6 +151,7 @@ func sampleTables() []string {
 		`"sales"."events_2024"`,
 		`"sales"."events_default"`,
 		`"sales"."everything"`,
+		`"sales"."order_count"`, // a populated materialized view
 		`"sales"."tbl""quote"`,
 		`"Ünïcode Schema"."Ärger Tabelle"`,
 	}

@@ -2,13 +2,18 @@ package pgsum
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/restore-drill/restore-drill/drill"
 )
 
-// schemaQuery is one kind of schema line and the query producing its lines.
+// schemaQuery is one kind of schema object and the query listing them.
 type schemaQuery struct {
 	kind string
 	sql  string
@@ -48,18 +53,20 @@ func collateClause(coll, dflt string) string {
 	WHERE co.oid = ` + coll + ` AND ` + coll + ` <> 0 AND ` + coll + ` <> ` + dflt + `), '')`
 }
 
-// schemaQueries returns the queries whose lines together describe the shape
-// of the database: one self-describing line per object, naming objects
-// (never oids) so that a diff says what changed. They run with an empty
-// search_path, so every name they print is schema-qualified.
+// schemaQueries returns the queries whose objects together describe the
+// shape of the database. Each row is one object: kind, name and definition,
+// naming objects (never oids) so that a diff says what changed; the name is
+// what a dump/restore round trip keeps, the definition what the server
+// prints (drill.Compare matches definitions normalised). They run with an
+// empty search_path, so every name they print is schema-qualified.
 func schemaQueries() []schemaQuery {
 	return []schemaQuery{
-		{"schemas", `SELECT 'schema ' || format('%I', n.nspname)
+		{"schemas", `SELECT 'schema', format('%I', n.nspname), ''
 FROM pg_catalog.pg_namespace n
 WHERE ` + userNamespace + ` AND ` + notExtensionMember("pg_namespace", "n.oid")},
 
-		{"columns", `SELECT 'column ' || format('%I.%I.%I', n.nspname, c.relname, a.attname)
-	|| ' ' || format_type(a.atttypid, a.atttypmod)
+		{"columns", `SELECT 'column', format('%I.%I.%I', n.nspname, c.relname, a.attname),
+	format_type(a.atttypid, a.atttypmod)
 	|| ` + collateClause("a.attcollation", "ty.typcollation") + `
 	|| CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
 	|| CASE WHEN a.attgenerated = 's' THEN ' generated always as (' || pg_get_expr(d.adbin, d.adrelid) || ') stored'
@@ -75,55 +82,83 @@ LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attn
 WHERE ` + userRel() + `
 	AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped`},
 
-		{"constraints", `SELECT 'constraint ' || format('%I.%I %I ', n.nspname, c.relname, k.conname)
-	|| pg_get_constraintdef(k.oid)
+		{"constraints", `SELECT 'constraint', format('%I.%I %I', n.nspname, c.relname, k.conname),
+	pg_get_constraintdef(k.oid)
 FROM pg_catalog.pg_constraint k
 ` + relJoin("k.conrelid") + `
 WHERE ` + userRel() + ``},
 
-		{"indexes", `SELECT 'index ' || format('%I.%I ', n.nspname, c.relname) || pg_get_indexdef(i.indexrelid)
+		// pg_dump leaves invalid indexes out: they get a kind of their own.
+		{"indexes", `SELECT CASE WHEN i.indisvalid THEN 'index' ELSE '` + drill.KindInvalidIndex + `' END,
+	format('%I.%I %I', n.nspname, c.relname, ic.relname), pg_get_indexdef(i.indexrelid)
 FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 ` + relJoin("i.indrelid") + `
 WHERE ` + userRel() + ``},
 
-		{"triggers", `SELECT 'trigger ' || format('%I.%I ', n.nspname, c.relname) || pg_get_triggerdef(g.oid)
+		{"triggers", `SELECT 'trigger', format('%I.%I %I', n.nspname, c.relname, g.tgname), pg_get_triggerdef(g.oid)
+	|| CASE g.tgenabled WHEN 'D' THEN ' disabled' WHEN 'R' THEN ' enabled replica' WHEN 'A' THEN ' enabled always' ELSE '' END
 FROM pg_catalog.pg_trigger g
 ` + relJoin("g.tgrelid") + `
 WHERE ` + userRel() + ` AND NOT g.tgisinternal`},
 
-		{"partitions", `SELECT 'partition ' || format('%I.%I of %I.%I ', n.nspname, c.relname, pn.nspname, p.relname)
-	|| pg_get_expr(c.relpartbound, c.oid)
+		// Rules other than the _RETURN rule that makes a view.
+		{"rules", `SELECT 'rule', format('%I.%I %I', n.nspname, c.relname, r.rulename), pg_get_ruledef(r.oid)
+FROM pg_catalog.pg_rewrite r
+` + relJoin("r.ev_class") + `
+WHERE ` + userRel() + ` AND r.rulename <> '_RETURN'`},
+
+		{"policies", `SELECT 'policy', format('%I.%I %I', n.nspname, c.relname, p.polname),
+	CASE WHEN p.polpermissive THEN 'permissive' ELSE 'restrictive' END
+	|| ' for ' || CASE p.polcmd WHEN 'r' THEN 'select' WHEN 'a' THEN 'insert' WHEN 'w' THEN 'update' WHEN 'd' THEN 'delete' ELSE 'all' END
+	|| ' to ' || coalesce((SELECT string_agg(CASE WHEN ro = 0 THEN 'public' ELSE format('%I', pg_get_userbyid(ro)) END, ', ' ORDER BY 1)
+		FROM unnest(p.polroles) ro), '')
+	|| coalesce(' using (' || pg_get_expr(p.polqual, p.polrelid) || ')', '')
+	|| coalesce(' with check (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')', '')
+FROM pg_catalog.pg_policy p
+` + relJoin("p.polrelid") + `
+WHERE ` + userRel()},
+
+		{"row security", `SELECT 'row level security', format('%I.%I', n.nspname, c.relname),
+	CASE WHEN c.relforcerowsecurity THEN 'enabled, forced' ELSE 'enabled' END
+` + fromRel + `
+WHERE ` + userRel() + ` AND c.relrowsecurity`},
+
+		{"partitions", `SELECT 'partition', format('%I.%I', n.nspname, c.relname),
+	format('of %I.%I ', pn.nspname, p.relname) || pg_get_expr(c.relpartbound, c.oid)
 FROM pg_catalog.pg_inherits h
 JOIN pg_catalog.pg_class p ON p.oid = h.inhparent
 JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
 ` + relJoin("h.inhrelid") + `
 WHERE ` + userRel() + ` AND c.relispartition AND c.relkind IN ('r', 'p', 'f')`},
 
-		{"attached indexes", `SELECT 'attached index ' || format('%I.%I to %I.%I', n.nspname, c.relname, pn.nspname, p.relname)
+		{"attached indexes", `SELECT 'attached index', format('%I.%I', n.nspname, c.relname), format('to %I.%I', pn.nspname, p.relname)
 FROM pg_catalog.pg_inherits h
 JOIN pg_catalog.pg_class p ON p.oid = h.inhparent
 JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
 ` + relJoin("h.inhrelid") + `
 WHERE ` + userRel() + ` AND c.relkind IN ('i', 'I')`},
 
-		{"partition keys", `SELECT 'partitioned ' || format('%I.%I ', n.nspname, c.relname) || pg_get_partkeydef(c.oid)
+		{"partition keys", `SELECT 'partitioned', format('%I.%I', n.nspname, c.relname), pg_get_partkeydef(c.oid)
 ` + fromRel + `
 WHERE ` + userRel() + ` AND c.relkind = 'p'`},
 
-		{"inheritance", `SELECT 'inherits ' || format('%I.%I from %I.%I', n.nspname, c.relname, pn.nspname, p.relname)
+		{"inheritance", `SELECT 'inherits', format('%I.%I from %I.%I', n.nspname, c.relname, pn.nspname, p.relname), ''
 FROM pg_catalog.pg_inherits h
 JOIN pg_catalog.pg_class p ON p.oid = h.inhparent
 JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
 ` + relJoin("h.inhrelid") + `
 WHERE ` + userRel() + ` AND NOT c.relispartition AND c.relkind IN ('r', 'p', 'f')`},
 
-		{"views", `SELECT CASE c.relkind WHEN 'v' THEN 'view ' ELSE 'materialized view ' END
-	|| format('%I.%I ', n.nspname, c.relname)
-	|| btrim(regexp_replace(pg_get_viewdef(c.oid), '[[:space:]]+', ' ', 'g'))
+		// A materialized view keeps whether it is populated through a dump.
+		{"views", `SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE '` + drill.KindMatView + `' END,
+	format('%I.%I', n.nspname, c.relname),
+	btrim(regexp_replace(pg_get_viewdef(c.oid), '[[:space:]]+', ' ', 'g'))
+	|| CASE WHEN c.relkind = 'm' AND NOT c.relispopulated THEN ' WITH NO DATA' ELSE '' END
 ` + fromRel + `
 WHERE ` + userRel() + ` AND c.relkind IN ('v', 'm')`},
 
-		{"sequences", `SELECT 'sequence ' || format('%I.%I ', n.nspname, c.relname) || format_type(s.seqtypid, NULL)
+		{"sequences", `SELECT 'sequence', format('%I.%I', n.nspname, c.relname), format_type(s.seqtypid, NULL)
 	|| ' increment ' || s.seqincrement || ' minvalue ' || s.seqmin || ' maxvalue ' || s.seqmax
 	|| ' start ' || s.seqstart || ' cache ' || s.seqcache
 	|| CASE WHEN s.seqcycle THEN ' cycle' ELSE ' no cycle' END
@@ -139,13 +174,13 @@ FROM pg_catalog.pg_sequence s
 ` + relJoin("s.seqrelid") + `
 WHERE ` + userRel() + ``},
 
-		{"enums", `SELECT 'enum ' || format('%I.%I ', n.nspname, t.typname)
-	|| coalesce((SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
+		{"enums", `SELECT 'enum', format('%I.%I', n.nspname, t.typname),
+	coalesce((SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
 		FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid), '')
 ` + fromType + `
 WHERE ` + userType() + ` AND t.typtype = 'e'`},
 
-		{"domains", `SELECT 'domain ' || format('%I.%I ', n.nspname, t.typname) || format_type(t.typbasetype, t.typtypmod)
+		{"domains", `SELECT 'domain', format('%I.%I', n.nspname, t.typname), format_type(t.typbasetype, t.typtypmod)
 	|| ` + collateClause("t.typcollation", "(SELECT b.typcollation FROM pg_catalog.pg_type b WHERE b.oid = t.typbasetype)") + `
 	|| CASE WHEN t.typnotnull THEN ' not null' ELSE '' END
 	|| coalesce(' default ' || pg_get_expr(t.typdefaultbin, 0), '')
@@ -154,7 +189,7 @@ WHERE ` + userType() + ` AND t.typtype = 'e'`},
 ` + fromType + `
 WHERE ` + userType() + ` AND t.typtype = 'd'`},
 
-		{"composite types", `SELECT 'composite ' || format('%I.%I (', n.nspname, t.typname)
+		{"composite types", `SELECT 'composite', format('%I.%I', n.nspname, t.typname), '('
 	|| coalesce((SELECT string_agg(format('%I ', a.attname) || format_type(a.atttypid, a.atttypmod)
 			|| ` + collateClause("a.attcollation", "(SELECT at.typcollation FROM pg_catalog.pg_type at WHERE at.oid = a.atttypid)") + `,
 			', ' ORDER BY a.attnum)
@@ -164,7 +199,7 @@ WHERE ` + userType() + ` AND t.typtype = 'd'`},
 WHERE ` + userType() + ` AND t.typtype = 'c'
 	AND EXISTS (SELECT 1 FROM pg_catalog.pg_class r WHERE r.oid = t.typrelid AND r.relkind = 'c')`},
 
-		{"range types", `SELECT 'range ' || format('%I.%I of ', n.nspname, t.typname) || format_type(r.rngsubtype, NULL)
+		{"range types", `SELECT 'range', format('%I.%I', n.nspname, t.typname), 'of ' || format_type(r.rngsubtype, NULL)
 	|| ` + collateClause("r.rngcollation", "(SELECT st.typcollation FROM pg_catalog.pg_type st WHERE st.oid = r.rngsubtype)") + `
 FROM pg_catalog.pg_range r
 JOIN pg_catalog.pg_type t ON t.oid = r.rngtypid
@@ -174,37 +209,62 @@ WHERE ` + userType()},
 		// pg_get_functiondef covers the body, also of SQL-standard bodies
 		// (BEGIN ATOMIC) that leave prosrc empty, and the attributes
 		// (volatility, SET, SECURITY DEFINER); it refuses aggregates, whose
-		// prosrc names their transition function.
-		{"functions", `SELECT CASE p.prokind WHEN 'f' THEN 'function ' WHEN 'p' THEN 'procedure '
-		WHEN 'a' THEN 'aggregate ' ELSE 'window function ' END
-	|| format('%I.%I(', n.nspname, p.proname) || pg_get_function_identity_arguments(p.oid) || ')'
-	|| coalesce(' returns ' || pg_get_function_result(p.oid), '')
-	|| ' md5 ' || md5(coalesce(CASE WHEN p.prokind = 'a' THEN p.prosrc ELSE pg_get_functiondef(p.oid) END, ''))
+		// prosrc names their transition function. The body is kept as text
+		// here and reduced to a hash of its normalised form by functionDef.
+		{"functions", `SELECT CASE p.prokind WHEN 'f' THEN 'function' WHEN 'p' THEN 'procedure'
+		WHEN 'a' THEN 'aggregate' ELSE 'window function' END,
+	format('%I.%I(', n.nspname, p.proname) || pg_get_function_identity_arguments(p.oid) || ')',
+	coalesce('returns ' || pg_get_function_result(p.oid) || ' ', '')
+	|| '` + bodyMarker + `' || coalesce(CASE WHEN p.prokind = 'a' THEN p.prosrc ELSE pg_get_functiondef(p.oid) END, '')
 FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE ` + userNamespace + ` AND ` + notExtensionMember("pg_proc", "p.oid")},
 
-		{"extensions", `SELECT 'extension ' || format('%I ', x.extname) || x.extversion
-	|| format(' schema %I', n.nspname)
+		{"extensions", `SELECT 'extension', format('%I', x.extname), x.extversion || format(' schema %I', n.nspname)
 FROM pg_catalog.pg_extension x
 JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace`},
 	}
 }
 
-// schemaLines runs every schema query in tx and returns all lines, sorted.
-func schemaLines(ctx context.Context, tx pgx.Tx) ([]string, error) {
-	var lines []string
+// bodyMarker separates a function's signature from its body in the
+// definition the functions query returns.
+const bodyMarker = " -- restore-drill: body -- "
+
+// functionDef replaces the body after bodyMarker in def with the md5 of
+// its normalised form: bodies can be long, and a SQL-standard body (BEGIN
+// ATOMIC) is printed from its parse tree, so its text changes in a round
+// trip as view definitions do.
+func functionDef(def string) string {
+	sig, body, ok := strings.Cut(def, bodyMarker)
+	if !ok {
+		return def
+	}
+	sum := md5.Sum([]byte(drill.NormalizeDefinition(body)))
+	return sig + "md5 " + hex.EncodeToString(sum[:])
+}
+
+// schemaObjects runs every schema query in tx and returns all objects,
+// sorted by kind and name.
+func schemaObjects(ctx context.Context, tx pgx.Tx) ([]drill.SchemaObject, error) {
+	var objs []drill.SchemaObject
 	for _, q := range schemaQueries() {
 		rows, err := tx.Query(ctx, q.sql)
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", q.kind, err)
 		}
-		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (drill.SchemaObject, error) {
+			var o drill.SchemaObject
+			err := row.Scan(&o.Kind, &o.Name, &o.Def)
+			o.Def = functionDef(o.Def)
+			return o, err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", q.kind, err)
 		}
-		lines = append(lines, got...)
+		objs = append(objs, got...)
 	}
-	slices.Sort(lines)
-	return lines, nil
+	slices.SortFunc(objs, func(a, b drill.SchemaObject) int {
+		return strings.Compare(a.String(), b.String())
+	})
+	return objs, nil
 }
