@@ -62,6 +62,7 @@ type Config struct {
 	ConfirmTimeout  time.Duration `envconfig:"DRILL_CONFIRM_TIMEOUT" default:"10m"`
 	AllowedUsers    []string      `envconfig:"DRILL_ALLOWED_USERS"`
 	AdminGroup      string        `envconfig:"DRILL_ADMIN_GROUP"`
+	AllowAnyone     bool          `envconfig:"DRILL_ALLOW_ANYONE"`
 	AllowedChannels []string      `envconfig:"DRILL_ALLOWED_CHANNELS"`
 	Apps            []string      `envconfig:"DRILL_APPS"`
 	// IncidentChannel gets the bot's health alerts (DRILL_INCIDENT_CHANNEL).
@@ -110,7 +111,10 @@ func Main(ctx context.Context, args []string, tio IO) int {
 	}
 	var cfg Config
 	if err := envconfig.Process("", &cfg); err != nil {
-		return fail(drill.Wrap(drill.ECONFIG, err, "the environment is not valid"))
+		return fail(envError(err))
+	}
+	if err := checkAccessVars(os.LookupEnv); err != nil {
+		return fail(err)
 	}
 	logger := newLogger(tio.Err, cfg.LogLevel, redactor)
 	switch args[0] {
