@@ -217,7 +217,7 @@ func verdictLine(r *drill.Report) string {
 	if r.Result == drill.Passed {
 		return fmt.Sprintf(":white_check_mark: *PASSED* in %s", drill.Seconds(r.TotalSeconds))
 	}
-	return fmt.Sprintf(":x: *FAILED* after %s: %s", drill.Seconds(r.TotalSeconds), Escape(r.Error))
+	return fmt.Sprintf(":x: *FAILED* after %s: %s", drill.Seconds(r.TotalSeconds), Escape(r.Why()))
 }
 
 var stepMarks = map[drill.EventKind]string{
@@ -271,7 +271,8 @@ func tableMessages(r *drill.Report) []Message {
 		}
 		lines = append(lines, Escape(strings.ReplaceAll(line, "```", "'''")))
 	}
-	head := fmt.Sprintf("*Checksums* — %d tables, %d match", len(r.Tables), match)
+	lines = append(lines, schemaDiffLines(r.SchemaDiffs)...)
+	head := fmt.Sprintf("*Checksums* — %s, %d match", drill.Plural(len(r.Tables), "table", "tables"), match)
 	if r.Verification != "" {
 		head += ": " + Escape(r.Verification)
 	}
@@ -294,6 +295,25 @@ func tableMessages(r *drill.Report) []Message {
 	return out
 }
 
+// schemaDiffLines shows each schema difference from both sides, as a diff
+// does: "-" the source's line, "+" the restore's.
+func schemaDiffLines(diffs []drill.SchemaDiff) []string {
+	if len(diffs) == 0 {
+		return nil
+	}
+	lines := []string{"", fmt.Sprintf("✗ schema: %s (- source, + restore)", drill.Plural(len(diffs), "difference", "differences"))}
+	side := func(mark, l string) string {
+		if l == "" {
+			l = "(absent)"
+		}
+		return Escape(strings.ReplaceAll(mark+" "+clipRunes(l, 300), "```", "'''"))
+	}
+	for _, d := range diffs {
+		lines = append(lines, side("-", d.Source), side("+", d.Restore))
+	}
+	return lines
+}
+
 // verdictMessage is the final result, broadcast to the channel.
 func verdictMessage(r *drill.Report) Message {
 	if r.Mode == drill.ModeRestore {
@@ -313,7 +333,7 @@ func verdictMessage(r *drill.Report) Message {
 	if r.Canary.Expected {
 		fmt.Fprintf(&b, "• Canary: %s\n", map[bool]string{true: "found in the restore", false: "*missing* from the restore"}[r.Canary.Found])
 	}
-	if r.Verification != "" {
+	if r.ShowVerification() {
 		fmt.Fprintf(&b, "• Checksums: %s\n", Escape(r.Verification))
 	}
 	for _, c := range r.Checks {

@@ -118,6 +118,8 @@ type Comparison struct {
 	// SchemaExtra the restore's lines absent from the source.
 	SchemaMissing []string `json:"schema_missing,omitempty"`
 	SchemaExtra   []string `json:"schema_extra,omitempty"`
+	// SchemaDiffs pairs them by object: both sides of each difference.
+	SchemaDiffs []SchemaDiff `json:"schema_differences,omitempty"`
 	// SequencesBehind names sequences whose restored position would hand out
 	// a value the source already used.
 	SequencesBehind []string `json:"sequences_behind,omitempty"`
@@ -184,10 +186,10 @@ func (c Comparison) Summary() string {
 		for _, t := range bad {
 			names = append(names, fmt.Sprintf("%s (%s)", QuoteIdent(t.Schema)+"."+QuoteIdent(t.Name), t.Problem))
 		}
-		parts = append(parts, fmt.Sprintf("%d of %d tables differ: %s", len(bad), len(c.Tables), strings.Join(names, ", ")))
+		parts = append(parts, fmt.Sprintf("%d of %s %s: %s", len(bad), Plural(len(c.Tables), "table", "tables"), map[bool]string{true: "differs", false: "differ"}[len(bad) == 1], strings.Join(names, ", ")))
 	}
-	if n := len(c.SchemaMissing) + len(c.SchemaExtra); n > 0 {
-		parts = append(parts, fmt.Sprintf("the schema differs in %d places, first: %s", n, firstOf(c.SchemaMissing, c.SchemaExtra)))
+	if len(c.SchemaMissing)+len(c.SchemaExtra) > 0 {
+		parts = append(parts, "the schema differs in "+describeSchemaDiffs(PairSchemaLines(c.SchemaMissing, c.SchemaExtra)))
 	}
 	if len(c.SequencesBehind) > 0 {
 		parts = append(parts, "sequences behind the source: "+strings.Join(c.SequencesBehind, ", "))
@@ -199,13 +201,6 @@ func (c Comparison) Summary() string {
 		return fmt.Sprintf("schema matches; %d tables compared as drift (the backup was not taken from the fingerprinted snapshot)", len(c.Tables))
 	}
 	return strings.Join(parts, "; ")
-}
-
-func firstOf(a, b []string) string {
-	if len(a) > 0 {
-		return "missing from the restore: " + a[0]
-	}
-	return "only in the restore: " + b[0]
 }
 
 // Compare compares a source fingerprint with its restore's. exact says
@@ -252,6 +247,7 @@ func Compare(src, dst Fingerprint, exact bool) Comparison {
 		return a.Name < b.Name
 	})
 	c.SchemaMissing, c.SchemaExtra = diffLines(src.Schema, dst.Schema)
+	c.SchemaDiffs = PairSchemaLines(c.SchemaMissing, c.SchemaExtra)
 
 	seqs := make(map[string]SequenceState, len(dst.Sequences))
 	for _, s := range dst.Sequences {

@@ -1,6 +1,9 @@
 package drill
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Result is a drill's verdict.
 type Result string
@@ -37,11 +40,13 @@ type Report struct {
 	// Exact says whether the table comparison is exact (see Comparison).
 	Exact bool `json:"exact"`
 	// Verification says in one sentence what the comparison found.
-	Verification    string        `json:"verification,omitempty"`
-	Tables          []TableResult `json:"tables"`
-	SchemaMissing   []string      `json:"schema_missing,omitempty"`
-	SchemaExtra     []string      `json:"schema_extra,omitempty"`
-	SequencesBehind []string      `json:"sequences_behind,omitempty"`
+	Verification  string        `json:"verification,omitempty"`
+	Tables        []TableResult `json:"tables"`
+	SchemaMissing []string      `json:"schema_missing,omitempty"`
+	SchemaExtra   []string      `json:"schema_extra,omitempty"`
+	// SchemaDiffs shows each schema difference from both sides.
+	SchemaDiffs     []SchemaDiff `json:"schema_differences,omitempty"`
+	SequencesBehind []string     `json:"sequences_behind,omitempty"`
 
 	Checks        []Check        `json:"checks"`
 	Steps         []StepRecord   `json:"steps"`
@@ -124,4 +129,32 @@ type StepRecord struct {
 	Seconds float64    `json:"seconds"`
 	Error   string     `json:"error,omitempty"`
 	Note    string     `json:"note,omitempty"`
+}
+
+// Why says in one line why the drill did not pass; empty when it passed.
+// When every table matches, it says so, so that a column of "yes" under
+// FAILED does not read as a contradiction.
+func (r *Report) Why() string {
+	if r.Result == Passed {
+		return ""
+	}
+	why := r.Error
+	if why == "" {
+		why = "the drill did not finish"
+	}
+	if len(r.Tables) == 0 || (len(r.SchemaDiffs) == 0 && len(r.SequencesBehind) == 0) {
+		return why
+	}
+	for _, t := range r.Tables {
+		if !t.Match {
+			return why
+		}
+	}
+	return strings.TrimSuffix(why, ".") + "; every table's rows and content match"
+}
+
+// ShowVerification reports whether the one-line verification is worth a
+// line of its own: not when the error already says it.
+func (r *Report) ShowVerification() bool {
+	return r.Verification != "" && !strings.Contains(r.Error, r.Verification)
 }

@@ -393,7 +393,7 @@ func (d *run) checkRestored(ctx context.Context, db Database) error {
 		}
 		c := Compare(*d.backup.Fingerprint, fp, true)
 		d.report.Exact, d.report.Tables = true, c.Tables
-		d.report.SchemaMissing, d.report.SchemaExtra, d.report.SequencesBehind = c.SchemaMissing, c.SchemaExtra, c.SequencesBehind
+		d.report.SchemaMissing, d.report.SchemaExtra, d.report.SchemaDiffs, d.report.SequencesBehind = c.SchemaMissing, c.SchemaExtra, c.SchemaDiffs, c.SequencesBehind
 		d.report.Verification = c.Summary()
 		if !c.OK() {
 			return Errorf(EFAILED, "the restored data does not match backup %s: %s", d.backup.ID, c.Summary())

@@ -700,7 +700,7 @@ func (d *run) verify(ctx context.Context) error {
 		}
 		d.report.Exact = c.Exact
 		d.report.Tables = c.Tables
-		d.report.SchemaMissing, d.report.SchemaExtra, d.report.SequencesBehind = c.SchemaMissing, c.SchemaExtra, c.SequencesBehind
+		d.report.SchemaMissing, d.report.SchemaExtra, d.report.SchemaDiffs, d.report.SequencesBehind = c.SchemaMissing, c.SchemaExtra, c.SchemaDiffs, c.SequencesBehind
 		d.report.Verification = c.Summary()
 		var problems []string
 		if !c.OK() {

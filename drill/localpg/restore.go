@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -65,9 +66,13 @@ func (p *Provider) pgRestore(ctx context.Context, b drill.Backup, name, file str
 	// With -j, pg_restore prints "finished item N TABLE DATA schema name";
 	// without, "processing data for table". Count each table once.
 	done := map[string]bool{}
+	counted := 0 // pg_restore's own count: "errors ignored on restore: N"
 	onLine := func(line string) {
 		switch {
-		case strings.Contains(line, "warning:") && !strings.Contains(line, "errors ignored on restore"):
+		case strings.Contains(line, "errors ignored on restore:"):
+			counted, _ = strconv.Atoi(strings.TrimSpace(line[strings.LastIndex(line, ":")+1:]))
+			return
+		case strings.Contains(line, "warning:"):
 			res.Warnings = append(res.Warnings, line)
 			return
 		case progress == nil:
@@ -95,12 +100,14 @@ func (p *Provider) pgRestore(ctx context.Context, b drill.Backup, name, file str
 		if ctx.Err() != nil {
 			return res, err
 		}
+		// Count as pg_restore does; without its summary (it stopped on a
+		// fatal error), count its error lines.
+		n := counted
 		var te *toolError
-		n := 0
-		if errors.As(err, &te) {
+		if n == 0 && errors.As(err, &te) {
 			n = len(te.errors)
 		}
-		return res, drill.Wrap(drill.EFAILED, err, "the restore of %s onto %s reported %d errors, so it is a failed restore: %s", b.ID, name, n, toolMessage(err))
+		return res, drill.Wrap(drill.EFAILED, err, "pg_restore reported %s restoring %s onto %s, so it is a failed restore: %s", drill.Plural(max(n, 1), "error", "errors"), b.ID, name, toolMessage(err))
 	}
 	return res, nil
 }
