@@ -522,7 +522,7 @@ func (b *Bot) historyMessage(app string) Message {
 		if r.RPOSeconds != nil {
 			fmt.Fprintf(&sb, ", RPO %s", drill.Seconds(*r.RPOSeconds))
 		}
-		fmt.Fprintf(&sb, ", %d tables", len(r.Tables))
+		sb.WriteString(", " + drill.Plural(len(r.Tables), "table", "tables"))
 		for _, c := range r.Confirmations {
 			fmt.Fprintf(&sb, ", %s confirmed by %s", c.Step, user(c.User))
 		}

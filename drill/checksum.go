@@ -196,9 +196,12 @@ func (c Comparison) Summary() string {
 	}
 	if len(parts) == 0 {
 		if c.Exact {
+			if len(c.Tables) == 1 {
+				return "the 1 table matches"
+			}
 			return fmt.Sprintf("all %d tables match", len(c.Tables))
 		}
-		return fmt.Sprintf("schema matches; %d tables compared as drift (the backup was not taken from the fingerprinted snapshot)", len(c.Tables))
+		return "schema matches; " + Plural(len(c.Tables), "table", "tables") + " compared as drift (the backup was not taken from the fingerprinted snapshot)"
 	}
 	return strings.Join(parts, "; ")
 }
@@ -223,7 +226,7 @@ func Compare(src, dst Fingerprint, exact bool) Comparison {
 			tr.RestoredRows, tr.RestoredHash = r.Rows, r.Hash
 			switch {
 			case r.Rows != s.Rows:
-				tr.Problem = fmt.Sprintf("%d rows in the source, %d restored", s.Rows, r.Rows)
+				tr.Problem = fmt.Sprintf("%s in the source, %d restored", Plural(int(s.Rows), "row", "rows"), r.Rows)
 			case r.Hash != s.Hash:
 				tr.Problem = "same row count, different content"
 			default:

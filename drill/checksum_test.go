@@ -164,3 +164,20 @@ func TestComparison_LimitDrift(t *testing.T) {
 		t.Errorf("summary %q should name emptied and halved only", s)
 	}
 }
+
+// TestSummary_CountsAreWrittenWithTheirPlural: one table, one row and one
+// schema difference are written in the singular.
+func TestSummary_CountsAreWrittenWithTheirPlural(t *testing.T) {
+	t.Parallel()
+	one := drill.Fingerprint{Tables: []drill.TableSum{{Schema: "public", Name: "a", Rows: 1, Hash: "1"}}, Schema: []string{"column public.a.id integer"}}
+	if got := drill.Compare(one, one, true).Summary(); got != "the 1 table matches" {
+		t.Errorf("summary %q", got)
+	}
+	dst := drill.Fingerprint{Tables: []drill.TableSum{{Schema: "public", Name: "a", Rows: 0, Hash: "0"}}, Schema: []string{"column public.a.id bigint"}}
+	got := drill.Compare(one, dst, true).Summary()
+	for _, want := range []string{"1 of 1 table differs", "1 row in the source, 0 restored", "the schema differs in 1 place (1 changed)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary %q lacks %q", got, want)
+		}
+	}
+}
