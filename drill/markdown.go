@@ -30,7 +30,7 @@ func (r *Report) Markdown() string {
 		row("backup", fmt.Sprintf("%s, %d bytes, taken %s", r.Backup.ID, r.Backup.SizeBytes, r.Backup.CreatedAt.UTC().Format(time.RFC3339)))
 	}
 	if r.RPOSeconds != nil {
-		row("RPO", fmt.Sprintf("%.0f s (age of the newest backup before the drill)", *r.RPOSeconds))
+		row("RPO", fmt.Sprintf("%.0f s, %s (age of the newest backup before the drill)", *r.RPOSeconds, HumanDuration(time.Duration(*r.RPOSeconds*float64(time.Second)))))
 	} else {
 		row("RPO", "unknown: no backup before the drill")
 	}
@@ -52,6 +52,9 @@ func (r *Report) Markdown() string {
 	}
 	if r.Rollback != "" {
 		row("roll back", "`"+r.Rollback+"`")
+	}
+	for _, f := range r.Freshness {
+		row("newest data", mdEscape(f.Line(r.StartedAt, "the restore")))
 	}
 	if r.APICalls > 0 {
 		row("API calls", fmt.Sprint(r.APICalls))

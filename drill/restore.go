@@ -371,7 +371,7 @@ func (d *run) freshness(ctx context.Context, db Database) []string {
 	}
 	lines := []string{"Newest restored data:"}
 	for _, x := range fr {
-		lines = append(lines, fmt.Sprintf("  %s.%s: %s (%s before now)", QuoteIdent(x.Table), x.Column, x.Newest.Format("2006-01-02 15:04:05 UTC"), RoundDuration(d.now().Sub(x.Newest))))
+		lines = append(lines, "  "+x.Line(d.now(), "now"))
 	}
 	return lines
 }

@@ -109,11 +109,3 @@ func (d SchemaDiff) object() string {
 	}
 	return l
 }
-
-// Plural writes n with the word for one or for many: "1 error", "2 errors".
-func Plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}

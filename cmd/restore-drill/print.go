@@ -86,7 +86,7 @@ func printReport(w io.Writer, r *drill.Report) {
 		fmt.Fprintf(w, "  backup:   %s, %s, taken %s%s\n", r.Backup.ID, drill.HumanBytes(r.Backup.SizeBytes), r.Backup.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"), fresh)
 	}
 	if r.RPOSeconds != nil {
-		fmt.Fprintf(w, "  RPO:      %s (age of the newest backup before this drill)\n", drill.Seconds(*r.RPOSeconds))
+		fmt.Fprintf(w, "  RPO:      %s (age of the newest backup before this drill)\n", drill.HumanDuration(time.Duration(*r.RPOSeconds*float64(time.Second))))
 	} else {
 		fmt.Fprintf(w, "  RPO:      unknown: there was no successful backup before this drill\n")
 	}
@@ -127,6 +127,9 @@ func printReport(w io.Writer, r *drill.Report) {
 	}
 	if r.Rollback != "" {
 		fmt.Fprintf(w, "  to roll back: %s\n", r.Rollback)
+	}
+	for _, f := range r.Freshness {
+		fmt.Fprintf(w, "  newest data: %s\n", f.Line(r.StartedAt, "the restore"))
 	}
 	if r.Kept && r.Scratch != nil {
 		fmt.Fprintf(w, "  kept:     %s (drop it when done)\n", r.Scratch.Name)

@@ -78,3 +78,28 @@ func TestReport_SchemaFailureShowsBothSidesAndWhy(t *testing.T) {
 		t.Errorf("the exported report says why %d times:\n%s", n, md)
 	}
 }
+
+// TestRestore_FreshnessNamesSchemaAndReadsInYears: before a restored
+// database serves, its newest timestamps are shown with their schema, and
+// an age of years reads in years and months, not tens of thousands of hours.
+func TestRestore_FreshnessNamesSchemaAndReadsInYears(t *testing.T) {
+	t.Parallel()
+	app, env := newApp(t)
+	drilltest.Exec(t, app, `
+		CREATE SCHEMA ledger;
+		CREATE TABLE ledger."Entries" (id int PRIMARY KEY, "booked at" timestamptz);
+		CREATE INDEX ON ledger."Entries" ("booked at");
+		INSERT INTO ledger."Entries" VALUES (1, now() - interval '4 years 3 months 10 days');`)
+	if r := cli(t, env, "capture", app); r.code != 0 {
+		t.Fatalf("capture: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r := cli(t, env, "restore", app, "b001", "--confirm", app)
+	if r.code != 0 {
+		t.Fatalf("restore: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{`newest data: "ledger"."Entries"."booked at": `, "(4 years 3 months before the restore)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("report lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
