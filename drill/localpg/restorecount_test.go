@@ -1,12 +1,15 @@
 package localpg_test
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/restore-drill/restore-drill/drill"
 	"github.com/restore-drill/restore-drill/drill/drilltest"
@@ -53,5 +56,58 @@ func TestRestore_CountsErrorsAsPgRestoreDoes(t *testing.T) {
 	}
 	if !strings.Contains(rep.Error, want) {
 		t.Errorf("report error %q does not say %q", rep.Error, want)
+	}
+}
+
+// TestRestore_ProgressReportsBytesOfTheDump: a restore reports, while it
+// runs, the bytes of the dump pg_restore and its workers have read against
+// the dump's size, rising, so that a long restore shows it is moving
+// between one table and the next.
+func TestRestore_ProgressReportsBytesOfTheDump(t *testing.T) {
+	t.Parallel()
+	app := drilltest.CreateDatabase(t, "progress")
+	drilltest.Exec(t, app, `
+		CREATE TABLE big (id int PRIMARY KEY, v text);
+		INSERT INTO big SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 30000) g;`)
+	t.Cleanup(func() {
+		for _, name := range leftovers(t, app) {
+			drilltest.DropDatabase(t, name)
+		}
+	})
+	p := newProvider(t, func(c *localpg.Config) { c.ProgressInterval = 5 * time.Millisecond })
+	var mu sync.Mutex
+	var seen []drill.Event
+	sink := drill.SinkFunc(func(e drill.Event) {
+		if e.Kind == drill.StepProgress && e.Step == drill.StepRestore && e.Total > 0 {
+			mu.Lock()
+			seen = append(seen, e)
+			mu.Unlock()
+		}
+	})
+	rep, err := (&drill.Runner{Provider: p, Confirmer: drilltest.AppConfirmer("tester"), Sink: sink}).Run(context.Background(), drill.Options{App: app})
+	if err != nil {
+		t.Fatalf("drill: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var mid, last int64
+	for _, e := range seen {
+		if e.Total != rep.Backup.SizeBytes {
+			t.Fatalf("progress total %d, want the dump's size %d", e.Total, rep.Backup.SizeBytes)
+		}
+		if e.Bytes < last || e.Bytes > e.Total {
+			t.Fatalf("progress went from %d to %d of %d", last, e.Bytes, e.Total)
+		}
+		if e.Bytes > 0 && e.Bytes < e.Total {
+			mid++
+		}
+		if !strings.Contains(e.Message, "of the "+drill.HumanBytes(e.Total)+" dump") {
+			t.Errorf("progress message %q does not say the dump's size", e.Message)
+		}
+		last = e.Bytes
+	}
+	t.Logf("%d progress events, %d mid-restore, dump %d bytes, restore %.2fs", len(seen), mid, rep.Backup.SizeBytes, rep.RestoreSeconds)
+	if mid == 0 {
+		t.Fatalf("no progress between the start and the end of the restore: %d events", len(seen))
 	}
 }
