@@ -10,6 +10,7 @@ import (
 	"github.com/restore-drill/restore-drill/bot/slacktest"
 	"github.com/restore-drill/restore-drill/drill"
 	"github.com/restore-drill/restore-drill/drill/drilltest"
+	"github.com/restore-drill/restore-drill/drill/schedule"
 )
 
 // TestRefusal_TellsOutsidersNothingOfTheConfiguration: someone who may not
@@ -37,7 +38,8 @@ func TestRefusal_TellsOutsidersNothingOfTheConfiguration(t *testing.T) {
 }
 
 // TestStatus_HidesDrillsOfAppsOutsideAllowList: drills other processes run
-// on apps outside DRILL_APPS are neither listed nor found by id.
+// on apps outside DRILL_APPS are neither listed nor found by id, nor are
+// their schedules.
 func TestStatus_HidesDrillsOfAppsOutsideAllowList(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -55,6 +57,14 @@ func TestStatus_HidesDrillsOfAppsOutsideAllowList(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer releaseVisible()
+	for _, app := range []string{"hidden-app", "visible-app"} {
+		if err := store.SaveSchedule(ctx, schedule.Entry{App: app, Spec: "daily", Mode: drill.ModeVerify, Channel: channel, CreatedBy: alice, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, a := bd.command(t, alice, "schedules"); strings.Contains(ackText(t, a), "hidden-app") || !strings.Contains(ackText(t, a), "visible-app") {
+		t.Errorf("schedules: %q", ackText(t, a))
+	}
 	for _, u := range []string{alice, mallory} {
 		_, a := bd.command(t, u, "status")
 		got := ackText(t, a)

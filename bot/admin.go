@@ -85,9 +85,15 @@ func (b *Bot) handleAdmin(ctx context.Context, req Request, cmd Command) (Messag
 		l.Info("schedule removed", "app", cmd.App)
 		return textMessage(fmt.Sprintf("Removed the schedule of %s.", code(cmd.App))), nil
 	case VerbSchedules:
-		list, err := st.Schedules(qctx)
+		all, err := st.Schedules(qctx)
 		if err != nil {
 			return unreachable(err)
+		}
+		var list []schedule.Entry // only this bot's apps (DRILL_APPS)
+		for _, e := range all {
+			if b.cfg.Access.appAllowed(e.App) {
+				list = append(list, e)
+			}
 		}
 		return schedulesMessage(list), nil
 	}
