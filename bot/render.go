@@ -290,7 +290,7 @@ func tableMessages(r *drill.Report) []Message {
 		out = append(out, Message{Blocks: blocks[i:end]})
 	}
 	for i := range out {
-		out[i].Text = fmt.Sprintf("Checksums of drill %s (%d/%d): %d tables, %d match", r.DrillID, i+1, len(out), len(r.Tables), match)
+		out[i].Text = fmt.Sprintf("Checksums of drill %s (%d/%d): %s, %d match", r.DrillID, i+1, len(out), drill.Plural(len(r.Tables), "table", "tables"), match)
 	}
 	return out
 }
