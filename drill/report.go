@@ -135,12 +135,9 @@ type StepRecord struct {
 // When every table matches, it says so, so that a column of "yes" under
 // FAILED does not read as a contradiction.
 func (r *Report) Why() string {
-	if r.Result == Passed {
-		return ""
-	}
 	why := r.Error
-	if why == "" {
-		why = "the drill did not finish"
+	if r.Result == Passed || why == "" {
+		return ""
 	}
 	if len(r.Tables) == 0 || (len(r.SchemaDiffs) == 0 && len(r.SequencesBehind) == 0) {
 		return why
