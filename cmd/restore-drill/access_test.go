@@ -73,3 +73,26 @@ func TestConfig_InvalidValueNamesTheVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestBotAccess_StartsWhenSomeoneIsNamedOrAnyoneExplicitly: the start-up
+// check lets a bot start with a user, a group, or DRILL_ALLOW_ANYONE=true
+// alone, and the access it builds says who may act.
+func TestBotAccess_StartsWhenSomeoneIsNamedOrAnyoneExplicitly(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []Config{
+		{AllowedUsers: []string{" U1 ", ""}},
+		{AdminGroup: " S1 "},
+		{AllowAnyone: true, Apps: []string{"my-app"}},
+	} {
+		a := botAccess(cfg)
+		if err := checkBotAccess(a); err != nil {
+			t.Errorf("%+v: %v", cfg, err)
+		}
+		if strings.Contains(a.Describe(), "nobody") {
+			t.Errorf("%+v: %s", cfg, a.Describe())
+		}
+	}
+	if d := botAccess(Config{}).Describe(); !strings.HasPrefix(d, "destructive commands and confirmations: nobody") {
+		t.Errorf("empty access: %s", d)
+	}
+}
