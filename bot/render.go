@@ -393,7 +393,7 @@ func restoreVerdictMessage(r *drill.Report) Message {
 	if r.Result == drill.Passed && r.Rollback != "" {
 		fmt.Fprintf(&b, "• To roll back: %s\n", code(r.Rollback))
 	}
-	if r.Verification != "" {
+	if r.ShowVerification() {
 		fmt.Fprintf(&b, "• Checksums: %s\n", Escape(r.Verification))
 	}
 	writeConfirmationsAndUndo(&b, r)

@@ -31,8 +31,11 @@ func TestSlackReport_SchemaFailureShowsBothSidesOnce(t *testing.T) {
 			t.Errorf("checksum message lacks %q: %s", want, table.String())
 		}
 	}
-	v, _ := json.Marshal(verdictMessage(r).Blocks)
-	if n := strings.Count(string(v), "the schema differs"); n != 1 || !strings.Contains(string(v), "every table's rows and content match") {
-		t.Errorf("the verdict says why %d times, or not that the tables match: %s", n, v)
+	for _, mode := range []drill.Mode{drill.ModeVerify, drill.ModeRestore} {
+		r.Mode = mode
+		v, _ := json.Marshal(verdictMessage(r).Blocks)
+		if n := strings.Count(string(v), "the schema differs"); n != 1 || !strings.Contains(string(v), "every table's rows and content match") {
+			t.Errorf("the %s verdict says why %d times, or not that the tables match: %s", mode, n, v)
+		}
 	}
 }
