@@ -85,9 +85,15 @@ func (b *Bot) handleAdmin(ctx context.Context, req Request, cmd Command) (Messag
 		l.Info("schedule removed", "app", cmd.App)
 		return textMessage(fmt.Sprintf("Removed the schedule of %s.", code(cmd.App))), nil
 	case VerbSchedules:
-		list, err := st.Schedules(qctx)
+		all, err := st.Schedules(qctx)
 		if err != nil {
 			return unreachable(err)
+		}
+		var list []schedule.Entry // only this bot's apps (DRILL_APPS)
+		for _, e := range all {
+			if b.cfg.Access.appAllowed(e.App) {
+				list = append(list, e)
+			}
 		}
 		return schedulesMessage(list), nil
 	}
@@ -169,11 +175,16 @@ func (b *Bot) storeStatus(ctx context.Context, id string) Message {
 	ctx, cancel := context.WithTimeout(ctx, stateCheckTimeout)
 	defer cancel()
 	if id != "" {
-		if d, ok := b.reg.get(id); ok {
+		if d, ok := b.reg.get(id); ok && b.cfg.Access.appAllowed(d.App) {
 			return textMessage(fmt.Sprintf("Drill %s of %s (%s %s) by %s since %s: %s", code(d.ID), code(d.App), d.Verb, d.Mode, user(d.Requester),
 				d.Started.UTC().Format("15:04:05 UTC"), Escape(d.Status)))
 		}
 		rep, err := st.Report(ctx, id)
+		if err == nil && !b.cfg.Access.appAllowed(rep.App) {
+			// A drill of an app outside DRILL_APPS is none of this bot's
+			// business: answer as for a drill that does not exist.
+			err = drill.Errorf(drill.ENOTFOUND, "there is no drill %s in the state database", id)
+		}
 		if err != nil {
 			return errorMessage(err)
 		}
@@ -190,6 +201,9 @@ func (b *Bot) storeStatus(ctx context.Context, id string) Message {
 	local := map[string]bool{}
 	for _, d := range b.reg.running() {
 		local[d.ID] = true
+		if !b.cfg.Access.appAllowed(d.App) {
+			continue
+		}
 		fmt.Fprintf(&sb, "• %s %s of %s by %s since %s: %s\n", code(d.ID), d.Verb, code(d.App), user(d.Requester), d.Started.UTC().Format("15:04:05 UTC"), Escape(d.Status))
 	}
 	running, err := st.RunningDrills(ctx)
@@ -197,7 +211,7 @@ func (b *Bot) storeStatus(ctx context.Context, id string) Message {
 		sb.WriteString("_(the state database could not be read: drills of other processes are not listed)_\n")
 	}
 	for _, r := range running {
-		if local[r.DrillID] {
+		if local[r.DrillID] || !b.cfg.Access.appAllowed(r.App) {
 			continue
 		}
 		where := "in another process"

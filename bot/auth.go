@@ -10,9 +10,14 @@ import (
 	"time"
 )
 
-// Access is who may do what, from configuration. An empty list means no
-// restriction of that kind.
+// Access is who may do what, from configuration. An empty list of channels
+// or apps means no restriction of that kind. Destructive commands and
+// confirmations are closed by default: with neither AllowedUsers nor
+// AdminGroup, nobody may run them unless Anyone says so explicitly.
 type Access struct {
+	// Anyone lets everyone run destructive commands and confirm when
+	// neither AllowedUsers nor AdminGroup is set (DRILL_ALLOW_ANYONE).
+	Anyone bool
 	// AllowedUsers may run destructive commands and confirm (user ids).
 	AllowedUsers []string
 	// AdminGroup is a user group (S…) whose members may too.
@@ -31,8 +36,11 @@ func (a Access) Describe() string {
 		}
 		return strings.Join(l, ",")
 	}
-	who := "anyone"
-	if len(a.AllowedUsers) > 0 || a.AdminGroup != "" {
+	who := "nobody"
+	if a.Anyone {
+		who = "anyone"
+	}
+	if a.namesSomeone() {
 		group := a.AdminGroup
 		if group == "" {
 			group = "(none)"
@@ -43,12 +51,23 @@ func (a Access) Describe() string {
 		who, list(a.AllowedChannels, "any"), list(a.Apps, "any"))
 }
 
+// namesSomeone reports whether a user or a group is allowed by name.
+func (a Access) namesSomeone() bool { return len(a.AllowedUsers) > 0 || a.AdminGroup != "" }
+
 func (a Access) channelAllowed(ch string) bool {
 	return len(a.AllowedChannels) == 0 || slices.Contains(a.AllowedChannels, ch)
 }
 
 func (a Access) appAllowed(app string) bool {
 	return len(a.Apps) == 0 || slices.Contains(a.Apps, app)
+}
+
+// mayReadAccess reports whether user may be told the access configuration
+// (the allowed apps and channels) in a refusal: only someone allowed to run
+// destructive commands, so that a refusal tells an outsider nothing.
+func (b *Bot) mayReadAccess(ctx context.Context, user string) bool {
+	ok, err := b.auth.allowed(ctx, user)
+	return err == nil && ok
 }
 
 // authorizer decides who may run destructive commands, caching the admin
@@ -78,8 +97,8 @@ var ErrGroupUnknown = errors.New("cannot check your membership in the admin grou
 // Past maxAge it refreshes in line and, if that fails, fails closed.
 func (z *authorizer) allowed(ctx context.Context, user string) (bool, error) {
 	a := z.access
-	if len(a.AllowedUsers) == 0 && a.AdminGroup == "" {
-		return true, nil
+	if !a.namesSomeone() {
+		return a.Anyone, nil
 	}
 	if slices.Contains(a.AllowedUsers, user) {
 		return true, nil

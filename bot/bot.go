@@ -161,7 +161,11 @@ type Later func(ctx context.Context)
 func (b *Bot) HandleCommand(ctx context.Context, req Request) (Message, Later) {
 	a := b.cfg.Access
 	if !a.channelAllowed(req.Channel) {
-		return textMessage(fmt.Sprintf(":no_entry: restore-drill does not work in this channel. Use one of: %s.", channelList(a.AllowedChannels))), nil
+		m := ":no_entry: restore-drill does not work in this channel."
+		if b.mayReadAccess(ctx, req.User) {
+			m += fmt.Sprintf(" Use one of: %s.", channelList(a.AllowedChannels))
+		}
+		return textMessage(m), nil
 	}
 	cmd, err := ParseCommand(req.Text)
 	if err != nil {
@@ -173,7 +177,11 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request) (Message, Later) {
 	}
 	if cmd.App != "" {
 		if !a.appAllowed(cmd.App) {
-			return textMessage(fmt.Sprintf(":no_entry: %s is not an app this bot may touch. It may touch: %s.", code(cmd.App), codeList(a.Apps))), nil
+			m := fmt.Sprintf(":no_entry: %s is not an app this bot may touch.", code(cmd.App))
+			if b.mayReadAccess(ctx, req.User) {
+				m += fmt.Sprintf(" It may touch: %s.", codeList(a.Apps))
+			}
+			return textMessage(m), nil
 		}
 		if err := b.cfg.Engine.CheckAppName(cmd.App); err != nil {
 			d, _ := Lookup(cmd.Verb)
@@ -205,7 +213,11 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request) (Message, Later) {
 		return b.historyMessage(cmd.App), nil
 	case VerbFreeze, VerbUnfreeze, VerbUnlock, VerbSchedule, VerbSchedules, VerbUnschedule:
 		if cmd.Channel != "" && !a.channelAllowed(cmd.Channel) {
-			return textMessage(fmt.Sprintf(":no_entry: restore-drill does not work in <#%s>. Use one of: %s.", Escape(cmd.Channel), channelList(a.AllowedChannels))), nil
+			m := fmt.Sprintf(":no_entry: restore-drill does not work in <#%s>.", Escape(cmd.Channel))
+			if b.mayReadAccess(ctx, req.User) {
+				m += fmt.Sprintf(" Use one of: %s.", channelList(a.AllowedChannels))
+			}
+			return textMessage(m), nil
 		}
 		return b.handleAdmin(ctx, req, cmd)
 	case VerbCancel:
@@ -472,7 +484,7 @@ func (b *Bot) startCapture(req Request, cmd Command) (Message, Later) {
 func (b *Bot) statusMessage(id string) Message {
 	if id != "" {
 		d, ok := b.reg.get(id)
-		if !ok {
+		if !ok || !b.cfg.Access.appAllowed(d.App) {
 			return textMessage(fmt.Sprintf("No drill %s in this bot's memory.", code(id)))
 		}
 		return textMessage(fmt.Sprintf("Drill %s of %s (%s %s) by %s since %s: %s", code(d.ID), code(d.App), d.Verb, d.Mode, user(d.Requester),
@@ -485,7 +497,13 @@ func (b *Bot) statusMessage(id string) Message {
 	var sb strings.Builder
 	sb.WriteString("*Running drills*\n")
 	for _, d := range running {
+		if !b.cfg.Access.appAllowed(d.App) {
+			continue
+		}
 		fmt.Fprintf(&sb, "• %s %s of %s by %s since %s: %s\n", code(d.ID), d.Verb, code(d.App), user(d.Requester), d.Started.UTC().Format("15:04:05 UTC"), Escape(d.Status))
+	}
+	if sb.Len() == len("*Running drills*\n") {
+		return textMessage("No drill is running.")
 	}
 	return textMessage(sb.String())
 }
@@ -504,7 +522,7 @@ func (b *Bot) historyMessage(app string) Message {
 		if r.RPOSeconds != nil {
 			fmt.Fprintf(&sb, ", RPO %s", drill.Seconds(*r.RPOSeconds))
 		}
-		fmt.Fprintf(&sb, ", %d tables", len(r.Tables))
+		sb.WriteString(", " + drill.Plural(len(r.Tables), "table", "tables"))
 		for _, c := range r.Confirmations {
 			fmt.Fprintf(&sb, ", %s confirmed by %s", c.Step, user(c.User))
 		}

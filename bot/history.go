@@ -107,8 +107,8 @@ func historyTable(app string, reps []*drill.Report) Message {
 		if len(who) > 0 {
 			confirmed = "confirmed by " + strings.Join(who, ", ")
 		}
-		fmt.Fprintf(&sb, "• %s %s %s %s · RTO %s / %s · RPO %s · canary %s · %d tables · %s\n", code(r.DrillID),
-			r.StartedAt.UTC().Format("2006-01-02 15:04"), r.Mode, result, drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds), rpo, canary, len(r.Tables), confirmed)
+		fmt.Fprintf(&sb, "• %s %s %s %s · RTO %s / %s · RPO %s · canary %s · %s · %s\n", code(r.DrillID),
+			r.StartedAt.UTC().Format("2006-01-02 15:04"), r.Mode, result, drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds), rpo, canary, drill.Plural(len(r.Tables), "table", "tables"), confirmed)
 	}
 	return textMessage(sb.String())
 }

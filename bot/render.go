@@ -217,7 +217,7 @@ func verdictLine(r *drill.Report) string {
 	if r.Result == drill.Passed {
 		return fmt.Sprintf(":white_check_mark: *PASSED* in %s", drill.Seconds(r.TotalSeconds))
 	}
-	return fmt.Sprintf(":x: *FAILED* after %s: %s", drill.Seconds(r.TotalSeconds), Escape(r.Error))
+	return fmt.Sprintf(":x: *FAILED* after %s: %s", drill.Seconds(r.TotalSeconds), Escape(r.Why()))
 }
 
 var stepMarks = map[drill.EventKind]string{
@@ -271,7 +271,8 @@ func tableMessages(r *drill.Report) []Message {
 		}
 		lines = append(lines, Escape(strings.ReplaceAll(line, "```", "'''")))
 	}
-	head := fmt.Sprintf("*Checksums* — %d tables, %d match", len(r.Tables), match)
+	lines = append(lines, schemaDiffLines(r.SchemaDiffs)...)
+	head := fmt.Sprintf("*Checksums* — %s, %d match", drill.Plural(len(r.Tables), "table", "tables"), match)
 	if r.Verification != "" {
 		head += ": " + Escape(r.Verification)
 	}
@@ -289,9 +290,28 @@ func tableMessages(r *drill.Report) []Message {
 		out = append(out, Message{Blocks: blocks[i:end]})
 	}
 	for i := range out {
-		out[i].Text = fmt.Sprintf("Checksums of drill %s (%d/%d): %d tables, %d match", r.DrillID, i+1, len(out), len(r.Tables), match)
+		out[i].Text = fmt.Sprintf("Checksums of drill %s (%d/%d): %s, %d match", r.DrillID, i+1, len(out), drill.Plural(len(r.Tables), "table", "tables"), match)
 	}
 	return out
+}
+
+// schemaDiffLines shows each schema difference from both sides, as a diff
+// does: "-" the source's line, "+" the restore's.
+func schemaDiffLines(diffs []drill.SchemaDiff) []string {
+	if len(diffs) == 0 {
+		return nil
+	}
+	lines := []string{"", fmt.Sprintf("✗ schema: %s (- source, + restore)", drill.Plural(len(diffs), "difference", "differences"))}
+	side := func(mark, l string) string {
+		if l == "" {
+			l = "(absent)"
+		}
+		return Escape(strings.ReplaceAll(mark+" "+clipRunes(l, 300), "```", "'''"))
+	}
+	for _, d := range diffs {
+		lines = append(lines, side("-", d.Source), side("+", d.Restored))
+	}
+	return lines
 }
 
 // verdictMessage is the final result, broadcast to the channel.
@@ -313,7 +333,7 @@ func verdictMessage(r *drill.Report) Message {
 	if r.Canary.Expected {
 		fmt.Fprintf(&b, "• Canary: %s\n", map[bool]string{true: "found in the restore", false: "*missing* from the restore"}[r.Canary.Found])
 	}
-	if r.Verification != "" {
+	if r.ShowVerification() {
 		fmt.Fprintf(&b, "• Checksums: %s\n", Escape(r.Verification))
 	}
 	for _, c := range r.Checks {
@@ -373,7 +393,7 @@ func restoreVerdictMessage(r *drill.Report) Message {
 	if r.Result == drill.Passed && r.Rollback != "" {
 		fmt.Fprintf(&b, "• To roll back: %s\n", code(r.Rollback))
 	}
-	if r.Verification != "" {
+	if r.ShowVerification() {
 		fmt.Fprintf(&b, "• Checksums: %s\n", Escape(r.Verification))
 	}
 	writeConfirmationsAndUndo(&b, r)

@@ -496,7 +496,7 @@ func TestRestoreFaults_Heroku(t *testing.T) {
 		prompt, cid := h.prompt(t, parent.Reply, 1)
 		h.confirmTyped(t, alice, prompt, cid, h.app)
 		v := h.restoreVerdict(t, parent, id)
-		requireAll(t, "verdict", v.Text+"\n"+v.BlockText(), "FAILED", "warnings",
+		requireAll(t, "verdict", v.Text+"\n"+v.BlockText(), "FAILED", "finished with 1 warning,",
 			"*Production:* "+h.app+" is served by "+h.prod.AddonName+", unchanged by this restore.",
 			"Safety backup: `b002`", "Undone: ")
 		if strings.Contains(v.BlockText(), "To roll back") {

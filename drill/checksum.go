@@ -227,7 +227,7 @@ func (c Comparison) Summary() string {
 		for _, t := range bad {
 			names = append(names, fmt.Sprintf("%s (%s)", QuoteIdent(t.Schema)+"."+QuoteIdent(t.Name), t.Problem))
 		}
-		parts = append(parts, fmt.Sprintf("%d of %d tables differ: %s", len(bad), len(c.Tables), strings.Join(names, ", ")))
+		parts = append(parts, fmt.Sprintf("%d of %s %s: %s", len(bad), Plural(len(c.Tables), "table", "tables"), map[bool]string{true: "differs", false: "differ"}[len(bad) == 1], strings.Join(names, ", ")))
 	}
 	if n := len(c.SchemaDiffs); n > 0 {
 		named := make([]string, 0, min(n, maxNamed))
@@ -237,7 +237,7 @@ func (c Comparison) Summary() string {
 		if n > maxNamed {
 			named = append(named, fmt.Sprintf("and %d more", n-maxNamed))
 		}
-		parts = append(parts, fmt.Sprintf("the schema differs in %d %s: %s", n, plural(n, "object", "objects"), strings.Join(named, ", ")))
+		parts = append(parts, fmt.Sprintf("the schema differs in %s: %s", Plural(n, "object", "objects"), strings.Join(named, ", ")))
 	}
 	if len(c.SequencesBehind) > 0 {
 		parts = append(parts, "sequences behind the source: "+strings.Join(c.SequencesBehind, ", "))
@@ -250,26 +250,22 @@ func (c Comparison) Summary() string {
 			}
 		}
 		if c.Exact && len(stale) > 0 {
-			return fmt.Sprintf("%d of %d tables match; the other %d %s, stale in the source and recomputed by the restore: %s",
-				len(c.Tables)-len(stale), len(c.Tables), len(stale), plural(len(stale), "is a materialized view", "are materialized views"), strings.Join(stale, ", "))
+			return fmt.Sprintf("%d of %d tables match; the other %s, stale in the source and recomputed by the restore: %s",
+				len(c.Tables)-len(stale), len(c.Tables), Plural(len(stale), "is a materialized view", "are materialized views"), strings.Join(stale, ", "))
 		}
 		if c.Exact {
+			if len(c.Tables) == 1 {
+				return "the 1 table matches"
+			}
 			return fmt.Sprintf("all %d tables match", len(c.Tables))
 		}
-		return fmt.Sprintf("schema matches; %d tables compared as drift (the backup was not taken from the fingerprinted snapshot)", len(c.Tables))
+		return "schema matches; " + Plural(len(c.Tables), "table", "tables") + " compared as drift (the backup was not taken from the fingerprinted snapshot)"
 	}
 	return strings.Join(parts, "; ")
 }
 
 // maxNamed is how many schema differences Summary names.
 const maxNamed = 10
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
 
 // Compare compares a source fingerprint with its restore's. exact says
 // whether both describe the same moment; see Comparison.Exact.
@@ -291,7 +287,7 @@ func Compare(src, dst Fingerprint, exact bool) Comparison {
 			tr.RestoredRows, tr.RestoredHash = r.Rows, r.Hash
 			switch {
 			case r.Rows != s.Rows:
-				tr.Problem = fmt.Sprintf("%d rows in the source, %d restored", s.Rows, r.Rows)
+				tr.Problem = fmt.Sprintf("%s in the source, %d restored", Plural(int(s.Rows), "row", "rows"), r.Rows)
 			case r.Hash != s.Hash:
 				tr.Problem = "same row count, different content"
 			default:

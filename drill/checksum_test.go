@@ -272,3 +272,20 @@ func TestCompare_StoredFingerprintOfAnOlderVersion(t *testing.T) {
 		t.Fatalf("a fingerprint does not survive JSON: %+v %v", back.Schema, err)
 	}
 }
+
+// TestSummary_CountsAreWrittenWithTheirPlural: one table, one row and one
+// schema difference are written in the singular.
+func TestSummary_CountsAreWrittenWithTheirPlural(t *testing.T) {
+	t.Parallel()
+	one := drill.Fingerprint{Tables: []drill.TableSum{{Schema: "public", Name: "a", Rows: 1, Hash: "1"}}, Schema: []drill.SchemaObject{{Kind: "column", Name: "public.a.id", Def: "integer"}}}
+	if got := drill.Compare(one, one, true).Summary(); got != "the 1 table matches" {
+		t.Errorf("summary %q", got)
+	}
+	dst := drill.Fingerprint{Tables: []drill.TableSum{{Schema: "public", Name: "a", Rows: 0, Hash: "0"}}, Schema: []drill.SchemaObject{{Kind: "column", Name: "public.a.id", Def: "bigint"}}}
+	got := drill.Compare(one, dst, true).Summary()
+	for _, want := range []string{"1 of 1 table differs", "1 row in the source, 0 restored", "the schema differs in 1 object: column public.a.id changed"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary %q lacks %q", got, want)
+		}
+	}
+}

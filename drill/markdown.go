@@ -16,8 +16,8 @@ func (r *Report) Markdown() string {
 		title = "Emergency restore"
 	}
 	fmt.Fprintf(&b, "# %s %s of %s: %s\n\n", title, r.DrillID, r.App, strings.ToUpper(string(r.Result)))
-	if r.Error != "" {
-		fmt.Fprintf(&b, "**%s**\n\n", mdEscape(r.Error))
+	if why := r.Why(); why != "" {
+		fmt.Fprintf(&b, "**%s**\n\n", mdEscape(why))
 	}
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
 	b.WriteString("| | |\n|---|---|\n")
@@ -30,7 +30,7 @@ func (r *Report) Markdown() string {
 		row("backup", fmt.Sprintf("%s, %d bytes, taken %s", r.Backup.ID, r.Backup.SizeBytes, r.Backup.CreatedAt.UTC().Format(time.RFC3339)))
 	}
 	if r.RPOSeconds != nil {
-		row("RPO", fmt.Sprintf("%.0f s (age of the newest backup before the drill)", *r.RPOSeconds))
+		row("RPO", fmt.Sprintf("%.0f s, %s (age of the newest backup before the drill)", *r.RPOSeconds, HumanDuration(time.Duration(*r.RPOSeconds*float64(time.Second)))))
 	} else {
 		row("RPO", "unknown: no backup before the drill")
 	}
@@ -38,7 +38,7 @@ func (r *Report) Markdown() string {
 	if r.Canary.Expected {
 		row("canary", map[bool]string{true: "found in the restore", false: "MISSING"}[r.Canary.Found])
 	}
-	if r.Verification != "" {
+	if r.ShowVerification() {
 		row("checksums", mdEscape(r.Verification))
 	}
 	if r.SafetyBackup != nil {
@@ -52,6 +52,9 @@ func (r *Report) Markdown() string {
 	}
 	if r.Rollback != "" {
 		row("roll back", "`"+r.Rollback+"`")
+	}
+	for _, f := range r.Freshness {
+		row("newest data", mdEscape(f.Line(r.StartedAt, "the restore")))
 	}
 	if r.APICalls > 0 {
 		row("API calls", fmt.Sprint(r.APICalls))
@@ -93,6 +96,12 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, "**Undo FAILED: %s.**\n", strings.Join(r.UndoFailed, ", "))
 		}
 	}
+	if len(r.SchemaDiffs) > 0 {
+		b.WriteString("\n## Schema differences\n\n| source | restore |\n|---|---|\n")
+		for _, d := range r.SchemaDiffs {
+			fmt.Fprintf(&b, "| %s | %s |\n", mdSide(d.Source), mdSide(d.Restored))
+		}
+	}
 	if len(r.Tables) > 0 {
 		b.WriteString("\n## Checksums\n\n| table | source rows | restored rows | source hash | restored hash | match |\n|---|---|---|---|---|---|\n")
 		for _, t := range r.Tables {
@@ -109,4 +118,12 @@ func (r *Report) Markdown() string {
 // mdEscape keeps table cells and emphasis intact.
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ", "*", `\*`, "_", `\_`).Replace(s)
+}
+
+// mdSide is one side of a schema difference as a table cell.
+func mdSide(l string) string {
+	if l == "" {
+		return "*(absent)*"
+	}
+	return "`" + strings.NewReplacer("|", `\|`, "`", "'", "\n", " ").Replace(l) + "`"
 }

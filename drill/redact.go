@@ -25,8 +25,11 @@ func NewRedactor() *Redactor {
 		// (greedy up to the last @ before the host, so that an unencoded
 		// @ in the password is covered too)
 		{regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)\S*@`), "${1}REDACTED@"},
-		// password=... in a keyword/value connection string
-		{regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`), "${1}REDACTED"},
+		// password=... in a keyword/value connection string. A quoted
+		// value runs to its closing quote, over backslash escapes
+		// ('it\'s secret'), or to the end of the text when it is never
+		// closed.
+		{regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\(?s:.))*(?:'|\\?\z)|"(?:[^"\\]|\\(?s:.))*(?:"|\\?\z)|\S+)`), "${1}REDACTED"},
 		// Slack and Heroku tokens
 		{regexp.MustCompile(`xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+`), "REDACTED-TOKEN"},
 		{regexp.MustCompile(`HRKU-[A-Za-z0-9_-]+`), "REDACTED-TOKEN"},

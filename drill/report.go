@@ -1,6 +1,9 @@
 package drill
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Result is a drill's verdict.
 type Result string
@@ -126,4 +129,29 @@ type StepRecord struct {
 	Seconds float64    `json:"seconds"`
 	Error   string     `json:"error,omitempty"`
 	Note    string     `json:"note,omitempty"`
+}
+
+// Why says in one line why the drill did not pass; empty when it passed.
+// When every table matches, it says so, so that a column of "yes" under
+// FAILED does not read as a contradiction.
+func (r *Report) Why() string {
+	why := r.Error
+	if r.Result == Passed || why == "" {
+		return ""
+	}
+	if len(r.Tables) == 0 || (len(r.SchemaDiffs) == 0 && len(r.SequencesBehind) == 0) {
+		return why
+	}
+	for _, t := range r.Tables {
+		if !t.Match {
+			return why
+		}
+	}
+	return strings.TrimSuffix(why, ".") + "; every table's rows and content match"
+}
+
+// ShowVerification reports whether the one-line verification is worth a
+// line of its own: not when the error already says it.
+func (r *Report) ShowVerification() bool {
+	return r.Verification != "" && !strings.Contains(r.Error, r.Verification)
 }

@@ -241,7 +241,7 @@ func estimateLine(size int64, safety bool, past []*Report) string {
 	if !safety {
 		total = median + estimateFixed
 	}
-	return fmt.Sprintf("Estimated time: %s (the restore took %s in the median of the last %d drills).", total.Round(time.Second), median.Round(time.Second), len(times))
+	return fmt.Sprintf("Estimated time: %s (the restore took %s in the median of the last %s).", total.Round(time.Second), median.Round(time.Second), Plural(len(times), "drill", "drills"))
 }
 
 func (d *run) restoreIntoNew(ctx context.Context, ep EmergencyProvider) error {
@@ -371,7 +371,7 @@ func (d *run) freshness(ctx context.Context, db Database) []string {
 	}
 	lines := []string{"Newest restored data:"}
 	for _, x := range fr {
-		lines = append(lines, fmt.Sprintf("  %s.%s: %s (%s before now)", QuoteIdent(x.Table), x.Column, x.Newest.Format("2006-01-02 15:04:05 UTC"), RoundDuration(d.now().Sub(x.Newest))))
+		lines = append(lines, "  "+x.Line(d.now(), "now"))
 	}
 	return lines
 }
@@ -388,7 +388,7 @@ func (d *run) checkRestored(ctx context.Context, db Database) error {
 			for _, t := range fp.Tables {
 				d.report.Tables = append(d.report.Tables, TableResult{Schema: t.Schema, Name: t.Name, SourceRows: -1, RestoredRows: t.Rows, RestoredHash: t.Hash, Match: true})
 			}
-			d.report.Verification = fmt.Sprintf("%d tables restored without errors (the backup carries no fingerprint to compare with)", len(fp.Tables))
+			d.report.Verification = Plural(len(fp.Tables), "table", "tables") + " restored without errors (the backup carries no fingerprint to compare with)"
 			return nil
 		}
 		c := Compare(*d.backup.Fingerprint, fp, true)

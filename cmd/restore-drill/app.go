@@ -35,6 +35,26 @@ type IO struct {
 	Err io.Writer
 	// InteractiveIn is true when In is a terminal a person types into.
 	InteractiveIn bool
+	// JSON is true when the command line asks for JSON (--json): then a
+	// failure prints a JSON object on Out too, so that a script never
+	// parses empty output.
+	JSON bool
+}
+
+// wantsJSON reports whether args ask for JSON output: --json, or the
+// report command's --format json.
+func wantsJSON(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "--json" || a == "-json" || a == "--format=json" || a == "-format=json":
+			return true
+		case (a == "--format" || a == "-format") && i+1 < len(args) && args[i+1] == "json":
+			return true
+		}
+	}
+	return false
 }
 
 // Config is read from the environment with envconfig.
@@ -62,6 +82,7 @@ type Config struct {
 	ConfirmTimeout  time.Duration `envconfig:"DRILL_CONFIRM_TIMEOUT" default:"10m"`
 	AllowedUsers    []string      `envconfig:"DRILL_ALLOWED_USERS"`
 	AdminGroup      string        `envconfig:"DRILL_ADMIN_GROUP"`
+	AllowAnyone     bool          `envconfig:"DRILL_ALLOW_ANYONE"`
 	AllowedChannels []string      `envconfig:"DRILL_ALLOWED_CHANNELS"`
 	Apps            []string      `envconfig:"DRILL_APPS"`
 	// IncidentChannel gets the bot's health alerts (DRILL_INCIDENT_CHANNEL).
@@ -103,6 +124,7 @@ DRILL_SCRATCH_PLAN (the production database's plan).
 // Main runs the command line args and returns the exit code.
 func Main(ctx context.Context, args []string, tio IO) int {
 	redactor := drill.NewRedactor()
+	tio.JSON = wantsJSON(args)
 	fail := failer(tio, redactor, false)
 	if len(args) == 0 {
 		fmt.Fprint(tio.Err, usage)
@@ -110,7 +132,10 @@ func Main(ctx context.Context, args []string, tio IO) int {
 	}
 	var cfg Config
 	if err := envconfig.Process("", &cfg); err != nil {
-		return fail(drill.Wrap(drill.ECONFIG, err, "the environment is not valid"))
+		return fail(envError(err))
+	}
+	if err := checkAccessVars(os.LookupEnv); err != nil {
+		return fail(err)
 	}
 	logger := newLogger(tio.Err, cfg.LogLevel, redactor)
 	switch args[0] {
@@ -180,11 +205,20 @@ func Main(ctx context.Context, args []string, tio IO) int {
 // failure is 2.
 func failer(tio IO, redactor *drill.Redactor, setup bool) func(error) int {
 	return func(err error) int {
-		fmt.Fprintln(tio.Err, "restore-drill: "+redactor.Redact(message(err)))
+		msg := redactor.Redact(message(err))
+		fmt.Fprintln(tio.Err, "restore-drill: "+msg)
+		code := exitFailed
 		if setup || drill.IsUsage(err) {
-			return exitUsage
+			code = exitUsage
 		}
-		return exitFailed
+		if tio.JSON {
+			_ = json.NewEncoder(tio.Out).Encode(struct {
+				Result   string `json:"result"`
+				Error    string `json:"error"`
+				ExitCode int    `json:"exit_code"`
+			}{"error", msg, code})
+		}
+		return code
 	}
 }
 

@@ -14,21 +14,6 @@ import (
 	"github.com/restore-drill/restore-drill/drill/pgstate"
 )
 
-// botAccess is the bot's authorization from the configuration.
-func botAccess(cfg Config) bot.Access {
-	clean := func(l []string) []string {
-		var out []string
-		for _, s := range l {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return bot.Access{AllowedUsers: clean(cfg.AllowedUsers), AdminGroup: strings.TrimSpace(cfg.AdminGroup),
-		AllowedChannels: clean(cfg.AllowedChannels), Apps: clean(cfg.Apps)}
-}
-
 // botCommand runs the Slack bot over Socket Mode until interrupted.
 func botCommand(ctx context.Context, cfg Config, args []string, tio IO, redactor *drill.Redactor) int {
 	fail := failer(tio, redactor, true)
@@ -40,6 +25,10 @@ func botCommand(ctx context.Context, cfg Config, args []string, tio IO, redactor
 	}
 	redactor.AddSecret(cfg.SlackAppToken)
 	redactor.AddSecret(cfg.SlackBotToken)
+	access := botAccess(cfg)
+	if err := checkBotAccess(access); err != nil {
+		return fail(err)
+	}
 	level := cfg.LogLevel
 	if level == "none" {
 		level = "info"
@@ -66,7 +55,7 @@ func botCommand(ctx context.Context, cfg Config, args []string, tio IO, redactor
 	b := bot.New(bot.Config{
 		Engine:    engine,
 		Transport: &bot.SlackTransport{Client: api},
-		Access:    botAccess(cfg), TwoPerson: cfg.TwoPerson, ConfirmTimeout: cfg.ConfirmTimeout,
+		Access:    access, TwoPerson: cfg.TwoPerson, ConfirmTimeout: cfg.ConfirmTimeout,
 		Pending: &botpg.Pending{Store: store}, Store: store, Queue: queue, IncidentChannel: strings.TrimSpace(cfg.IncidentChannel),
 		Logger: logger, Redactor: redactor,
 	})
@@ -123,7 +112,9 @@ func consoleCommand(ctx context.Context, cfg Config, args []string, tio IO, logg
 	me := currentUser()
 	t := bot.NewConsoleTransport(tio.Out, me)
 	access := botAccess(cfg)
-	access.AllowedUsers, access.AdminGroup, access.AllowedChannels = nil, "", nil // Slack ids mean nothing on a terminal
+	// Slack ids mean nothing on a terminal, whose user can read the
+	// credentials anyway.
+	access.AllowedUsers, access.AdminGroup, access.AllowedChannels, access.Anyone = nil, "", nil, true
 	b := bot.New(bot.Config{
 		Engine:    engine,
 		Transport: t, Access: access, TwoPerson: cfg.TwoPerson, ConfirmTimeout: cfg.ConfirmTimeout,

@@ -103,7 +103,7 @@ func BenchmarkBotRSS(b *testing.B) {
 	drilltest.Exec(b, app, `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 100000) g;`)
 	cmd := exec.Command(binary, "bot")
 	cmd.Env = append(baseEnv(), "SLACK_APP_TOKEN="+fake.AppToken, "SLACK_BOT_TOKEN="+fake.BotToken, "SLACK_API_URL="+fake.APIURL(),
-		"BACKUP_DIR="+b.TempDir(), "LOG_LEVEL=error")
+		"BACKUP_DIR="+b.TempDir(), "LOG_LEVEL=error", "DRILL_ALLOWED_USERS=U1")
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -272,7 +272,7 @@ func TestRun_BadInput(t *testing.T) {
 		{"FullWithoutTerminal", []string{"run", app, "--mode", "full"}, nil, "pass --confirm " + app},
 		{"WrongConfirm", []string{"run", app, "--mode", "full", "--confirm", "other"}, nil, "does not match the app"},
 		{"BadProviderEnv", []string{"run", app}, []string{"DRILL_PROVIDER=gcp"}, `DRILL_PROVIDER="gcp" is not a provider`},
-		{"BadDuration", []string{"run", app}, []string{"DRILL_MAX_BACKUP_AGE=soon"}, "environment is not valid"},
+		{"BadDuration", []string{"run", app}, []string{"DRILL_MAX_BACKUP_AGE=soon"}, `DRILL_MAX_BACKUP_AGE="soon" is not valid: use a duration`},
 		{"BadURL", []string{"run", app}, []string{"LOCAL_POSTGRES_URL=postgres://u:hunter2pw@[::1"}, "LOCAL_POSTGRES_URL is not a valid"},
 		{"Unreachable", []string{"run", app}, []string{"LOCAL_POSTGRES_URL=postgres://root:hunter2pw@127.0.0.1:1/postgres?connect_timeout=2"}, "cannot reach the Postgres server"},
 	} {

@@ -75,8 +75,8 @@ func printReport(w io.Writer, r *drill.Report) {
 		what = fmt.Sprintf("Restore %s of %s (%s, into %s)", r.DrillID, r.App, r.Provider, r.Into)
 	}
 	fmt.Fprintf(w, "\n%s: %s\n", what, strings.ToUpper(string(r.Result)))
-	if r.Error != "" {
-		fmt.Fprintf(w, "  %s\n", r.Error)
+	if why := r.Why(); why != "" {
+		fmt.Fprintf(w, "  why:      %s\n", why)
 	}
 	if r.Backup != nil {
 		fresh := ""
@@ -86,7 +86,7 @@ func printReport(w io.Writer, r *drill.Report) {
 		fmt.Fprintf(w, "  backup:   %s, %s, taken %s%s\n", r.Backup.ID, drill.HumanBytes(r.Backup.SizeBytes), r.Backup.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"), fresh)
 	}
 	if r.RPOSeconds != nil {
-		fmt.Fprintf(w, "  RPO:      %s (age of the newest backup before this drill)\n", drill.Seconds(*r.RPOSeconds))
+		fmt.Fprintf(w, "  RPO:      %s (age of the newest backup before this drill)\n", drill.HumanDuration(time.Duration(*r.RPOSeconds*float64(time.Second))))
 	} else {
 		fmt.Fprintf(w, "  RPO:      unknown: there was no successful backup before this drill\n")
 	}
@@ -94,7 +94,7 @@ func printReport(w io.Writer, r *drill.Report) {
 	if r.Canary.Expected {
 		fmt.Fprintf(w, "  canary:   %s\n", map[bool]string{true: "found in the restore", false: "MISSING from the restore"}[r.Canary.Found])
 	}
-	if r.Verification != "" {
+	if r.ShowVerification() {
 		fmt.Fprintf(w, "  checksums: %s\n", r.Verification)
 	}
 	for _, c := range r.Checks {
@@ -128,9 +128,13 @@ func printReport(w io.Writer, r *drill.Report) {
 	if r.Rollback != "" {
 		fmt.Fprintf(w, "  to roll back: %s\n", r.Rollback)
 	}
+	for _, f := range r.Freshness {
+		fmt.Fprintf(w, "  newest data: %s\n", f.Line(r.StartedAt, "the restore"))
+	}
 	if r.Kept && r.Scratch != nil {
 		fmt.Fprintf(w, "  kept:     %s (drop it when done)\n", r.Scratch.Name)
 	}
+	printSchemaDiffs(w, r.SchemaDiffs)
 	if len(r.Tables) == 0 {
 		return
 	}
@@ -145,6 +149,31 @@ func printReport(w io.Writer, r *drill.Report) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", drill.QuoteIdent(t.Schema)+"."+drill.QuoteIdent(t.Name), rows(t.SourceRows), rows(t.RestoredRows), match)
 	}
 	tw.Flush()
+}
+
+// shownSchemaDiffs is how many schema differences the terminal shows; the
+// report (restore-drill report ID) has them all.
+const shownSchemaDiffs = 20
+
+// printSchemaDiffs shows each schema difference from both sides.
+func printSchemaDiffs(w io.Writer, diffs []drill.SchemaDiff) {
+	if len(diffs) == 0 {
+		return
+	}
+	side := func(l string) string {
+		if l == "" {
+			return "(absent)"
+		}
+		return l
+	}
+	fmt.Fprintf(w, "\n  Schema differences (%d):\n", len(diffs))
+	for i, d := range diffs {
+		if i == shownSchemaDiffs {
+			fmt.Fprintf(w, "    … and %d more: restore-drill report shows them all\n", len(diffs)-i)
+			break
+		}
+		fmt.Fprintf(w, "    source:  %s\n    restore: %s\n", side(d.Source), side(d.Restored))
+	}
 }
 
 func rows(n int64) string {

@@ -116,7 +116,7 @@ func ExerciseEmergency(t *testing.T, h Harness) {
 			}
 		}
 		joined := strings.Join(plan, "\n")
-		for _, want := range []string{"safety backup", "was verified by drill", "Estimated time", "median of the last 1 drills", "kept, untouched"} {
+		for _, want := range []string{"safety backup", "was verified by drill", "Estimated time", "median of the last 1 drill)", "kept, untouched"} {
 			if !strings.Contains(joined, want) {
 				t.Errorf("the plan posted before the restore does not say %q:\n%s", want, joined)
 			}

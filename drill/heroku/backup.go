@@ -192,8 +192,8 @@ func (p *Provider) restoreInto(ctx context.Context, b drill.Backup, addon *herok
 			t = v
 		}
 		return drill.RestoreResult{Warnings: lines}, drill.Errorf(drill.EFAILED,
-			"the %s finished with %d warnings, so pg_restore skipped something; Heroku itself calls this restore succeeded, the drill does not: %s (see `heroku pg:backups:info %s --app %s`)",
-			what, t.Warnings, p.redactor.Redact(t.lastLogs(5)), t.Name(), billing)
+			"the %s finished with %s, so pg_restore skipped something; Heroku itself calls this restore succeeded, the drill does not: %s (see `heroku pg:backups:info %s --app %s`)",
+			what, drill.Plural(t.Warnings, "warning", "warnings"), p.redactor.Redact(t.lastLogs(5)), t.Name(), billing)
 	}
 	return drill.RestoreResult{}, nil
 }

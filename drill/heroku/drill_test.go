@@ -190,7 +190,7 @@ func TestRestoreWarnings_FailTheDrill(t *testing.T) {
 	if drill.ErrorCode(err) != drill.EFAILED || rep.Result != drill.Failed {
 		t.Fatalf("err %v result %s, want failed", err, rep.Result)
 	}
-	if !strings.Contains(rep.Error, "1 warnings") || !strings.Contains(rep.Error, "errors ignored on restore") || !strings.Contains(rep.Error, "Heroku itself calls this restore succeeded") {
+	if !strings.Contains(rep.Error, "finished with 1 warning,") || !strings.Contains(rep.Error, "errors ignored on restore") || !strings.Contains(rep.Error, "Heroku itself calls this restore succeeded") {
 		t.Errorf("report error %q does not give the warnings", rep.Error)
 	}
 	if !slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "Restore warning: pg_restore") }) {

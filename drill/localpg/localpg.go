@@ -40,6 +40,9 @@ type Config struct {
 	Logger            *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// ProgressInterval is how often a restore reports the bytes of the
+	// dump read so far; 1 s when zero.
+	ProgressInterval time.Duration
 }
 
 // Provider implements drill.Provider on a Postgres server.
@@ -59,6 +62,9 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if cfg.BackupDir == "" {
 		return nil, drill.Errorf(drill.ECONFIG, "no backup directory configured: set BACKUP_DIR")
+	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = time.Second
 	}
 	if cfg.Jobs <= 0 {
 		cfg.Jobs = 2

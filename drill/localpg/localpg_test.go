@@ -118,12 +118,7 @@ func run(t *testing.T, p drill.Provider, opts drill.Options) (*drill.Report, err
 func TestRestore_ErrorsFailTheDrill(t *testing.T) {
 	t.Parallel()
 	app := newApp(t)
-	drilltest.Exec(t, app, `
-		CREATE TABLE allowed (v int);
-		INSERT INTO allowed VALUES (1), (2);
-		CREATE FUNCTION is_allowed(x int) RETURNS bool LANGUAGE sql AS 'SELECT EXISTS (SELECT 1 FROM allowed WHERE v = x)';
-		CREATE TABLE orders (id int, v int CHECK (is_allowed(v)));
-		INSERT INTO orders VALUES (1, 1), (2, 2);`)
+	drilltest.Exec(t, app, failingCopySQL)
 	rep, err := run(t, newProvider(t), drill.Options{App: app})
 	if drill.ErrorCode(err) != drill.EFAILED {
 		t.Fatalf("err %v, want a failed drill", err)

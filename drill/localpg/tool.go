@@ -78,6 +78,14 @@ func (p *Provider) env() []string {
 // runTool runs a Postgres client tool. Each stderr line goes to onLine (if
 // set); the error lines and the last lines are kept for the error.
 func (p *Provider) runTool(ctx context.Context, bin string, onLine func(string), args ...string) ([]byte, error) {
+	return p.runToolWatched(ctx, bin, onLine, nil, args...)
+}
+
+// runToolWatched is runTool with watch (if set) running beside the tool,
+// given its pid. watch's context ends when the tool has exited and before
+// it is reaped (so its pid cannot be reused meanwhile), and
+// runToolWatched returns only after watch has.
+func (p *Provider) runToolWatched(ctx context.Context, bin string, onLine func(string), watch func(ctx context.Context, pid int), args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(p.env(), "PGAPPNAME="+appName(ctx))
 	dieWithParent(cmd)
@@ -92,6 +100,16 @@ func (p *Provider) runTool(ctx context.Context, bin string, onLine func(string),
 			return nil, drill.Wrap(drill.ECONFIG, err, "%s is not installed (not found on PATH): install the PostgreSQL client tools of the server's major version, e.g. apt-get install postgresql-client", bin)
 		}
 		return nil, drill.Wrap(drill.ECONFIG, err, "cannot run %s", bin)
+	}
+	stopWatch := func() {}
+	if watch != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			watch(wctx, cmd.Process.Pid)
+		}()
+		stopWatch = func() { cancel(); <-watched }
 	}
 	te := &toolError{tool: bin}
 	sc := bufio.NewScanner(stderr)
@@ -110,6 +128,7 @@ func (p *Provider) runTool(ctx context.Context, bin string, onLine func(string),
 		}
 	}
 	_, _ = io.Copy(io.Discard, stderr)
+	stopWatch()
 	if err := cmd.Wait(); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -49,10 +49,14 @@ func Parse(s string) (Spec, error) {
 	if err != nil {
 		return Spec{}, drill.Errorf(drill.EINVALID, "%q is not a schedule (%s): use daily, weekly, or a cron expression such as \"0 4 * * 1\"", clip(text), err)
 	}
-	// A schedule that fires more often than hourly would stack drills.
-	first := sched.Next(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	if sched.Next(first).Sub(first) < time.Hour {
-		return Spec{}, drill.Errorf(drill.EINVALID, "%q would run a drill more than once an hour: drills take minutes, so schedule at most hourly", clip(text))
+	// A schedule that fires more often than hourly, anywhere in its cycle,
+	// would stack drills.
+	gap, ok := shortestGap(sched)
+	if !ok {
+		return Spec{}, drill.Errorf(drill.EINVALID, "%q never runs (no such date): use daily, weekly, or a cron expression such as \"0 4 * * 1\"", clip(text))
+	}
+	if gap < time.Hour {
+		return Spec{}, drill.Errorf(drill.EINVALID, "%q would run a drill more than once an hour (two runs only %s apart): drills take minutes, so schedule at most hourly", clip(text), gap)
 	}
 	return Spec{Text: text, sched: sched}, nil
 }

@@ -113,3 +113,34 @@ func TestDue_ClaimedOnceAcrossProcesses(t *testing.T) {
 		t.Errorf("schedules after unschedule: %+v", list)
 	}
 }
+
+// TestParse_RefusesRunsCloserThanAnHourAnywhereInTheCycle: the gap between
+// runs is checked over the schedule's whole cycle, not only between its
+// first two runs, including across midnight and month ends.
+func TestParse_RefusesRunsCloserThanAnHourAnywhereInTheCycle(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		spec string
+		ok   bool
+	}{
+		{"0,30 0 * * *", false},    // twice in 30 minutes, once a day
+		{"0,40 4 * * 1", false},    // weekly, 40 minutes apart
+		{"10,50 12 1 1 *", false},  // yearly, 40 minutes apart
+		{"50 23,0 * * *", true},    // 23:50 and 00:50: an hour apart
+		{"30 0,23 * * *", true},    // 23:30 then 00:30 the next day: an hour
+		{"0,45 0,23 * * *", false}, // 00:00 and 00:45
+		{"0,59 23 31 12 *", false}, // once a year, 59 minutes apart
+		{"0 0,23 * * *", true},     // 23:00 then 00:00 the next day: an hour
+		{"@every 30m", false},
+		{"@every 1h", true},
+		{"0 * * * *", true},
+		{"0 4 * * *", true},
+		{"0 0 30 2 *", false}, // never runs
+	}
+	for _, tt := range tests {
+		_, err := schedule.Parse(tt.spec)
+		if (err == nil) != tt.ok {
+			t.Errorf("Parse(%q) = %v, want ok=%v", tt.spec, err, tt.ok)
+		}
+	}
+}
