@@ -30,12 +30,25 @@ type Journal interface {
 }
 
 // LockWatcher is implemented by journals whose ownership of a drill can be
-// lost while the drill runs (the connection holding its lock dies): Lost is
-// closed then, and the drill must stop at once, since another process may
-// now take it over and undo it.
+// lost while the drill runs: Lost is closed then, and the drill must stop
+// at once, since another process may now take it over and undo it. A
+// connection to the journal that dies is not a loss: the journal takes the
+// drill's lock again, and only if another process took it, or the journal
+// stayed unreachable past its bound, is the drill lost.
 type LockWatcher interface {
 	Lost(drillID string) <-chan struct{}
+	// LostWhy says why drillID was lost, once Lost is closed: nil for a
+	// cancel asked for from another process, else an error whose message
+	// says what happened (never a cancellation).
+	LostWhy(drillID string) error
+	// Notes carries what the drill's thread should be told about the
+	// journal while it runs (the state database unreachable, then back).
+	Notes(drillID string) <-chan string
 }
+
+// ErrStateUnreachable is wrapped when the state database stayed
+// unreachable for longer than a drill waits for it.
+var ErrStateUnreachable = Errorf(EFAILED, "the state database is unreachable")
 
 // DrillRecord is what a journal keeps about a drill besides its steps.
 type DrillRecord struct {

@@ -58,3 +58,16 @@ func (s *Store) AuditActions(ctx context.Context, drillID string) ([]string, err
 	}
 	return out, rows.Err()
 }
+
+// OwnerLike names an owner on this machine and in this pid namespace, as
+// another store would: process pid, started at start (pid's own start time
+// when empty), with a new random id.
+func OwnerLike(pid int, start string) string {
+	o := newOwner()
+	o.pid = pid
+	o.start = start
+	if start == "" {
+		o.start = startTime(pid)
+	}
+	return o.String()
+}
