@@ -27,6 +27,13 @@ func NewNamedStateStore(t testing.TB) (*pgstate.Store, string) {
 	return openState(t, name, ""), name
 }
 
+// OpenStateStore opens the test's state database name again, as another
+// process would: a store with its own pool.
+func OpenStateStore(t testing.TB, name string) *pgstate.Store {
+	t.Helper()
+	return openState(t, name, "")
+}
+
 // openState opens the state database name as role (the server URL's own
 // when empty), migrated, closed at cleanup.
 func openState(t testing.TB, name, role string) *pgstate.Store {

@@ -2,6 +2,7 @@ package localpg_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -98,4 +99,60 @@ func countAndMaintenance(t *testing.T, app string) (int, bool) {
 		t.Fatal(err)
 	}
 	return rows, limit == 0
+}
+
+// While a drill's lock connection is dropped (its backend ended) and
+// before the drill takes its lock again, a second drill on the same app is
+// refused, naming the first: the first is alive by its row, whatever the
+// lock says. The first drill then finishes and passes.
+func TestDrill_SecondRefusedWhileTheFirstHasLostItsLockConnection(t *testing.T) {
+	t.Parallel()
+	app := newApp(t)
+	store, name := drilltest.NewNamedStateStore(t)
+	id := drill.NewDrillID()
+	f := drilltest.NewFaulty(newProvider(t))
+	var second error
+	tried := false
+	f.After = func(method string, _ ...any) {
+		if method != "Capture" {
+			return
+		}
+		tried = true
+		admin := drilltest.Connect(t, "")
+		ctx := context.Background()
+		var pid int
+		if err := admin.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = hashtext($1)::oid`, id).Scan(&pid); err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+			t.Error(err)
+			return
+		}
+		// Until the server has ended it, the lock is still held.
+		for range 100 {
+			var held bool
+			if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = hashtext($1)::oid)`, id).Scan(&held); err != nil || !held {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		other := drilltest.OpenStateStore(t, name)
+		rec := drill.DrillRecord{DrillID: drill.NewDrillID(), App: app, Provider: "local", Mode: drill.ModeVerify, Requester: "U2", StartedAt: time.Now()}
+		release, err := other.Begin(ctx, rec)
+		if err == nil {
+			release()
+		}
+		second = err
+	}
+	rep, err := (&drill.Runner{Provider: f, Journal: store}).Run(context.Background(), drill.Options{App: app, DrillID: id})
+	if !tried {
+		t.Fatal("the drill never captured")
+	}
+	if !errors.Is(second, drill.ErrLocked) || !strings.Contains(drill.ErrorMessage(second), "held by drill "+id) {
+		t.Errorf("second drill on %s while the first's lock connection was down: %v, want refused as held by drill %s", app, second, id)
+	}
+	if err != nil || rep.Result != drill.Passed {
+		t.Fatalf("the first drill: %v %s, want passed; steps %+v", err, rep.Result, rep.Steps)
+	}
 }
