@@ -182,6 +182,15 @@ func (r *Runner) Undo(ctx context.Context, u UndoRecord) error {
 		if !ok || u.Backup == nil || u.Proof == nil {
 			return Errorf(EFAILED, "cannot roll back the restore of %s: restore the safety backup by hand", u.App)
 		}
+		// The rollback is recorded after maintenance went on and dropped
+		// before it goes off. Production out of maintenance with the
+		// rollback still recorded was brought back by the drill's own
+		// process, which could not record it (its state database was
+		// unreachable): it serves users, and the safety backup must not
+		// overwrite what they wrote since.
+		if app, err := p.Describe(ctx, u.App); err == nil && !app.Maintenance {
+			return Errorf(EREFUSED, "not restoring the safety backup %s over %s: it is out of maintenance and serving users; if its data must still be rolled back, run `restore-drill restore %s %s --into production`", u.Backup.ID, u.App, u.App, u.Backup.ID)
+		}
 		// The person who confirmed the restore in place confirmed its
 		// rollback to the safety backup taken for exactly that.
 		proof := Confirmation{Step: u.Step, User: u.Proof.User + " (automatic rollback)", Typed: ProductionProof(u.App, u.Backup.ID), At: u.Proof.At}

@@ -870,6 +870,7 @@ func (d *run) finish(ctx context.Context, err error) {
 	if d.journaled {
 		if jerr := d.r.Journal.Finish(context.WithoutCancel(ctx), d.report); jerr != nil {
 			d.logger.Error("cannot journal the report", "err", jerr)
+			d.note(fmt.Sprintf("This report could not be recorded in the state database (%s): `history` will not show it.", ErrorMessage(jerr)))
 		}
 	}
 	d.emit(Event{Kind: DrillFinished, Message: string(d.report.Result), Report: d.report})

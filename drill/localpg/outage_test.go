@@ -8,25 +8,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/restore-drill/restore-drill/drill"
 	"github.com/restore-drill/restore-drill/drill/drilltest"
+	"github.com/restore-drill/restore-drill/drill/pgstate"
 )
 
 // outageDuring makes the state database unreachable from the start of the
-// first in-place restore for outageFor: the restore goes on meanwhile, and
-// the journal writes after it meet the outage too.
+// first in-place restore for lasts: the restore goes on meanwhile, and the
+// journal writes after it meet the outage too. ended is closed when the
+// outage is over.
 type outageDuring struct {
 	drill.EmergencyProvider
 	outage *drilltest.StateOutage
+	lasts  time.Duration
 	once   *sync.Once
+	ended  chan struct{}
+	// relocked, when set, makes the restore wait for the outage's end and
+	// then tells whether drillID's lock was taken again within seconds.
+	relocked *bool
+	drillID  string
 }
 
-const outageFor = 5 * time.Second
-
 func (o outageDuring) RestoreProduction(ctx context.Context, app string, b drill.Backup, proof drill.Confirmation, progress drill.ProgressFunc) (drill.RestoreResult, error) {
+	first := false
 	o.once.Do(func() {
+		first = true
 		o.outage.Begin()
-		time.AfterFunc(outageFor, o.outage.End)
+		time.AfterFunc(o.lasts, func() {
+			o.outage.End()
+			close(o.ended)
+		})
 		// Long enough for the owner to find its lock connection dead.
 		select {
 		case <-ctx.Done():
@@ -36,53 +49,164 @@ func (o outageDuring) RestoreProduction(ctx context.Context, app string, b drill
 	if err := ctx.Err(); err != nil {
 		return drill.RestoreResult{}, err
 	}
-	return o.EmergencyProvider.RestoreProduction(ctx, app, b, proof, progress)
+	res, err := o.EmergencyProvider.RestoreProduction(ctx, app, b, proof, progress)
+	if first && err == nil && o.relocked != nil {
+		<-o.ended
+		*o.relocked = lockTakenAgain(ctx, o.drillID)
+	}
+	return res, err
+}
+
+// lockTakenAgain waits up to 3 lock checks for some session to hold
+// drillID's lock.
+func lockTakenAgain(ctx context.Context, drillID string) bool {
+	conn, err := pgx.Connect(ctx, drilltest.ServerURL())
+	if err != nil {
+		return false
+	}
+	defer conn.Close(ctx)
+	for range 60 {
+		var held bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = hashtext($1)::oid)`, drillID).Scan(&held); err == nil && held {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}
+
+// outageBundle is an emergency restore in place run across a state
+// database outage.
+type outageBundle struct {
+	app   string
+	p     drill.EmergencyProvider
+	store *pgstate.Store
+	rec   *drill.Recorder
+	ended chan struct{}
+	rep   *drill.Report
+	err   error
+	// id is the drill's; relocked says whether its lock was taken again
+	// after an outage within the bound.
+	id       string
+	relocked *bool
+}
+
+// restoreAcrossOutage restores, in place, a backup of a new app whose
+// 50 rows were then cut to 10, while the state database (waited for up to
+// bound) is unreachable for lasts from the start of the restore.
+func restoreAcrossOutage(t *testing.T, noSafety bool, bound, lasts time.Duration) *outageBundle {
+	t.Helper()
+	x := &outageBundle{app: newApp(t), rec: &drill.Recorder{}, ended: make(chan struct{}), id: drill.NewDrillID()}
+	if bound > lasts {
+		x.relocked = new(bool)
+	}
+	p := newProvider(t)
+	x.p = p
+	b, err := (&drill.Runner{Provider: p}).Capture(context.Background(), x.app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drilltest.Exec(t, x.app, `DELETE FROM drill_items WHERE id > 10`) // the damage
+	var outage *drilltest.StateOutage
+	x.store, outage = drilltest.NewOutageStateStore(t)
+	x.store.SetOutage(bound)
+	r := &drill.Runner{Provider: outageDuring{EmergencyProvider: p, outage: outage, lasts: lasts, once: &sync.Once{}, ended: x.ended,
+		relocked: x.relocked, drillID: x.id},
+		Confirmer: drilltest.AppConfirmer("U-ONCALL"), Journal: x.store, Sink: x.rec}
+	x.rep, x.err = r.Restore(context.Background(), drill.RestoreOptions{App: x.app, Backup: drill.BackupRef{Kind: drill.BackupByID, Num: b.Num},
+		Into: drill.IntoProduction, NoSafetyBackup: noSafety, DrillID: x.id})
+	return x
+}
+
+// said tells whether an event's message contains text, in any case.
+func (x *outageBundle) said(text string) bool {
+	for _, e := range x.rec.Events() {
+		if strings.Contains(strings.ToLower(e.Message), text) {
+			return true
+		}
+	}
+	return false
+}
+
+func safetyName(noSafety bool) string {
+	if noSafety {
+		return "NoSafetyBackup"
+	}
+	return "WithSafetyBackup"
 }
 
 // A few seconds' outage of the state database in the middle of an
 // emergency restore in place (its role may not log in, its sessions are
 // ended) pauses the journal and goes on: the restore completes with the
-// backup's data, with or without a safety backup, and the drill is
-// journaled as passed once the state database is back.
+// backup's data, with or without a safety backup, the drill holds its
+// lock again, and it is journaled as passed once the state database is
+// back.
 func TestEmergency_StateOutageMidRestoreCompletesWithTheBackup(t *testing.T) {
 	t.Parallel()
 	for _, noSafety := range []bool{false, true} {
-		name := "WithSafetyBackup"
-		if noSafety {
-			name = "NoSafetyBackup"
-		}
-		t.Run(name, func(t *testing.T) {
+		t.Run(safetyName(noSafety), func(t *testing.T) {
 			t.Parallel()
-			app := newApp(t)
-			p := newProvider(t)
-			b, err := (&drill.Runner{Provider: p}).Capture(context.Background(), app)
-			if err != nil {
-				t.Fatal(err)
+			x := restoreAcrossOutage(t, noSafety, pgstate.DefaultOutage, 5*time.Second)
+			if x.err != nil {
+				t.Fatalf("the restore failed across a state database outage: %v (%s); steps %+v", x.err, drill.ErrorCode(x.err), x.rep.Steps)
 			}
-			drilltest.Exec(t, app, `DELETE FROM drill_items WHERE id > 10`) // the damage
-			store, outage := drilltest.NewOutageStateStore(t)
-			rec := &drill.Recorder{}
-			r := &drill.Runner{Provider: outageDuring{EmergencyProvider: p, outage: outage, once: &sync.Once{}},
-				Confirmer: drilltest.AppConfirmer("U-ONCALL"), Journal: store, Sink: rec}
-			rep, err := r.Restore(context.Background(), drill.RestoreOptions{App: app, Backup: drill.BackupRef{Kind: drill.BackupByID, Num: b.Num},
-				Into: drill.IntoProduction, NoSafetyBackup: noSafety})
-			if err != nil {
-				t.Fatalf("the restore failed across a state database outage: %v (%s); steps %+v", err, drill.ErrorCode(err), rep.Steps)
-			}
-			rows, maintenance := countAndMaintenance(t, app)
-			if rows != 50 || maintenance {
+			if rows, maintenance := countAndMaintenance(t, x.app); rows != 50 || maintenance {
 				t.Errorf("production holds %d rows (want the backup's 50), in maintenance %v", rows, maintenance)
 			}
-			saw := false
-			for _, e := range rec.Events() {
-				saw = saw || strings.Contains(strings.ToLower(e.Message), "state database unreachable, retrying for up to")
-			}
-			if !saw {
+			if !x.said("state database unreachable, retrying for up to 2m") {
 				t.Error("no event said the state database was unreachable")
 			}
-			hist, err := store.History(context.Background(), app, 1)
+			if !*x.relocked {
+				t.Error("the drill did not take its lock again after the outage")
+			}
+			hist, err := x.store.History(context.Background(), x.app, 1)
 			if err != nil || len(hist) != 1 || hist[0].Result != drill.Passed {
 				t.Errorf("journaled history %+v %v: want the restore recorded as passed", hist, err)
+			}
+		})
+	}
+}
+
+// An outage that outlasts the bound does not stop the restore in progress
+// either, nor is it ever called a cancellation: the restore completes
+// with the backup's data, production leaves maintenance, and the report
+// says it could not be recorded. The journal still holds the rollback it
+// could not drop; a resume afterwards does not restore the safety backup
+// over production, which serves users again (a row written since stays).
+func TestEmergency_StateOutagePastTheBoundEndsRestoredAndUnrecorded(t *testing.T) {
+	t.Parallel()
+	for _, noSafety := range []bool{false, true} {
+		t.Run(safetyName(noSafety), func(t *testing.T) {
+			t.Parallel()
+			x := restoreAcrossOutage(t, noSafety, time.Second, 6*time.Second)
+			if x.err != nil {
+				t.Fatalf("the restore failed across a long state database outage: %v (%s); steps %+v", x.err, drill.ErrorCode(x.err), x.rep.Steps)
+			}
+			if x.said("cancel") {
+				t.Error("an event called the outage a cancellation")
+			}
+			if !x.said("could not be recorded in the state database") {
+				t.Errorf("the report does not say it could not be recorded: %v", x.rep.Warnings)
+			}
+			if rows, maintenance := countAndMaintenance(t, x.app); rows != 50 || maintenance {
+				t.Errorf("production holds %d rows (want the backup's 50), in maintenance %v", rows, maintenance)
+			}
+			<-x.ended
+			drilltest.Exec(t, x.app, `INSERT INTO drill_items VALUES (1000, 'written after the restore')`)
+			resumed := &drill.Recorder{}
+			reps, err := (&drill.Runner{Provider: x.p, Sink: resumed}).Resume(context.Background(), x.store)
+			if err != nil || len(reps) != 1 {
+				t.Fatalf("resume: %d reports, %v; want the unrecorded drill", len(reps), err)
+			}
+			refused := false
+			for _, e := range resumed.Events() {
+				refused = refused || strings.Contains(e.Message, "out of maintenance and serving users")
+			}
+			if !noSafety && !refused {
+				t.Errorf("the resume did not say why it left the safety backup alone: %+v", resumed.Events())
+			}
+			if rows, maintenance := countAndMaintenance(t, x.app); rows != 51 || maintenance {
+				t.Errorf("after the resume production holds %d rows (want 51: the backup's and the one written since), in maintenance %v", rows, maintenance)
 			}
 		})
 	}

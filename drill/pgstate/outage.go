@@ -14,8 +14,9 @@ import (
 )
 
 // DefaultOutage is how long a drill waits for its state database when it
-// becomes unreachable (its journal writes retried, its lock taken again)
-// before it stops, undone.
+// becomes unreachable (its journal writes retried, its lock taken again).
+// Past it, journal writes fail at once: the drill makes no further change
+// whose undo it cannot record, and ends, its undo stack run.
 const DefaultOutage = 2 * time.Minute
 
 // retryEvery is how often a write the state database did not take is
@@ -75,8 +76,18 @@ func (s *Store) up() time.Duration {
 		return 0
 	}
 	d := s.now().Sub(s.downSince)
-	s.downSince = time.Time{}
+	s.downSince, s.past = time.Time{}, false
 	return d
+}
+
+// pastBound tells whether the outage just outlasted the bound: true once
+// per outage.
+func (s *Store) pastBound() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	was := s.past
+	s.past = true
+	return !was
 }
 
 // say passes note to the drill drillID runs in this process, if any, for
@@ -122,7 +133,7 @@ func (s *Store) retry(ctx context.Context, drillID, what string, write func(ctx 
 			s.say(drillID, s.unreachableNote(what))
 		}
 		if gone >= s.outage {
-			return drill.Wrap(drill.EFAILED, errors.Join(drill.ErrStateUnreachable, err), "the state database has been unreachable for %s, longer than the %s a drill waits for it, so %s could not be recorded", drill.RoundDuration(gone), drill.RoundDuration(s.outage), what)
+			return drill.Wrap(drill.EFAILED, errors.Join(drill.ErrStateUnreachable, err), "the state database has been unreachable for %s, longer than the %s a drill waits for it: %s failed", drill.RoundDuration(gone), drill.RoundDuration(s.outage), what)
 		}
 		select {
 		case <-ctx.Done():

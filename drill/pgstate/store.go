@@ -29,8 +29,10 @@ type Store struct {
 	// watches holds the drills this process owns.
 	watches map[string]*watched
 	// downSince is when the state database stopped answering; zero while
-	// it answers.
+	// it answers. past is true once that outage outlasted the bound and
+	// drills were told.
 	downSince time.Time
+	past      bool
 }
 
 // watched is a drill this process owns, as its lock's watcher sees it.
@@ -90,8 +92,7 @@ func (s *Store) watchOf(drillID string) *watched {
 // watch heartbeats drillID and pings the connection holding its lock until
 // release. When that connection dies, the lock is taken again on a new
 // one, tried again while the state database is unreachable; the drill is
-// lost only when another process holds its lock, or the state database
-// stays unreachable past the outage bound.
+// lost only when another process holds its lock or took the drill over.
 func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
 	w := &watched{lost: make(chan struct{}), notes: make(chan string, 8)}
 	done, exited := make(chan struct{}), make(chan struct{})
@@ -148,9 +149,12 @@ func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
 }
 
 // keepLock checks that *held still holds drillID's lock, and takes it
-// again on a new connection when it died. It returns why the drill is lost,
-// or nil: while the state database is unreachable, within the outage
-// bound, the drill goes on and the lock is tried again at the next check.
+// again on a new connection when it died. It returns why the drill is lost
+// (another process took it over), or nil: while the state database is
+// unreachable the drill goes on, and the lock is tried again at the next
+// check. An outage never stops the work in progress: past the bound,
+// journal writes fail at once, so the drill stops before the next change
+// whose undo it cannot record (see retry), and its undo stack runs.
 func (s *Store) keepLock(ctx context.Context, drillID string, held **pgx.Conn) error {
 	if (*held).Ping(ctx) == nil {
 		return nil
@@ -175,8 +179,8 @@ func (s *Store) keepLock(ctx context.Context, drillID string, held **pgx.Conn) e
 	if news {
 		s.say(drillID, s.unreachableNote("the drill's lock connection was lost"))
 	}
-	if gone >= s.outage {
-		return drill.Wrap(drill.EFAILED, errors.Join(drill.ErrStateUnreachable, err), "the state database has been unreachable for %s, longer than the %s a drill waits for it: stopping the drill, the undo stack runs", drill.RoundDuration(gone), drill.RoundDuration(s.outage))
+	if gone >= s.outage && s.pastBound() {
+		s.say(drillID, fmt.Sprintf("The state database is still unreachable after %s: the work in progress goes on, but no further change that needs an undo record is made without it.", drill.RoundDuration(gone)))
 	}
 	return nil
 }
