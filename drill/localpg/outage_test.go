@@ -16,7 +16,7 @@ import (
 )
 
 // outageDuring makes the state database unreachable from the start of the
-// first in-place restore for lasts: the restore goes on meanwhile, and the
+// first restore (in place or into a new database) for lasts: the restore goes on meanwhile, and the
 // journal writes after it meet the outage too. ended is closed when the
 // outage is over.
 type outageDuring struct {
@@ -32,6 +32,17 @@ type outageDuring struct {
 }
 
 func (o outageDuring) RestoreProduction(ctx context.Context, app string, b drill.Backup, proof drill.Confirmation, progress drill.ProgressFunc) (drill.RestoreResult, error) {
+	return o.during(ctx, func() (drill.RestoreResult, error) {
+		return o.EmergencyProvider.RestoreProduction(ctx, app, b, proof, progress)
+	})
+}
+
+func (o outageDuring) Restore(ctx context.Context, b drill.Backup, target drill.Database, progress drill.ProgressFunc) (drill.RestoreResult, error) {
+	return o.during(ctx, func() (drill.RestoreResult, error) { return o.EmergencyProvider.Restore(ctx, b, target, progress) })
+}
+
+// during runs restore, the first one inside the outage.
+func (o outageDuring) during(ctx context.Context, restore func() (drill.RestoreResult, error)) (drill.RestoreResult, error) {
 	first := false
 	o.once.Do(func() {
 		first = true
@@ -49,7 +60,7 @@ func (o outageDuring) RestoreProduction(ctx context.Context, app string, b drill
 	if err := ctx.Err(); err != nil {
 		return drill.RestoreResult{}, err
 	}
-	res, err := o.EmergencyProvider.RestoreProduction(ctx, app, b, proof, progress)
+	res, err := restore()
 	if first && err == nil && o.relocked != nil {
 		<-o.ended
 		*o.relocked = lockTakenAgain(ctx, o.drillID)
@@ -91,10 +102,10 @@ type outageBundle struct {
 	relocked *bool
 }
 
-// restoreAcrossOutage restores, in place, a backup of a new app whose
+// restoreAcrossOutage restores (into), a backup of a new app whose
 // 50 rows were then cut to 10, while the state database (waited for up to
 // bound) is unreachable for lasts from the start of the restore.
-func restoreAcrossOutage(t *testing.T, noSafety bool, bound, lasts time.Duration) *outageBundle {
+func restoreAcrossOutage(t *testing.T, into drill.Into, noSafety bool, bound, lasts time.Duration) *outageBundle {
 	t.Helper()
 	x := &outageBundle{app: newApp(t), rec: &drill.Recorder{}, ended: make(chan struct{}), id: drill.NewDrillID()}
 	if bound > lasts {
@@ -114,7 +125,7 @@ func restoreAcrossOutage(t *testing.T, noSafety bool, bound, lasts time.Duration
 		relocked: x.relocked, drillID: x.id},
 		Confirmer: drilltest.AppConfirmer("U-ONCALL"), Journal: x.store, Sink: x.rec}
 	x.rep, x.err = r.Restore(context.Background(), drill.RestoreOptions{App: x.app, Backup: drill.BackupRef{Kind: drill.BackupByID, Num: b.Num},
-		Into: drill.IntoProduction, NoSafetyBackup: noSafety, DrillID: x.id})
+		Into: into, NoSafetyBackup: noSafety, DrillID: x.id})
 	return x
 }
 
@@ -138,15 +149,18 @@ func safetyName(noSafety bool) string {
 // A few seconds' outage of the state database in the middle of an
 // emergency restore in place (its role may not log in, its sessions are
 // ended) pauses the journal and goes on: the restore completes with the
-// backup's data, with or without a safety backup, the drill holds its
-// lock again, and it is journaled as passed once the state database is
-// back.
+// backup's data, in place with or without a safety backup and into a new
+// database, the drill holds its lock again, and it is journaled as passed
+// once the state database is back.
 func TestEmergency_StateOutageMidRestoreCompletesWithTheBackup(t *testing.T) {
 	t.Parallel()
-	for _, noSafety := range []bool{false, true} {
-		t.Run(safetyName(noSafety), func(t *testing.T) {
+	for _, tc := range []struct {
+		into     drill.Into
+		noSafety bool
+	}{{drill.IntoProduction, false}, {drill.IntoProduction, true}, {drill.IntoNew, false}} {
+		t.Run(string(tc.into)+"/"+safetyName(tc.noSafety), func(t *testing.T) {
 			t.Parallel()
-			x := restoreAcrossOutage(t, noSafety, pgstate.DefaultOutage, 5*time.Second)
+			x := restoreAcrossOutage(t, tc.into, tc.noSafety, pgstate.DefaultOutage, 5*time.Second)
 			if x.err != nil {
 				t.Fatalf("the restore failed across a state database outage: %v (%s); steps %+v", x.err, drill.ErrorCode(x.err), x.rep.Steps)
 			}
@@ -178,7 +192,7 @@ func TestEmergency_StateOutagePastTheBoundEndsRestoredAndUnrecorded(t *testing.T
 	for _, noSafety := range []bool{false, true} {
 		t.Run(safetyName(noSafety), func(t *testing.T) {
 			t.Parallel()
-			x := restoreAcrossOutage(t, noSafety, time.Second, 6*time.Second)
+			x := restoreAcrossOutage(t, drill.IntoProduction, noSafety, time.Second, 8*time.Second)
 			if x.err != nil {
 				t.Fatalf("the restore failed across a long state database outage: %v (%s); steps %+v", x.err, drill.ErrorCode(x.err), x.rep.Steps)
 			}
