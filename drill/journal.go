@@ -32,9 +32,9 @@ type Journal interface {
 // LockWatcher is implemented by journals whose ownership of a drill can be
 // lost while the drill runs: Lost is closed then, and the drill must stop
 // at once, since another process may now take it over and undo it. A
-// connection to the journal that dies is not a loss: the journal takes the
-// drill's lock again, and only if another process took it, or the journal
-// stayed unreachable past its bound, is the drill lost.
+// connection to the journal that dies, or the journal unreachable for a
+// while, is not a loss: the journal takes the drill's lock again, and only
+// if another process took the drill is it lost.
 type LockWatcher interface {
 	Lost(drillID string) <-chan struct{}
 	// LostWhy says why drillID was lost, once Lost is closed: nil for a

@@ -30,8 +30,8 @@ func (s *Store) SetOutage(d time.Duration) { s.outage = d }
 
 // lease is how long an owner counts as alive after its last heartbeat when
 // it no longer holds its lock: its connection to the state database died,
-// not necessarily the owner, which goes on for up to the outage bound
-// while it tries to take its lock again.
+// not necessarily the owner, which goes on while it tries to take its lock
+// again, and waits for its journal for up to the outage bound.
 func (s *Store) lease() time.Duration { return s.outage + 5*lockCheckInterval }
 
 // unreachable tells whether err says the state database could not be
@@ -42,6 +42,9 @@ func unreachable(err error) bool {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		if len(pgErr.Code) < 2 {
+			return false
+		}
 		switch pgErr.Code[:2] {
 		case "08", "57", "53", "28": // connection, shutdown, resources, login refused
 			return true

@@ -51,10 +51,10 @@ var _ drill.LockWatcher = (*Store)(nil)
 const lockCheckInterval = 2 * time.Second
 
 // Lost returns a channel closed when the drill must stop: another process
-// took drillID's lock (it found the drill dead and may resume it), the
-// state database stayed unreachable past the outage bound, or a cancel was
-// asked for from another process (RequestCancel). It is nil for a drill
-// this process does not own.
+// took drillID's lock or the drill (it found the drill dead and may resume
+// it), or a cancel was asked for from another process (RequestCancel). An
+// unreachable state database never closes it. It is nil for a drill this
+// process does not own.
 func (s *Store) Lost(drillID string) <-chan struct{} {
 	if w := s.watchOf(drillID); w != nil {
 		return w.lost
@@ -446,8 +446,8 @@ func (s *Store) ownerAlive(ctx context.Context, drillID string) (bool, error) {
 // does not hold the drill's lock and was last heard of silent ago, is
 // alive: this process while it runs the drill; dead at once if it was a
 // process of this machine that is gone; otherwise alive until its heartbeat
-// is older than the lease, for it goes on (taking its lock again) for up to
-// the outage bound when it cannot reach the state database.
+// is older than the lease, for it goes on, taking its lock again, when it
+// cannot reach the state database (see lease).
 func (s *Store) aliveWithoutLock(drillID, name string, silent time.Duration) bool {
 	o := parseOwner(name)
 	switch {
