@@ -2,6 +2,7 @@ package pgstate
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -97,3 +98,22 @@ func (s *Store) LockHolder(ctx context.Context, drillID string) (int, error) {
 // Lease is how long a lock-less owner counts as alive after its last
 // heartbeat.
 func (s *Store) Lease() time.Duration { return s.lease() }
+
+// LoseAnswers makes the next n undo inserts fail after they were made, as
+// a connection lost before their answer does.
+func (s *Store) LoseAnswers(n int) {
+	s.answerLost = func() error {
+		if n == 0 {
+			return nil
+		}
+		n--
+		return io.ErrUnexpectedEOF
+	}
+}
+
+// UndoCount is how many undo records drillID has.
+func (s *Store) UndoCount(ctx context.Context, drillID string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM drill_undo WHERE drill_id = $1`, drillID).Scan(&n)
+	return n, err
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restore-drill/restore-drill/drill"
 	"github.com/restore-drill/restore-drill/drill/pgstate"
 )
 
@@ -108,5 +109,33 @@ func TestResume_LiveOwnerInAnotherPidNamespaceKeepsItsLockSession(t *testing.T) 
 			default:
 			}
 		})
+	}
+}
+
+// An undo record whose insert was made but whose answer was lost with the
+// connection is journaled once, not twice, when the write is tried again:
+// a resume would otherwise undo the change twice.
+func TestPushUndo_AnswerLostRecordsTheUndoOnce(t *testing.T) {
+	t.Parallel()
+	s := newState(t)()
+	ctx := context.Background()
+	r := rec("shop")
+	release, err := s.Begin(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	u := drill.UndoRecord{Step: "maintenance_on", Kind: drill.UndoMaintenance, App: "shop", DrillID: r.DrillID}
+	first, err := s.PushUndo(ctx, r.DrillID, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.LoseAnswers(1)
+	second, err := s.PushUndo(ctx, r.DrillID, u) // the same record again, legitimately
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.UndoCount(ctx, r.DrillID); err != nil || n != 2 || second == first {
+		t.Errorf("%d undo records (%v), ids %d and %d: want two, each journaled once", n, err, first, second)
 	}
 }

@@ -33,6 +33,9 @@ type Store struct {
 	// drills were told.
 	downSince time.Time
 	past      bool
+	// answerLost, in tests, fails an undo's insert after it was made, as a
+	// connection lost before its answer does.
+	answerLost func() error
 }
 
 // watched is a drill this process owns, as its lock's watcher sees it.
@@ -42,6 +45,8 @@ type watched struct {
 	why  error
 	// notes carries what the drill's thread should be told.
 	notes chan string
+	// pushed holds the ids of the undo records this process journaled.
+	pushed []int64
 }
 
 var _ drill.LockWatcher = (*Store)(nil)
@@ -475,10 +480,47 @@ func (s *Store) PushUndo(ctx context.Context, drillID string, u drill.UndoRecord
 		return 0, err
 	}
 	var id int64
+	ambiguous := false
 	err = s.retry(ctx, drillID, "recording the undo of "+u.Step, func(ctx context.Context) error {
-		return s.pool.QueryRow(ctx, `INSERT INTO drill_undo (drill_id, record) VALUES ($1, $2) RETURNING id`, drillID, data).Scan(&id)
+		if ambiguous {
+			// The try before may have inserted the record, its answer lost
+			// with the connection: take that record rather than add a
+			// second, which a resume would undo twice.
+			if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM drill_undo
+				WHERE drill_id = $1 AND record = $2::jsonb AND done_at IS NULL AND NOT id = ANY($3)`, drillID, data, s.pushedOf(drillID)).Scan(&id); err != nil || id > 0 {
+				return err
+			}
+		}
+		err := s.pool.QueryRow(ctx, `INSERT INTO drill_undo (drill_id, record) VALUES ($1, $2) RETURNING id`, drillID, data).Scan(&id)
+		if err == nil && s.answerLost != nil {
+			err = s.answerLost()
+		}
+		ambiguous = ambiguous || (err != nil && !pgconn.SafeToRetry(err))
+		return err
 	})
+	if err == nil {
+		s.pushed(drillID, id)
+	}
 	return id, err
+}
+
+// pushed records that this process journaled undo id of drillID.
+func (s *Store) pushed(drillID string, id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.watches[drillID]; w != nil {
+		w.pushed = append(w.pushed, id)
+	}
+}
+
+// pushedOf returns the undo ids this process journaled for drillID.
+func (s *Store) pushedOf(drillID string) []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.watches[drillID]; w != nil {
+		return append([]int64{}, w.pushed...)
+	}
+	return []int64{}
 }
 
 // UpdateUndo rewrites an undo record.
