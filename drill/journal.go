@@ -30,12 +30,25 @@ type Journal interface {
 }
 
 // LockWatcher is implemented by journals whose ownership of a drill can be
-// lost while the drill runs (the connection holding its lock dies): Lost is
-// closed then, and the drill must stop at once, since another process may
-// now take it over and undo it.
+// lost while the drill runs: Lost is closed then, and the drill must stop
+// at once, since another process may now take it over and undo it. A
+// connection to the journal that dies, or the journal unreachable for a
+// while, is not a loss: the journal takes the drill's lock again, and only
+// if another process took the drill is it lost.
 type LockWatcher interface {
 	Lost(drillID string) <-chan struct{}
+	// LostWhy says why drillID was lost, once Lost is closed: nil for a
+	// cancel asked for from another process, else an error whose message
+	// says what happened (never a cancellation).
+	LostWhy(drillID string) error
+	// Notes carries what the drill's thread should be told about the
+	// journal while it runs (the state database unreachable, then back).
+	Notes(drillID string) <-chan string
 }
+
+// ErrStateUnreachable is wrapped when the state database stayed
+// unreachable for longer than a drill waits for it.
+var ErrStateUnreachable = Errorf(EFAILED, "the state database is unreachable")
 
 // DrillRecord is what a journal keeps about a drill besides its steps.
 type DrillRecord struct {
@@ -168,6 +181,15 @@ func (r *Runner) Undo(ctx context.Context, u UndoRecord) error {
 		ep, ok := p.(EmergencyProvider)
 		if !ok || u.Backup == nil || u.Proof == nil {
 			return Errorf(EFAILED, "cannot roll back the restore of %s: restore the safety backup by hand", u.App)
+		}
+		// The rollback is recorded after maintenance went on and dropped
+		// before it goes off. Production out of maintenance with the
+		// rollback still recorded was brought back by the drill's own
+		// process, which could not record it (its state database was
+		// unreachable): it serves users, and the safety backup must not
+		// overwrite what they wrote since.
+		if app, err := p.Describe(ctx, u.App); err == nil && !app.Maintenance {
+			return Errorf(EREFUSED, "not restoring the safety backup %s over %s: it is out of maintenance and serving users; if its data must still be rolled back, run `restore-drill restore %s %s --into production`", u.Backup.ID, u.App, u.App, u.Backup.ID)
 		}
 		// The person who confirmed the restore in place confirmed its
 		// rollback to the safety backup taken for exactly that.

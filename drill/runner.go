@@ -97,9 +97,9 @@ func (d *run) execute(ctx context.Context, err error, body func(context.Context)
 	}
 	if aw := asAwaiting(err); aw != nil {
 		// A drill cancelled as it reached the confirmation ends here.
-		perr := ctx.Err()
-		if perr != nil {
-			perr = d.canceled(d.awaitStep, perr)
+		var perr error
+		if ctx.Err() != nil {
+			perr = d.stopped(d.awaitStep, ctx)
 		} else {
 			perr = d.park(ctx, aw)
 		}
@@ -159,25 +159,33 @@ func (d *run) begin(ctx context.Context) (context.Context, error) {
 // release. The context it returns ends if the journal says ownership was
 // lost.
 func (d *run) own(ctx context.Context, release func()) context.Context {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	stopped := make(chan struct{})
 	d.journaled = true
 	var once sync.Once
 	d.release = func() {
 		once.Do(func() {
 			close(stopped)
-			cancel()
+			cancel(nil)
 			release()
 		})
 	}
 	if w, ok := d.r.Journal.(LockWatcher); ok {
-		lost := w.Lost(d.opts.DrillID)
+		lost, notes := w.Lost(d.opts.DrillID), w.Notes(d.opts.DrillID)
 		go func() {
-			select {
-			case <-lost:
-				d.logger.Error("lost the lock on the drill in the state database: stopping it")
-				cancel()
-			case <-stopped:
+			for {
+				select {
+				case <-lost:
+					why := w.LostWhy(d.opts.DrillID)
+					d.logger.Error("the drill's ownership in the state database ended: stopping it", "why", ErrorMessage(why))
+					cancel(why)
+					return
+				case n := <-notes:
+					d.logger.Warn(n)
+					d.emit(Event{Kind: DrillNote, Message: n})
+				case <-stopped:
+					return
+				}
 			}
 		}()
 	}
@@ -281,8 +289,8 @@ func (d *run) protect(ctx context.Context, fn func(context.Context) error) (err 
 
 // step runs fn as the named step, emitting its events and recording it.
 func (d *run) step(ctx context.Context, name string, fn func(ctx context.Context, progress ProgressFunc) error) error {
-	if err := ctx.Err(); err != nil {
-		return d.canceled(name, err)
+	if ctx.Err() != nil {
+		return d.stopped(name, ctx)
 	}
 	start := d.now()
 	d.emit(Event{Step: name, Kind: StepStarted})
@@ -294,7 +302,7 @@ func (d *run) step(ctx context.Context, name string, fn func(ctx context.Context
 	}
 	err := d.protect(ctx, func(ctx context.Context) error { return fn(WithProgress(ctx, progress), progress) })
 	if err != nil && ctx.Err() != nil && ErrorCode(err) != EREFUSED {
-		err = d.canceled(name, ctx.Err())
+		err = d.stopped(name, ctx)
 	}
 	dur := d.now().Sub(start)
 	rec := StepRecord{Name: name, Status: StatusSucceeded, Seconds: dur.Seconds()}
@@ -324,6 +332,16 @@ func (d *run) addStep(ctx context.Context, rec StepRecord) {
 
 func (d *run) canceled(step string, cause error) error {
 	return Wrap(ECANCELED, cause, "the drill was cancelled during %s", step)
+}
+
+// stopped is the error of step when ctx ended: a cancellation, unless the
+// drill stopped for another reason (it lost its state database, or
+// another process took it over), which it then says.
+func (d *run) stopped(step string, ctx context.Context) error {
+	if why := context.Cause(ctx); why != nil && !errors.Is(why, context.Canceled) && !errors.Is(why, context.DeadlineExceeded) {
+		return &Error{Code: ErrorCode(why), Message: fmt.Sprintf("the drill stopped during %s: %s", step, ErrorMessage(why)), Err: errors.Unwrap(why)}
+	}
+	return d.canceled(step, ctx.Err())
 }
 
 func (d *run) skip(name, why string) {
@@ -362,7 +380,7 @@ func (d *run) confirm(ctx context.Context, step, action, expect string, plan []s
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return d.canceled(step, ctx.Err())
+			return d.stopped(step, ctx)
 		}
 		code := ErrorCode(err)
 		if code != EREFUSED && code != ECANCELED {
@@ -866,6 +884,7 @@ func (d *run) finish(ctx context.Context, err error) {
 	if d.journaled {
 		if jerr := d.r.Journal.Finish(context.WithoutCancel(ctx), d.report); jerr != nil {
 			d.logger.Error("cannot journal the report", "err", jerr)
+			d.note(fmt.Sprintf("This report could not be recorded in the state database (%s): `history` will not show it.", ErrorMessage(jerr)))
 		}
 	}
 	d.emit(Event{Kind: DrillFinished, Message: string(d.report.Result), Report: d.report})

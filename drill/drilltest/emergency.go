@@ -273,6 +273,61 @@ func ExerciseEmergency(t *testing.T, h Harness) {
 		}
 	})
 
+	// A few seconds' outage of the state database in the middle of the
+	// restore (its role may not log in, its sessions are ended) pauses the
+	// journal and goes on: the restore completes with the backup's data,
+	// in place with or without a safety backup and into a new database,
+	// the drill holds its lock again, and it is journaled as passed once
+	// the state database is back. It is never a cancellation.
+	t.Run("StateOutageMidRestoreCompletesWithTheBackup", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct {
+			into     drill.Into
+			noSafety bool
+		}{{drill.IntoProduction, false}, {drill.IntoProduction, true}, {drill.IntoNew, false}} {
+			name := string(tc.into)
+			if tc.noSafety {
+				name += "/NoSafetyBackup"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				p, app, b, _ := prepare(t)
+				store, outage := NewOutageStateStore(t)
+				o := NewOutageDuring(p, outage, 5*time.Second)
+				o.WaitRelock, o.DrillID = true, drill.NewDrillID()
+				rec := &drill.Recorder{}
+				r := &drill.Runner{Provider: o, Confirmer: AppConfirmer("U-ONCALL"), Journal: store, Sink: rec}
+				rep, err := r.Restore(ctx, drill.RestoreOptions{App: app, Backup: ref(b), Into: tc.into, NoSafetyBackup: tc.noSafety, DrillID: o.DrillID})
+				if err != nil || rep.Result != drill.Passed {
+					t.Fatalf("the restore failed across a state database outage: %v (%s); steps %+v", err, drill.ErrorCode(err), rep.Steps)
+				}
+				serving, err := p.Serving(ctx, app)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := items(t, p, serving); n < 10 {
+					t.Errorf("%s serves %d drill_items after the restore, want the backup's", app, n)
+				}
+				if h.Maintenance(t, app) {
+					t.Errorf("left in maintenance")
+				}
+				if !Said(rec, "state database unreachable, retrying for up to 2m") {
+					t.Error("no event said the state database was unreachable")
+				}
+				if Said(rec, "cancel") {
+					t.Error("an event called the outage a cancellation")
+				}
+				if !o.Relocked {
+					t.Error("the drill did not take its lock again after the outage")
+				}
+				hist, err := store.History(ctx, app, 1)
+				if err != nil || len(hist) != 1 || hist[0].Result != drill.Passed {
+					t.Errorf("journaled history %+v %v: want the restore recorded as passed", hist, err)
+				}
+			})
+		}
+	})
+
 	t.Run("ProductionNeedsAppAndBackupTyped", func(t *testing.T) {
 		t.Parallel()
 		p, app, b, prod := prepare(t)

@@ -2,6 +2,7 @@ package pgstate
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -57,4 +58,62 @@ func (s *Store) AuditActions(ctx context.Context, drillID string) ([]string, err
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// OwnerLike names an owner on this machine and in this pid namespace, as
+// another store would: process pid, started at start (pid's own start time
+// when empty), with a new random id.
+func OwnerLike(pid int, start string) string { return OwnerIn("", pid, start) }
+
+// OwnerIn is OwnerLike in pid namespace pidns (this one when empty).
+func OwnerIn(pidns string, pid int, start string) string {
+	o := newOwner()
+	o.pid = pid
+	o.start = start
+	if start == "" {
+		o.start = startTime(pid)
+	}
+	if pidns != "" {
+		o.pidns = pidns
+	}
+	return o.String()
+}
+
+// SetOwner makes name drillID's owner, last heard of silent ago.
+func (s *Store) SetOwner(ctx context.Context, drillID, name string, silent time.Duration) error {
+	_, err := s.pool.Exec(ctx, `UPDATE drills SET owner = $2, last_seen = now() - make_interval(secs => $3) WHERE drill_id = $1`, drillID, name, silent.Seconds())
+	return err
+}
+
+// LockHolder returns the backend pid of the session holding drillID's
+// lock, or 0.
+func (s *Store) LockHolder(ctx context.Context, drillID string) (int, error) {
+	var pid int
+	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT pid FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND classid = $1::int4::oid AND objid = hashtext($2)::oid AND objsubid = 2), 0)`,
+		lockDrill, drillID).Scan(&pid)
+	return pid, err
+}
+
+// Lease is how long a lock-less owner counts as alive after its last
+// heartbeat.
+func (s *Store) Lease() time.Duration { return s.lease() }
+
+// LoseAnswers makes the next n undo inserts fail after they were made, as
+// a connection lost before their answer does.
+func (s *Store) LoseAnswers(n int) {
+	s.answerLost = func() error {
+		if n == 0 {
+			return nil
+		}
+		n--
+		return io.ErrUnexpectedEOF
+	}
+}
+
+// UndoCount is how many undo records drillID has.
+func (s *Store) UndoCount(ctx context.Context, drillID string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM drill_undo WHERE drill_id = $1`, drillID).Scan(&n)
+	return n, err
 }

@@ -90,7 +90,7 @@ func (s *Store) Unpark(ctx context.Context, drillID, ticket string) (drill.Parke
 	err = s.pool.QueryRow(ctx, `UPDATE drills SET parked_ticket = NULL, parked_until = NULL, owner = $3, last_seen = now()
 		WHERE drill_id = $1 AND status = 'running' AND parked_ticket = $2
 		RETURNING checkpoint, drill_id, app, provider, mode, requester, channel, thread_ts, keep, force, started_at`,
-		drillID, ticket, s.owner).Scan(&p.Checkpoint,
+		drillID, ticket, s.owner.String()).Scan(&p.Checkpoint,
 		&p.Record.DrillID, &p.Record.App, &p.Record.Provider, &mode, &p.Record.Requester,
 		&p.Record.Channel, &p.Record.ThreadTS, &p.Record.Keep, &p.Record.Force, &p.Record.StartedAt)
 	if errors.Is(err, pgx.ErrNoRows) {

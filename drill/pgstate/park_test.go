@@ -550,10 +550,12 @@ func TestPendingPrompt_ClaimedOnceRepostedWhenItsPosterDied(t *testing.T) {
 		claim string
 		stale bool
 	}{
-		{fmt.Sprintf("posting:%s/%d:%d", host, 1<<22+7, time.Now().Unix()), true},                      // dead here
-		{fmt.Sprintf("posting:other/%d:%d", 42, time.Now().Unix()), false},                             // another machine, just now
-		{fmt.Sprintf("posting:other/%d:%d", 42, time.Now().Add(-10*time.Minute).Unix()), true},         // another machine, long silent
-		{fmt.Sprintf("posting:%s/%d:%d", host, os.Getpid(), time.Now().Add(-time.Hour).Unix()), false}, // alive here
+		{fmt.Sprintf("posting:%s:%d", pgstate.OwnerLike(1<<22+7, "1"), time.Now().Unix()), true},      // dead here
+		{fmt.Sprintf("posting:%s:%d", pgstate.OwnerLike(os.Getpid(), "1"), time.Now().Unix()), true},  // dead here, its pid now this process's
+		{fmt.Sprintf("posting:other/%d:%d", 42, time.Now().Unix()), false},                            // another machine, just now
+		{fmt.Sprintf("posting:other/%d:%d", 42, time.Now().Add(-10*time.Minute).Unix()), true},        // another machine, long silent
+		{fmt.Sprintf("posting:%s:%d", pgstate.OwnerLike(os.Getpid(), ""), time.Now().Unix()), false},  // alive here, just now
+		{fmt.Sprintf("posting:%s/%d:%d", host, os.Getpid(), time.Now().Add(-time.Hour).Unix()), true}, // a pid check never says alive
 	} {
 		if err := s.SetPendingPromptTS(ctx, p.ID, c.claim); err != nil {
 			t.Fatal(err)

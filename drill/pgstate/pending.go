@@ -154,7 +154,7 @@ func (s *Store) WaitPending(ctx context.Context, id string, interval time.Durati
 }
 
 // A prompt being posted is claimed in prompt_ts as "posting:OWNER:UNIX"
-// until the real ts is set: the owner (host/pid) and when it claimed.
+// until the real ts is set: the owner (see owner) and when it claimed.
 const promptClaim = "posting:"
 
 // promptClaimStale is how long another machine's claim holds; a claim of
@@ -177,7 +177,7 @@ func (s *Store) ClaimPendingPrompt(ctx context.Context, id, was string) (bool, e
 
 // staleClaim tells whether prompt_ts ts is a claim whose poster is gone:
 // dead on this machine, or silent past promptClaimStale.
-func staleClaim(ts string, now time.Time) bool {
+func staleClaim(me owner, ts string, now time.Time) bool {
 	rest, ok := strings.CutPrefix(ts, promptClaim)
 	if !ok {
 		return false
@@ -190,8 +190,8 @@ func staleClaim(ts string, now time.Time) bool {
 	if err != nil {
 		return true
 	}
-	if alive, known := processAlive(rest[:i]); known {
-		return !alive
+	if me.goneHere(parseOwner(rest[:i])) {
+		return true
 	}
 	return now.Sub(time.Unix(at, 0)) > promptClaimStale
 }
@@ -215,7 +215,7 @@ func (s *Store) UnpostedPending(ctx context.Context) ([]Pending, error) {
 		if err != nil {
 			return nil, err
 		}
-		if p.PromptTS == "" || staleClaim(p.PromptTS, now) {
+		if p.PromptTS == "" || staleClaim(s.owner, p.PromptTS, now) {
 			out = append(out, p)
 		}
 	}

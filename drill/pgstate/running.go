@@ -84,7 +84,9 @@ func (s *Store) Running(ctx context.Context) ([]RunningDrill, error) {
 }
 
 // DrillAlive tells whether the process that owns drillID is alive: it holds
-// the drill's session lock until it finishes or its connection dies. A
+// the drill's session lock until it finishes or its connection dies, and
+// counts as alive without it while its heartbeat is recent (it is taking
+// the lock again), unless it was a process of this machine that is gone. A
 // parked drill counts as alive until its confirmation expired a grace
 // period ago (2 minutes), whatever became of the process that parked it.
 func (s *Store) DrillAlive(ctx context.Context, drillID string) (bool, error) {

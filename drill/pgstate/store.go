@@ -5,14 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/restore-drill/restore-drill/drill"
@@ -22,13 +19,34 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	// owner names this process in the drills it owns.
-	owner string
+	owner owner
 	now   func() time.Time
+	// outage bounds how long a drill waits for an unreachable state
+	// database (see SetOutage).
+	outage time.Duration
 
 	mu sync.Mutex
-	// lost holds, per drill this process owns, a channel closed when the
-	// connection holding its lock dies.
-	lost map[string]chan struct{}
+	// watches holds the drills this process owns.
+	watches map[string]*watched
+	// downSince is when the state database stopped answering; zero while
+	// it answers. past is true once that outage outlasted the bound and
+	// drills were told.
+	downSince time.Time
+	past      bool
+	// answerLost, in tests, fails an undo's insert after it was made, as a
+	// connection lost before its answer does.
+	answerLost func() error
+}
+
+// watched is a drill this process owns, as its lock's watcher sees it.
+type watched struct {
+	// lost is closed when the drill must stop, and why says why.
+	lost chan struct{}
+	why  error
+	// notes carries what the drill's thread should be told.
+	notes chan string
+	// pushed holds the ids of the undo records this process journaled.
+	pushed []int64
 }
 
 var _ drill.LockWatcher = (*Store)(nil)
@@ -37,25 +55,61 @@ var _ drill.LockWatcher = (*Store)(nil)
 // its drill's lock.
 const lockCheckInterval = 2 * time.Second
 
-// Lost returns a channel closed when the drill must stop: this process
-// lost drillID's lock to another (which may resume the drill), or a cancel
-// was asked for from another process (RequestCancel). It is nil for a drill
-// this process does not own.
+// Lost returns a channel closed when the drill must stop: another process
+// took drillID's lock or the drill (it found the drill dead and may resume
+// it), or a cancel was asked for from another process (RequestCancel). An
+// unreachable state database never closes it. It is nil for a drill this
+// process does not own.
 func (s *Store) Lost(drillID string) <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lost[drillID]
+	if w := s.watchOf(drillID); w != nil {
+		return w.lost
+	}
+	return nil
 }
 
-// watch pings the lock's connection until release, closing lost when it
-// fails.
+// LostWhy says why drillID was lost, once Lost is closed: nil for a
+// cancel asked for.
+func (s *Store) LostWhy(drillID string) error {
+	if w := s.watchOf(drillID); w != nil {
+		return w.why // written before lost was closed
+	}
+	return nil
+}
+
+// Notes carries what drillID's thread should be told about the state
+// database while this process owns it.
+func (s *Store) Notes(drillID string) <-chan string {
+	if w := s.watchOf(drillID); w != nil {
+		return w.notes
+	}
+	return nil
+}
+
+// owns tells whether this process runs drillID now.
+func (s *Store) owns(drillID string) bool { return s.watchOf(drillID) != nil }
+
+func (s *Store) watchOf(drillID string) *watched {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.watches[drillID]
+}
+
+// watch heartbeats drillID and pings the connection holding its lock until
+// release. When that connection dies, the lock is taken again on a new
+// one, tried again while the state database is unreachable; the drill is
+// lost only when another process holds its lock or took the drill over.
 func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
-	lost := make(chan struct{})
+	w := &watched{lost: make(chan struct{}), notes: make(chan string, 8)}
 	done, exited := make(chan struct{}), make(chan struct{})
 	s.mu.Lock()
-	s.lost[drillID] = lost
+	s.watches[drillID] = w
 	s.mu.Unlock()
 	var mu sync.Mutex // guards held, which a re-lock replaces
+	lose := func(why error) {
+		w.why = why
+		close(w.lost)
+		<-done
+	}
 	go func() {
 		defer close(exited)
 		t := time.NewTicker(lockCheckInterval)
@@ -73,25 +127,15 @@ func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
 				_ = s.pool.QueryRow(ctx, `UPDATE drills SET last_seen = now() WHERE drill_id = $1 RETURNING cancel_requested_by`, drillID).Scan(&cancelBy)
 				if cancelBy != nil {
 					cancel()
-					close(lost)
-					<-done
+					lose(nil)
 					return
 				}
 				mu.Lock()
-				err := held.Ping(ctx)
-				if err != nil {
-					// Take the lock again on a new connection; if another
-					// process holds it now, it is resuming the drill.
-					if again, rerr := s.relock(ctx, drillID); rerr == nil {
-						_ = held.Close(ctx)
-						held, err = again, nil
-					}
-				}
+				why := s.keepLock(ctx, drillID, &held)
 				mu.Unlock()
 				cancel()
-				if err != nil {
-					close(lost)
-					<-done
+				if why != nil {
+					lose(why)
 					return
 				}
 			}
@@ -101,12 +145,49 @@ func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
 		close(done)
 		<-exited
 		s.mu.Lock()
-		delete(s.lost, drillID)
+		delete(s.watches, drillID)
 		s.mu.Unlock()
 		mu.Lock()
 		letGo(held)
 		mu.Unlock()
 	}
+}
+
+// keepLock checks that *held still holds drillID's lock, and takes it
+// again on a new connection when it died. It returns why the drill is lost
+// (another process took it over), or nil: while the state database is
+// unreachable the drill goes on, and the lock is tried again at the next
+// check. An outage never stops the work in progress: past the bound,
+// journal writes fail at once, so the drill stops before the next change
+// whose undo it cannot record (see retry), and its undo stack runs.
+func (s *Store) keepLock(ctx context.Context, drillID string, held **pgx.Conn) error {
+	if (*held).Ping(ctx) == nil {
+		return nil
+	}
+	again, err := s.relock(ctx, drillID)
+	switch {
+	case err == nil:
+		_ = (*held).Close(ctx)
+		*held = again
+		if was := s.up(); was > 0 {
+			s.say(drillID, fmt.Sprintf("The state database answers again, after %s; this process holds the drill's lock again.", drill.RoundDuration(was)))
+		}
+		return nil
+	case errors.Is(err, errTaken):
+		return drill.Wrap(drill.EFAILED, err, "another process took over drill %s while this one could not reach the state database: stopping here, the undo stack runs", drillID)
+	case !unreachable(err):
+		// The app's lock is held for a moment (a Begin checking the
+		// app), or the server refused once: try again at the next check.
+		return nil
+	}
+	gone, news := s.down()
+	if news {
+		s.say(drillID, s.unreachableNote("the drill's lock connection was lost"))
+	}
+	if gone >= s.outage && s.pastBound() {
+		s.say(drillID, fmt.Sprintf("The state database is still unreachable after %s: the work in progress goes on, but no further change that needs an undo record is made without it.", drill.RoundDuration(gone)))
+	}
+	return nil
 }
 
 // letGo closes held, a connection carrying session locks, letting its
@@ -121,28 +202,25 @@ func letGo(held *pgx.Conn) {
 	_ = held.Close(context.Background())
 }
 
-// tryLock takes drillID's lock on held. When the owner ran on this machine
-// and its process is gone but its server session still holds the lock (the
-// server has not yet noticed the dead client), that session is ended first:
-// a dead owner is recognised at once, not when the server gets to it. A
-// parked drill has no owner: the process its row names let its lock go, and
-// whoever holds it now is taking the drill up, so it is left alone.
+// tryLock takes drillID's lock on held. When its owner is a process of
+// this machine and pid namespace that is gone, but its server session
+// still holds the lock (the server has not yet noticed the dead client),
+// it waits a moment for the server. It never ends anyone's session: a pid
+// check cannot tell a dead owner from a live one elsewhere.
 func (s *Store) tryLock(ctx context.Context, held *pgx.Conn, id string) (bool, error) {
 	for attempt := 0; ; attempt++ {
 		var got bool
 		if err := held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, lockDrill, id).Scan(&got); err != nil || got {
 			return got, err
 		}
-		var owner string
+		var name string
 		var parked bool
-		if err := s.pool.QueryRow(ctx, `SELECT owner, parked_ticket IS NOT NULL FROM drills WHERE drill_id = $1`, id).Scan(&owner, &parked); err != nil || parked {
+		if err := s.pool.QueryRow(ctx, `SELECT owner, parked_ticket IS NOT NULL FROM drills WHERE drill_id = $1`, id).Scan(&name, &parked); err != nil || parked {
 			return false, nil
 		}
-		if alive, known := processAlive(owner); !known || alive || attempt == 20 {
+		if !s.owner.goneHere(parseOwner(name)) || attempt == 40 {
 			return false, nil
 		}
-		_, _ = s.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
-			WHERE locktype = 'advisory' AND granted AND classid = $1::int4::oid AND objid = hashtext($2)::oid AND objsubid = 2`, lockDrill, id)
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
@@ -151,21 +229,45 @@ func (s *Store) tryLock(ctx context.Context, held *pgx.Conn, id string) (bool, e
 	}
 }
 
-// relock takes drillID's lock, and its app's, on a new connection.
+// errTaken says another process holds a drill's lock, or took the drill.
+var errTaken = errors.New("the drill's lock is held by another process")
+
+// errAppBusy says the app's lock is held for a moment by another session.
+var errAppBusy = errors.New("the app's lock is held by another session")
+
+// relock takes drillID's lock, and its app's, on a new connection. It
+// fails with errTaken when another process holds the drill's lock or has
+// taken the drill over, and with errAppBusy when the app's lock is held (a
+// Begin checking the app holds it for a moment).
 func (s *Store) relock(ctx context.Context, drillID string) (*pgx.Conn, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	held := conn.Hijack()
-	var got bool
-	err = held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, lockDrill, drillID).Scan(&got)
-	if err == nil && got {
-		err = held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext(app)) FROM drills WHERE drill_id = $2`, lockApp, drillID).Scan(&got)
-	}
-	if err != nil || !got {
+	fail := func(err error) (*pgx.Conn, error) {
 		_ = held.Close(ctx)
-		return nil, errors.Join(err, errors.New("the drill's lock is held by another process"))
+		return nil, err
+	}
+	var got bool
+	if err := held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, lockDrill, drillID).Scan(&got); err != nil {
+		return fail(err)
+	}
+	if !got {
+		return fail(errTaken)
+	}
+	var name string
+	if err := held.QueryRow(ctx, `SELECT owner FROM drills WHERE drill_id = $1`, drillID).Scan(&name); err != nil {
+		return fail(err)
+	}
+	if name != s.owner.String() {
+		return fail(errTaken) // a resume took it over and let it go
+	}
+	if err := held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext(app)) FROM drills WHERE drill_id = $2`, lockApp, drillID).Scan(&got); err != nil {
+		return fail(err)
+	}
+	if !got {
+		return fail(errAppBusy)
 	}
 	return held, nil
 }
@@ -175,8 +277,7 @@ var _ drill.ResumeJournal = (*Store)(nil)
 // New returns a store on pool, which the caller built and closes. Call
 // Migrate first.
 func New(pool *pgxpool.Pool) *Store {
-	host, _ := os.Hostname()
-	return &Store{pool: pool, owner: fmt.Sprintf("%s/%d", host, os.Getpid()), now: time.Now, lost: map[string]chan struct{}{}}
+	return &Store{pool: pool, owner: newOwner(), now: time.Now, outage: DefaultOutage, watches: map[string]*watched{}}
 }
 
 // Lock keys: the two halves of pg_advisory_lock(int, int). The first says
@@ -227,12 +328,19 @@ func (s *Store) Begin(ctx context.Context, rec drill.DrillRecord) (func(), error
 	if err := s.parkedOn(ctx, rec.App); err != nil {
 		return fail(err)
 	}
+	// The app's lock is free while a live drill's lock connection is
+	// being replaced: its row says it is alive all the same.
+	if live, err := s.liveOn(ctx, rec.App); err != nil {
+		return fail(err)
+	} else if live {
+		return fail(s.lockedError(ctx, rec.App))
+	}
 	if _, err := held.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, lockDrill, rec.DrillID); err != nil {
 		return fail(drill.Wrap(drill.ECONFIG, err, "cannot lock drill %s", rec.DrillID))
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO drills (drill_id, app, provider, mode, requester, channel, thread_ts, keep, force, owner, started_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		rec.DrillID, rec.App, rec.Provider, string(rec.Mode), rec.Requester, rec.Channel, rec.ThreadTS, rec.Keep, rec.Force, s.owner, rec.StartedAt)
+		rec.DrillID, rec.App, rec.Provider, string(rec.Mode), rec.Requester, rec.Channel, rec.ThreadTS, rec.Keep, rec.Force, s.owner.String(), rec.StartedAt)
 	if err != nil {
 		return fail(drill.Wrap(drill.EFAILED, err, "cannot record drill %s", rec.DrillID))
 	}
@@ -259,59 +367,74 @@ func (s *Store) lockedError(ctx context.Context, app string) error {
 	return drill.Wrap(drill.EREFUSED, drill.ErrLocked, "%s is held by drill %s of %s since %s: wait for it, or cancel it", app, id, requester, since.UTC().Format("2006-01-02 15:04 UTC"))
 }
 
-// abandonedFor returns an unfinished drill of app whose owner is dead, and
-// whether it is a parked drill whose confirmation expired (see ownerAlive).
-func (s *Store) abandonedFor(ctx context.Context, app string) (string, bool, error) {
+// runningOn lists the unfinished drills of app, saying which are parked
+// and which have a live owner (see ownerAlive).
+func (s *Store) runningOn(ctx context.Context, app string) ([]runningOn, error) {
 	rows, err := s.pool.Query(ctx, `SELECT drill_id, parked_ticket IS NOT NULL FROM drills WHERE app = $1 AND status = 'running'`, app)
 	if err != nil {
-		return "", false, drill.Wrap(drill.ECONFIG, err, "cannot read the state database")
+		return nil, drill.Wrap(drill.ECONFIG, err, "cannot read the state database")
 	}
-	type running struct {
-		id     string
-		parked bool
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (running, error) {
-		var d running
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (runningOn, error) {
+		var d runningOn
 		return d, r.Scan(&d.id, &d.parked)
 	})
 	if err != nil {
-		return "", false, drill.Wrap(drill.ECONFIG, err, "cannot read the state database")
+		return nil, drill.Wrap(drill.ECONFIG, err, "cannot read the state database")
 	}
-	for _, d := range list {
-		alive, err := s.ownerAlive(ctx, d.id)
-		if err != nil {
-			return "", false, err
+	for i := range list {
+		if list[i].alive, err = s.ownerAlive(ctx, list[i].id); err != nil {
+			return nil, err
 		}
-		if !alive {
+	}
+	return list, nil
+}
+
+// runningOn is an unfinished drill of an app.
+type runningOn struct {
+	id            string
+	parked, alive bool
+}
+
+// abandonedFor returns an unfinished drill of app whose owner is dead, and
+// whether it is a parked drill whose confirmation expired (see ownerAlive).
+func (s *Store) abandonedFor(ctx context.Context, app string) (string, bool, error) {
+	list, err := s.runningOn(ctx, app)
+	for _, d := range list {
+		if !d.alive {
 			return d.id, d.parked, nil
 		}
 	}
-	return "", false, nil
+	return "", false, err
 }
 
-// leaseTime is how long an owner on another machine counts as alive after
-// its last heartbeat, when it no longer holds its lock (its connection to
-// the state database died, not necessarily the owner).
-const leaseTime = 5 * lockCheckInterval
+// liveOn tells whether a drill of app that is not parked has a live owner.
+func (s *Store) liveOn(ctx context.Context, app string) (bool, error) {
+	list, err := s.runningOn(ctx, app)
+	for _, d := range list {
+		if d.alive && !d.parked {
+			return true, nil
+		}
+	}
+	return false, err
+}
 
 // ownerAlive tells whether the process that owns drillID is alive. It is
-// while it holds the drill's lock. Without the lock it is dead at once if it
-// ran on this machine and its process is gone, and otherwise once its
-// heartbeat is older than the lease: a lost connection is not a death.
+// while it holds the drill's lock. Without the lock (its connection to the
+// state database died, not necessarily the owner), see aliveWithoutLock.
 //
 // A parked drill has no owning process: it counts as alive until its
 // confirmation expired parkGrace ago, and as dead after that whatever
 // became of the process that parked it.
 func (s *Store) ownerAlive(ctx context.Context, drillID string) (bool, error) {
 	var held, parked, expired bool
-	var owner string
+	var name string
 	var silent time.Duration
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
 		WHERE locktype = 'advisory' AND granted AND classid = $1::int4::oid AND objid = hashtext($2)::oid AND objsubid = 2),
 		coalesce(d.owner, ''), coalesce(now() - d.last_seen, interval '0'),
 		coalesce(d.parked_ticket IS NOT NULL, false), coalesce(`+parkExpired+`, false)
 		FROM (SELECT) AS one LEFT JOIN drills AS d ON d.drill_id = $2`,
-		lockDrill, drillID).Scan(&held, &owner, &silent, &parked, &expired)
+		lockDrill, drillID).Scan(&held, &name, &silent, &parked, &expired)
 	if err != nil {
 		return false, drill.Wrap(drill.ECONFIG, err, "cannot read locks from the state database")
 	}
@@ -321,30 +444,33 @@ func (s *Store) ownerAlive(ctx context.Context, drillID string) (bool, error) {
 	if parked {
 		return !expired, nil
 	}
-	if alive, known := processAlive(owner); known {
-		return alive, nil
-	}
-	return silent < leaseTime, nil
+	return s.aliveWithoutLock(drillID, name, silent), nil
 }
 
-// processAlive tells, for an owner "host/pid" on this machine, whether its
-// process still runs; known is false for another machine's.
-func processAlive(owner string) (alive, known bool) {
-	host, pidText, ok := strings.Cut(owner, "/")
-	me, _ := os.Hostname()
-	pid, err := strconv.Atoi(pidText)
-	if !ok || host != me || err != nil || pid <= 0 {
-		return false, false
+// aliveWithoutLock tells whether the owner named name of drillID, which
+// does not hold the drill's lock and was last heard of silent ago, is
+// alive: this process while it runs the drill; dead at once if it was a
+// process of this machine that is gone; otherwise alive until its heartbeat
+// is older than the lease, for it goes on, taking its lock again, when it
+// cannot reach the state database (see lease).
+func (s *Store) aliveWithoutLock(drillID, name string, silent time.Duration) bool {
+	o := parseOwner(name)
+	switch {
+	case o.id != "" && o.id == s.owner.id:
+		return s.owns(drillID)
+	case s.owner.goneHere(o):
+		return false
 	}
-	err = syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM), true
+	return silent < s.lease()
 }
 
 // Step records a step.
 func (s *Store) Step(ctx context.Context, drillID string, st drill.StepRecord) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO drill_steps (drill_id, name, status, seconds, error, note) VALUES ($1, $2, $3, $4, $5, $6)`,
-		drillID, st.Name, string(st.Status), st.Seconds, st.Error, st.Note)
-	return err
+	return s.retry(ctx, drillID, "recording step "+st.Name, func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, `INSERT INTO drill_steps (drill_id, name, status, seconds, error, note) VALUES ($1, $2, $3, $4, $5, $6)`,
+			drillID, st.Name, string(st.Status), st.Seconds, st.Error, st.Note)
+		return err
+	})
 }
 
 // PushUndo records an undo before its change.
@@ -354,8 +480,47 @@ func (s *Store) PushUndo(ctx context.Context, drillID string, u drill.UndoRecord
 		return 0, err
 	}
 	var id int64
-	err = s.pool.QueryRow(ctx, `INSERT INTO drill_undo (drill_id, record) VALUES ($1, $2) RETURNING id`, drillID, data).Scan(&id)
+	ambiguous := false
+	err = s.retry(ctx, drillID, "recording the undo of "+u.Step, func(ctx context.Context) error {
+		if ambiguous {
+			// The try before may have inserted the record, its answer lost
+			// with the connection: take that record rather than add a
+			// second, which a resume would undo twice.
+			if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM drill_undo
+				WHERE drill_id = $1 AND record = $2::jsonb AND done_at IS NULL AND NOT id = ANY($3)`, drillID, data, s.pushedOf(drillID)).Scan(&id); err != nil || id > 0 {
+				return err
+			}
+		}
+		err := s.pool.QueryRow(ctx, `INSERT INTO drill_undo (drill_id, record) VALUES ($1, $2) RETURNING id`, drillID, data).Scan(&id)
+		if err == nil && s.answerLost != nil {
+			err = s.answerLost()
+		}
+		ambiguous = ambiguous || (err != nil && !pgconn.SafeToRetry(err))
+		return err
+	})
+	if err == nil {
+		s.pushed(drillID, id)
+	}
 	return id, err
+}
+
+// pushed records that this process journaled undo id of drillID.
+func (s *Store) pushed(drillID string, id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.watches[drillID]; w != nil {
+		w.pushed = append(w.pushed, id)
+	}
+}
+
+// pushedOf returns the undo ids this process journaled for drillID.
+func (s *Store) pushedOf(drillID string) []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.watches[drillID]; w != nil {
+		return append([]int64{}, w.pushed...)
+	}
+	return []int64{}
 }
 
 // UpdateUndo rewrites an undo record.
@@ -364,24 +529,31 @@ func (s *Store) UpdateUndo(ctx context.Context, drillID string, u drill.UndoReco
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, `UPDATE drill_undo SET record = $3 WHERE id = $1 AND drill_id = $2`, u.ID, drillID, data)
-	return err
+	return s.retry(ctx, drillID, "updating the undo of "+u.Step, func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, `UPDATE drill_undo SET record = $3 WHERE id = $1 AND drill_id = $2`, u.ID, drillID, data)
+		return err
+	})
 }
 
 // DropUndo marks an undo as run.
 func (s *Store) DropUndo(ctx context.Context, drillID string, id int64) error {
-	_, err := s.pool.Exec(ctx, `UPDATE drill_undo SET done_at = now() WHERE id = $1 AND drill_id = $2`, id, drillID)
-	return err
+	return s.retry(ctx, drillID, "recording an undo as done", func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, `UPDATE drill_undo SET done_at = coalesce(done_at, now()) WHERE id = $1 AND drill_id = $2`, id, drillID)
+		return err
+	})
 }
 
 // Confirmed records a confirmation, in the audit log too.
 func (s *Store) Confirmed(ctx context.Context, drillID string, c drill.Confirmation) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO confirmations (drill_id, step, user_id, typed, at) VALUES ($1, $2, $3, $4, $5)`,
-		drillID, c.Step, c.User, c.Typed, c.At)
-	if err != nil {
-		return err
-	}
-	return s.Audit(ctx, c.User, "confirmed", "", drillID, fmt.Sprintf("%s by typing %q", c.Step, c.Typed))
+	return s.retry(ctx, drillID, "recording the confirmation of "+c.Step, func(ctx context.Context) error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO confirmations (drill_id, step, user_id, typed, at) VALUES ($1, $2, $3, $4, $5)`,
+				drillID, c.Step, c.User, c.Typed, c.At); err != nil {
+				return err
+			}
+			return audit(ctx, tx, c.User, "confirmed", "", drillID, fmt.Sprintf("%s by typing %q", c.Step, c.Typed))
+		})
+	})
 }
 
 // Finish stores the report and ends the drill.
@@ -390,12 +562,15 @@ func (s *Store) Finish(ctx context.Context, rep *drill.Report) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, `UPDATE drills SET status = $2, ended_at = $3, report = $4 WHERE drill_id = $1`,
-		rep.DrillID, string(rep.Result), rep.EndedAt, data)
-	if err != nil {
-		return err
-	}
-	return s.Audit(ctx, rep.Requester, "drill_"+string(rep.Result), rep.App, rep.DrillID, rep.Error)
+	return s.retry(ctx, rep.DrillID, "recording the report", func(ctx context.Context) error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `UPDATE drills SET status = $2, ended_at = $3, report = $4 WHERE drill_id = $1`,
+				rep.DrillID, string(rep.Result), rep.EndedAt, data); err != nil {
+				return err
+			}
+			return audit(ctx, tx, rep.Requester, "drill_"+string(rep.Result), rep.App, rep.DrillID, rep.Error)
+		})
+	})
 }
 
 // Abandoned returns the running drills whose owner is dead, each locked for
@@ -446,13 +621,13 @@ func (s *Store) claim(ctx context.Context, id string) (drill.Abandoned, bool, er
 	}
 	// Holding the lock now, check the owner is really gone, not just cut
 	// off from the state database (see ownerAlive).
-	var owner string
+	var name string
 	var silent time.Duration
 	var ticket *string
 	var until *time.Time
 	var expired bool
 	if err := held.QueryRow(ctx, `SELECT owner, now() - last_seen, parked_ticket, parked_until, `+parkExpired+` FROM drills WHERE drill_id = $1`, id).
-		Scan(&owner, &silent, &ticket, &until, &expired); err != nil {
+		Scan(&name, &silent, &ticket, &until, &expired); err != nil {
 		release()
 		return drill.Abandoned{}, false, nil
 	}
@@ -461,11 +636,9 @@ func (s *Store) claim(ctx context.Context, id string) (drill.Abandoned, bool, er
 		release()
 		return drill.Abandoned{}, false, nil
 	}
-	if ticket == nil {
-		if alive, known := processAlive(owner); (known && alive) || (!known && silent < leaseTime) {
-			release()
-			return drill.Abandoned{}, false, nil
-		}
+	if ticket == nil && s.aliveWithoutLock(id, name, silent) {
+		release()
+		return drill.Abandoned{}, false, nil
 	}
 	// Hold the app too while undoing, so no new drill starts on it.
 	if err := held.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext(app)) FROM drills WHERE drill_id = $2`, lockApp, id).Scan(&got); err != nil || !got {
@@ -508,6 +681,11 @@ func (s *Store) claim(ctx context.Context, id string) (drill.Abandoned, bool, er
 			detail += " at " + until.UTC().Format(time.RFC3339)
 		}
 		_ = s.Audit(ctx, "", "drill_park_expired", a.Record.App, id, detail+" with nothing to take it up: resuming it")
+	} else if _, err := s.pool.Exec(ctx, `UPDATE drills SET owner = '' WHERE drill_id = $1 AND status = 'running'`, id); err != nil {
+		// Owned by nobody now: should its owner be alive after all and
+		// take its lock again, it finds the drill taken and stops.
+		release()
+		return drill.Abandoned{}, false, drill.Wrap(drill.ECONFIG, err, "cannot take over drill %s", id)
 	}
 	return a, true, nil
 }
@@ -547,7 +725,14 @@ func (s *Store) Steps(ctx context.Context, id string) ([]drill.StepRecord, error
 
 // Audit appends to the audit log.
 func (s *Store) Audit(ctx context.Context, actor, action, app, drillID, detail string) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO audit_log (actor, action, app, drill_id, detail) VALUES ($1, $2, $3, $4, $5)`,
+	return audit(ctx, s.pool, actor, action, app, drillID, detail)
+}
+
+// audit appends to the audit log through db, a pool or a transaction.
+func audit(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, actor, action, app, drillID, detail string) error {
+	_, err := db.Exec(ctx, `INSERT INTO audit_log (actor, action, app, drill_id, detail) VALUES ($1, $2, $3, $4, $5)`,
 		actor, action, app, drillID, detail)
 	return err
 }
