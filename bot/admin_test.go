@@ -88,7 +88,10 @@ func TestSchedules(t *testing.T) {
 	t.Parallel()
 	bd := setup(t, options{store: drilltest.NewStateStore(t), confirmTimeout: 2 * time.Second})
 	const other = "C0THER001"
-	_, a := bd.command(t, alice, "schedule "+bd.app+" daily --channel <#"+other+"|drills>")
+	// Typed as a person types it: Slack sends #drills as <#C0THER001|drills>
+	// (should_escape), which is the only way --channel can name a channel.
+	bd.fake.AddChannel(other, "drills")
+	_, a := bd.command(t, alice, "schedule "+bd.app+" daily --channel #drills")
 	if txt := ackText(t, a); !strings.Contains(txt, "Scheduled a verify drill of `"+bd.app+"` `daily`, in <#"+other+">") {
 		t.Fatalf("schedule ack %q", txt)
 	}

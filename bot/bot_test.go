@@ -224,7 +224,7 @@ func TestBadInputGetsUsage(t *testing.T) {
 		"run allowed-app --backup x1":      "`x1` is not a backup",
 		"restore allowed-app fresh":        "is not a backup id",
 		`run "allowed-app"`:                "no quotes",
-		"run <@U0BOT>":                     "mentions and channel links",
+		"run @restore-drill":               "mentions and channel links",
 		"run " + strings.Repeat("x", 3000): "commands are short",
 		"run ünïcödé":                      "is not an app name",
 		"cancel nope":                      "is not a drill id",

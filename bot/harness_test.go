@@ -136,6 +136,10 @@ func setup(t *testing.T, o options) *bundle {
 	if fake == nil {
 		fake = slacktest.New(t)
 		fake.PingInterval = 2 * time.Second
+		fake.AddChannel(channel, "ops")
+		for id, name := range map[string]string{alice: "alice", bob: "bob", mallory: "mallory", "U0BOT": "restore-drill"} {
+			fake.AddUser(id, name)
+		}
 	}
 	app := o.app
 	if app == "" {
@@ -259,8 +263,8 @@ func (bd *bundle) checkInvariants(t *testing.T) {
 	}
 	secrets := []string{bd.fake.AppToken, bd.fake.BotToken, "xoxb-", "xapp-", "password="}
 	for _, c := range bd.fake.Calls() {
-		if c.Error == "unknown_method" {
-			t.Errorf("the bot called an unknown method %s", c.Method)
+		if c.Rejected() {
+			t.Errorf("Slack rejected the bot's %s: %s (text %.80q)", c.Method, c.Error, c.Text)
 		}
 		if err := slacktest.CheckLimits(c); err != nil {
 			t.Errorf("limits: %v (text %.80q)", err, c.Text)

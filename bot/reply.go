@@ -35,6 +35,9 @@ var (
 	ErrNotInChannel = errors.New("the bot is not in the channel")
 	// ErrChannelNotFound: the bot cannot see the channel (private or a DM).
 	ErrChannelNotFound = errors.New("the bot cannot see the channel")
+	// ErrBlocksRejected: Slack refused the message's blocks
+	// (invalid_blocks, msg_blocks_too_long); its text alone may pass.
+	ErrBlocksRejected = errors.New("Slack refused the message's blocks")
 )
 
 // Transport delivers messages and opens modals: Slack's Web API in
@@ -92,6 +95,8 @@ func classify(what string, err error) error {
 			return fmt.Errorf("%s: %w", what, ErrNotInChannel)
 		case "channel_not_found":
 			return fmt.Errorf("%s: %w", what, ErrChannelNotFound)
+		case "invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long":
+			return fmt.Errorf("%s: %s: %w", what, se.Err, ErrBlocksRejected)
 		}
 	}
 	return fmt.Errorf("%s: %w", what, err)
@@ -183,11 +188,45 @@ type replier struct {
 }
 
 // redact removes credentials from m's text and blocks, and keeps m within
-// Slack's blocks per message.
+// Slack's blocks and text per message.
 func (r *replier) redact(m Message) Message {
 	m = r.redactOnly(m)
-	m.Blocks = capBlocks(m.Blocks)
+	m.Blocks = capText(capBlocks(m.Blocks))
 	return m
+}
+
+// textOnly is m without its blocks, for Slack to take when it refused
+// them: their text, as plain mrkdwn text, within Slack's text limit.
+func textOnly(m Message) Message {
+	var parts []string
+	for _, b := range m.Blocks {
+		raw, err := json.Marshal(b)
+		if err != nil {
+			continue
+		}
+		var v struct {
+			Text *struct {
+				Text string `json:"text"`
+			} `json:"text"`
+			Elements []struct {
+				Text string `json:"text"`
+			} `json:"elements"`
+		}
+		_ = json.Unmarshal(raw, &v)
+		if v.Text != nil {
+			parts = append(parts, v.Text.Text)
+		}
+		for _, e := range v.Elements {
+			if e.Text != "" {
+				parts = append(parts, e.Text)
+			}
+		}
+	}
+	text := strings.Join(parts, "\n")
+	if text == "" {
+		text = m.Text
+	}
+	return Message{Text: clipRunes(text, textLimit)}
 }
 
 // redactOnly removes credentials from m's text and blocks.
@@ -300,6 +339,10 @@ func (r *replier) post(ctx context.Context, channel string, m Message, o PostOpt
 		}
 		ts, err = r.t.Post(ctx, channel, m, o)
 	}
+	if errors.Is(err, ErrBlocksRejected) && len(m.Blocks) > 0 {
+		loggerFrom(ctx, r.logger).Warn("Slack refused a message's blocks: posting its text alone", "channel", channel, "err", r.redactor.Redact(err.Error()))
+		ts, err = r.t.Post(ctx, channel, textOnly(m), o)
+	}
 	if err != nil {
 		loggerFrom(ctx, r.logger).Warn("post failed", "channel", channel, "err", r.redactor.Redact(err.Error()))
 	}
@@ -307,7 +350,11 @@ func (r *replier) post(ctx context.Context, channel string, m Message, o PostOpt
 }
 
 func (r *replier) update(ctx context.Context, channel, ts string, m Message) error {
-	err := r.t.Update(ctx, channel, ts, r.redact(m))
+	m = r.redact(m)
+	err := r.t.Update(ctx, channel, ts, m)
+	if errors.Is(err, ErrBlocksRejected) && len(m.Blocks) > 0 {
+		err = r.t.Update(ctx, channel, ts, textOnly(m))
+	}
 	if err != nil {
 		loggerFrom(ctx, r.logger).Warn("update failed", "channel", channel, "ts", ts, "err", r.redactor.Redact(err.Error()))
 	}
@@ -339,32 +386,15 @@ const ackPayloadLimit = 16 * 1024
 func (b *Bot) ackPayload(req Request, m Message) (payload any, more Later) {
 	m = b.reply.redactOnly(m)
 	a := ackMessage{ResponseType: "ephemeral", Text: m.Text, Blocks: m.Blocks}
-	if raw, err := json.Marshal(a); err == nil && len(raw) < ackPayloadLimit && len(a.Blocks) <= blocksLimit {
+	if raw, err := json.Marshal(a); err == nil && len(raw) < ackPayloadLimit && len(a.Blocks) <= blocksLimit && blocksTextLength(a.Blocks) <= messageTextLimit {
 		return a, nil
 	}
 	brief := "The answer is too long for a reply here: I am sending it in a few messages."
 	return ackMessage{ResponseType: "ephemeral", Text: brief, Blocks: sections(brief)}, func(ctx context.Context) {
-		for _, part := range splitMessage(m) {
+		for _, part := range fitMessages(m) {
 			b.reply.ephemeral(ctx, req.Channel, req.User, part)
 		}
 	}
-}
-
-// splitMessage cuts m into messages of at most blocksLimit blocks each.
-func splitMessage(m Message) []Message {
-	if len(m.Blocks) <= blocksLimit {
-		return []Message{m}
-	}
-	var out []Message
-	for i := 0; i < len(m.Blocks); i += blocksLimit {
-		j := min(i+blocksLimit, len(m.Blocks))
-		text := m.Text
-		if i > 0 {
-			text = fmt.Sprintf("(continued, part %d)", i/blocksLimit+1)
-		}
-		out = append(out, Message{Text: text, Blocks: m.Blocks[i:j]})
-	}
-	return out
 }
 
 // redactPayload redacts an ack payload: a command's reply, or the errors

@@ -320,9 +320,7 @@ func (r *reporter) deliver(ctx context.Context, it queued) bool {
 		post(textMessage(fmt.Sprintf("Drill %s ended without a report.", code(e.DrillID))), true)
 		return true
 	}
-	for _, m := range tableMessages(e.Report) {
-		post(m, false)
-	}
+	r.postChecksums(ctx, ts, e.Report, post)
 	v := verdictMessage(e.Report)
 	post(v, true)
 	r.mu.Lock()
