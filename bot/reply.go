@@ -48,7 +48,9 @@ type Transport interface {
 	Ephemeral(ctx context.Context, channel, user string, m Message) error
 	// Respond answers through a command's response_url, ephemerally.
 	Respond(ctx context.Context, responseURL string, m Message) error
-	OpenModal(ctx context.Context, triggerID string, v slack.ModalViewRequest) error
+	// OpenModal opens a modal and returns its view id.
+	OpenModal(ctx context.Context, triggerID string, v slack.ModalViewRequest) (viewID string, err error)
+	UpdateModal(ctx context.Context, viewID string, v slack.ModalViewRequest) error
 	Join(ctx context.Context, channel string) error
 	GroupMembers(ctx context.Context, group string) ([]string, error)
 }
@@ -92,14 +94,28 @@ func classify(what string, err error) error {
 	if errors.As(err, &se) {
 		switch se.Err {
 		case "not_in_channel":
-			return fmt.Errorf("%s: %w", what, ErrNotInChannel)
+			return fmt.Errorf("%s: %w (%w)", what, ErrNotInChannel, err)
 		case "channel_not_found":
-			return fmt.Errorf("%s: %w", what, ErrChannelNotFound)
+			return fmt.Errorf("%s: %w (%w)", what, ErrChannelNotFound, err)
 		case "invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long":
-			return fmt.Errorf("%s: %s: %w", what, se.Err, ErrBlocksRejected)
+			return fmt.Errorf("%s: %w (%w)", what, ErrBlocksRejected, err)
 		}
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// slackReason is what Slack said in err, in a few words: its error code
+// (restricted_action, is_archived…) or HTTP status.
+func slackReason(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	var sc slack.StatusCodeError
+	if errors.As(err, &sc) {
+		return fmt.Sprintf("HTTP %d", sc.Code)
+	}
+	return "no answer"
 }
 
 func msgOptions(m Message) []slack.MsgOption {
@@ -154,10 +170,22 @@ func (t *SlackTransport) Respond(ctx context.Context, responseURL string, m Mess
 	})
 }
 
-// OpenModal calls views.open; it is not retried, since trigger ids last 3 s.
-func (t *SlackTransport) OpenModal(ctx context.Context, triggerID string, v slack.ModalViewRequest) error {
-	_, err := t.Client.OpenViewContext(ctx, triggerID, v)
-	return classify("views.open", err)
+// OpenModal calls views.open; it is not retried, since trigger ids last 3 s
+// and work once.
+func (t *SlackTransport) OpenModal(ctx context.Context, triggerID string, v slack.ModalViewRequest) (string, error) {
+	resp, err := t.Client.OpenViewContext(ctx, triggerID, v)
+	if err != nil {
+		return "", classify("views.open", err)
+	}
+	return resp.ID, nil
+}
+
+// UpdateModal calls views.update on an open view.
+func (t *SlackTransport) UpdateModal(ctx context.Context, viewID string, v slack.ModalViewRequest) error {
+	return t.retry(ctx, "views.update", func() error {
+		_, err := t.Client.UpdateViewContext(ctx, v, "", "", viewID)
+		return err
+	})
 }
 
 // Join calls conversations.join.
@@ -361,10 +389,31 @@ func (r *replier) update(ctx context.Context, channel, ts string, m Message) err
 	return err
 }
 
-func (r *replier) ephemeral(ctx context.Context, channel, user string, m Message) {
-	if err := r.t.Ephemeral(ctx, channel, user, r.redact(m)); err != nil {
-		r.logger.Warn("ephemeral failed", "channel", channel, "err", r.redactor.Redact(err.Error()))
+// ephemeral shows m to user in channel. chat.postEphemeral needs the bot
+// in the channel (chat:write.public does not cover it): in a public
+// channel it has not joined, it joins and tries again; where it cannot
+// join (a private channel, a DM), m goes through responseURL, which works
+// anywhere.
+func (r *replier) ephemeral(ctx context.Context, channel, user, responseURL string, m Message) {
+	m = r.redact(m)
+	err := r.t.Ephemeral(ctx, channel, user, m)
+	if errors.Is(err, ErrNotInChannel) {
+		if err = r.t.Join(ctx, channel); err == nil {
+			err = r.t.Ephemeral(ctx, channel, user, m)
+		}
 	}
+	if errors.Is(err, ErrBlocksRejected) {
+		err = r.t.Ephemeral(ctx, channel, user, textOnly(m))
+	}
+	if err == nil {
+		return
+	}
+	if responseURL != "" {
+		if rerr := r.t.Respond(ctx, responseURL, m); rerr == nil {
+			return
+		}
+	}
+	loggerFrom(ctx, r.logger).Warn("ephemeral failed", "channel", channel, "err", r.redactor.Redact(err.Error()))
 }
 
 func (r *replier) respond(ctx context.Context, url string, m Message) {
@@ -392,7 +441,7 @@ func (b *Bot) ackPayload(req Request, m Message) (payload any, more Later) {
 	brief := "The answer is too long for a reply here: I am sending it in a few messages."
 	return ackMessage{ResponseType: "ephemeral", Text: brief, Blocks: sections(brief)}, func(ctx context.Context) {
 		for _, part := range fitMessages(m) {
-			b.reply.ephemeral(ctx, req.Channel, req.User, part)
+			b.reply.ephemeral(ctx, req.Channel, req.User, req.ResponseURL, part)
 		}
 	}
 }

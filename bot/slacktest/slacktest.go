@@ -205,6 +205,16 @@ func (s *Server) Fail(method, err string, n int) {
 	}
 }
 
+// FailStatus makes the next n calls of method answer HTTP status (a 5xx:
+// Slack itself failing).
+func (s *Server) FailStatus(method string, status, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults[method] = append(s.faults[method], fault{err: http.StatusText(status), status: status})
+	}
+}
+
 // RateLimit makes the next n calls of method answer HTTP 429 with
 // Retry-After: retryAfter seconds.
 func (s *Server) RateLimit(method string, retryAfter, n int) {
@@ -300,6 +310,10 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		if f.status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", strconv.Itoa(f.retryAfter))
 			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		if f.status != http.StatusOK {
+			w.WriteHeader(f.status)
 			return
 		}
 		writeJSON(w, map[string]any{"ok": false, "error": f.err})
