@@ -523,6 +523,18 @@ func (b *Bot) historyMessage(app string) Message {
 	return textMessage(sb.String())
 }
 
+// HandleClick handles a click on a confirmation button. The click is acked
+// with no payload; the returned work opens the modal first (trigger ids
+// work once, within 3 s), then fills it in (confirmModal).
+func (b *Bot) HandleClick(ctx context.Context, req Request) Later {
+	if req.ActionID != actionConfirm {
+		return nil
+	}
+	return func(ctx context.Context) {
+		b.confirmModal(ctx, req)
+	}
+}
+
 // checkConfirmer says why user may not confirm p, or "".
 func (b *Bot) checkConfirmer(ctx context.Context, u string, p Pending) string {
 	switch p.State {

@@ -6,30 +6,24 @@ import (
 	"github.com/slack-go/slack"
 )
 
-// HandleClick handles a click on a confirmation button. The click is acked
-// with no payload; the returned work opens the modal first, before any
-// database read or user-group lookup (a trigger_id works once, within
-// 3 s), then fills it in with views.update: the confirmation to type, or
-// why this person cannot confirm it. Should the modal not open, the person
-// is told ephemerally to click again.
-func (b *Bot) HandleClick(ctx context.Context, req Request) Later {
-	if req.ActionID != actionConfirm {
-		return nil
+// confirmModal answers a click on a confirmation button: it opens the
+// modal first, before any database read or user-group lookup (a trigger_id
+// works once, within 3 s), then fills it in with views.update: the
+// confirmation to type, or why this person cannot confirm it. Should the
+// modal not open, the person is told ephemerally to click again.
+func (b *Bot) confirmModal(ctx context.Context, req Request) {
+	viewID, err := b.cfg.Transport.OpenModal(ctx, req.TriggerID, noticeView(req.Value, ":hourglass_flowing_sand: Checking this confirmation…"))
+	if err != nil {
+		loggerFrom(ctx, b.cfg.Logger).Warn("views.open failed", "err", b.cfg.Redactor.Redact(err.Error()))
+		b.reply.ephemeral(ctx, req.Channel, req.User, req.ResponseURL,
+			textMessage(":warning: Slack could not open the confirmation window in time; click the button again."))
+		return
 	}
-	return func(ctx context.Context) {
-		viewID, err := b.cfg.Transport.OpenModal(ctx, req.TriggerID, noticeView(req.Value, ":hourglass_flowing_sand: Checking this confirmation…"))
-		if err != nil {
-			loggerFrom(ctx, b.cfg.Logger).Warn("views.open failed", "err", b.cfg.Redactor.Redact(err.Error()))
-			b.reply.ephemeral(ctx, req.Channel, req.User, req.ResponseURL,
-				textMessage(":warning: Slack could not open the confirmation window in time; click the button again."))
-			return
-		}
-		view := b.clickView(ctx, req)
-		if err := b.cfg.Transport.UpdateModal(ctx, viewID, b.redactView(view)); err != nil {
-			loggerFrom(ctx, b.cfg.Logger).Warn("views.update failed", "err", b.cfg.Redactor.Redact(err.Error()))
-			b.reply.ephemeral(ctx, req.Channel, req.User, req.ResponseURL,
-				textMessage(":warning: Slack could not show the confirmation window; close it and click the button again."))
-		}
+	view := b.clickView(ctx, req)
+	if err := b.cfg.Transport.UpdateModal(ctx, viewID, b.redactView(view)); err != nil {
+		loggerFrom(ctx, b.cfg.Logger).Warn("views.update failed", "err", b.cfg.Redactor.Redact(err.Error()))
+		b.reply.ephemeral(ctx, req.Channel, req.User, req.ResponseURL,
+			textMessage(":warning: Slack could not show the confirmation window; close it and click the button again."))
 	}
 }
 

@@ -92,6 +92,8 @@ type Server struct {
 	AppToken, BotToken string
 	// PingInterval is how often the socket pings; 5 s when zero.
 	PingInterval time.Duration
+	// AckDeadline is when an ack comes too late; Slack's 3 s when zero.
+	AckDeadline time.Duration
 
 	srv *httptest.Server
 
@@ -708,7 +710,11 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) {
 		if _, dup := s.acks[a.EnvelopeID]; !dup {
 			s.ackOrder = append(s.ackOrder, a.EnvelopeID)
 			ack := Ack{EnvelopeID: a.EnvelopeID, Payload: a.Payload, Latency: now.Sub(s.sent[a.EnvelopeID]), At: now}
-			if ack.Latency > AckDeadline {
+			deadline := s.AckDeadline
+			if deadline <= 0 {
+				deadline = AckDeadline
+			}
+			if ack.Latency > deadline {
 				// Too late: Slack has shown operation_timeout and ignores
 				// the answer.
 				ack.Late, ack.Payload, ack.Dropped = true, nil, a.Payload
