@@ -232,7 +232,7 @@ func (r *reporter) postChecksums(ctx context.Context, ts string, rep *drill.Repo
 	file.Data = []byte(r.b.cfg.Redactor.Redact(string(file.Data)))
 	if up, ok := r.b.cfg.Transport.(Uploader); ok && ts != "" {
 		uctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
-		err := up.Upload(uctx, r.channel, ts, *file)
+		err := r.b.reply.upload(uctx, up, r.channel, ts, *file)
 		cancel()
 		if err == nil {
 			return

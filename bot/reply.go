@@ -377,6 +377,19 @@ func (r *replier) post(ctx context.Context, channel string, m Message, o PostOpt
 	return ts, err
 }
 
+// upload shares f in channel's thread ts with up. Sharing a file needs the
+// bot in the channel: in a public channel it has not joined, it joins and
+// tries again.
+func (r *replier) upload(ctx context.Context, up Uploader, channel, ts string, f File) error {
+	err := up.Upload(ctx, channel, ts, f)
+	if errors.Is(err, ErrNotInChannel) {
+		if err = r.t.Join(ctx, channel); err == nil {
+			err = up.Upload(ctx, channel, ts, f)
+		}
+	}
+	return err
+}
+
 func (r *replier) update(ctx context.Context, channel, ts string, m Message) error {
 	m = r.redact(m)
 	err := r.t.Update(ctx, channel, ts, m)

@@ -443,6 +443,12 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 			fail("channel_not_found")
 			return
 		}
+		if c.Channel != "" && !s.members[c.Channel] {
+			// Sharing a file needs membership; chat:write.public does not
+			// cover it (getnao/nao#1372).
+			fail("not_in_channel")
+			return
+		}
 		record()
 		writeJSON(w, map[string]any{"ok": true, "files": []map[string]any{{"id": files[0].ID, "title": files[0].Title}}})
 	case "conversations.join":
