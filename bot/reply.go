@@ -37,7 +37,7 @@ var (
 	ErrChannelNotFound = errors.New("the bot cannot see the channel")
 	// ErrBlocksRejected: Slack refused the message's blocks
 	// (invalid_blocks, msg_blocks_too_long); its text alone may pass.
-	ErrBlocksRejected = errors.New("Slack refused the message's blocks")
+	ErrBlocksRejected = errors.New("the message's blocks were refused")
 )
 
 // Transport delivers messages and opens modals: Slack's Web API in

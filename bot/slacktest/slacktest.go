@@ -10,7 +10,8 @@
 // blocks over Block Kit's limits are invalid_blocks, text across all blocks
 // over 12,000 characters msg_blocks_too_long; the bot is a member of no
 // channel until it joins or a test says it was invited, and
-// chat.postEphemeral outside its channels is not_in_channel; a trigger_id
+// chat.postEphemeral or sharing a file outside its channels is
+// not_in_channel; a trigger_id
 // opens one view within 3 s; a response_url takes 5 messages within 30
 // minutes; chat.update needs a ts the bot posted; an ack later than 3 s is
 // recorded with its payload dropped; and command text arrives HTML-escaped,
@@ -122,7 +123,7 @@ type Server struct {
 	messages     map[string]bool   // channel/ts of messages chat.update may edit
 	views        map[string]bool   // ids of open views
 	triggers     map[string]string // trigger_id → envelope id it came with
-	usedTriggers map[string]bool   //
+	usedTriggers map[string]bool   // trigger_ids already exchanged for a view
 	responseUses map[string]int    // response_url uses by envelope id
 	channelNames map[string]string // channel name → id
 	userNames    map[string]string // user name → id
