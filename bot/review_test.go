@@ -305,7 +305,9 @@ func TestStalledSlackCallsAreBounded(t *testing.T) {
 // TestLongSchedulesAck: a schedules list too big for an ack (slack-go
 // refuses acks of 20 KB and more, leaving the envelope unacked) is acked
 // briefly and sent in full with the Web API, in messages within Slack's
-// block limit (checked by the harness's invariants).
+// block and text limits (12,000 characters across a message's blocks),
+// joining the channel first (ephemeral messages need membership); the
+// harness's invariants fail on any call Slack refused.
 func TestLongSchedulesAck(t *testing.T) {
 	t.Parallel()
 	store := drilltest.NewStateStore(t)
