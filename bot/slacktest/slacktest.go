@@ -95,6 +95,9 @@ type Server struct {
 	PingInterval time.Duration
 	// AckDeadline is when an ack comes too late; Slack's 3 s when zero.
 	AckDeadline time.Duration
+	// RejectedOK stops the test from failing on calls Slack rejected as
+	// the caller's mistake (Call.Rejected): for tests of the fake itself.
+	RejectedOK bool
 
 	srv *httptest.Server
 
@@ -138,7 +141,8 @@ type fault struct {
 	status     int
 }
 
-// New starts a fake Slack, closed at cleanup.
+// New starts a fake Slack, closed at cleanup, when the test fails if the
+// bot made a call Slack rejected as its mistake (see RejectedOK).
 func New(tb testing.TB) *Server {
 	tb.Helper()
 	s := &Server{
@@ -158,7 +162,19 @@ func New(tb testing.TB) *Server {
 	mux.HandleFunc("/response/", s.response)
 	mux.HandleFunc("/upload/", s.upload)
 	s.srv = httptest.NewServer(mux)
-	tb.Cleanup(s.Close)
+	tb.Cleanup(func() {
+		s.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.RejectedOK {
+			return
+		}
+		for _, c := range s.calls {
+			if c.Rejected() {
+				tb.Errorf("Slack rejected a %s call: %s (text %.80q)", c.Method, c.Error, c.Text)
+			}
+		}
+	})
 	return s
 }
 

@@ -43,6 +43,7 @@ func TestFakeRefusesWhatSlackRefuses(t *testing.T) {
 	ctx := context.Background()
 	const ch = "C0FAKE001"
 	s := slacktest.New(t)
+	s.RejectedOK = true
 	api := client(s)
 	post := func(blocks ...slack.Block) string {
 		_, _, err := api.PostMessageContext(ctx, ch, slack.MsgOptionText("fallback", false), slack.MsgOptionBlocks(blocks...))
@@ -104,6 +105,7 @@ func TestFakeTriggerAndResponseURL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := slacktest.New(t)
+	s.RejectedOK = true
 	s.AckDeadline = 200 * time.Millisecond
 	api := client(s)
 	conn := dial(t, s)
