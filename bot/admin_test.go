@@ -19,11 +19,12 @@ func TestFreeze(t *testing.T) {
 	if _, a := bd.command(t, mallory, "freeze because"); !strings.Contains(ackText(t, a), "not allowed") {
 		t.Fatalf("mallory froze: %q", ackText(t, a))
 	}
-	if _, a := bd.command(t, alice, "freeze incident 42 & failover"); !strings.Contains(ackText(t, a), "Frozen") {
+	// Typed as a person types it: Slack escapes & and links @bob.
+	if _, a := bd.command(t, alice, "freeze incident 42 & failover, ask @bob"); !strings.Contains(ackText(t, a), "Frozen") {
 		t.Fatalf("freeze ack %q", ackText(t, a))
 	}
-	bd.fake.WaitCall(t, "freeze announced", func(c slacktest.Call) bool {
-		return c.Method == "chat.postMessage" && strings.Contains(c.Text, "Drills are frozen") && strings.Contains(c.Text, "incident 42 &amp; failover")
+	bd.fake.WaitCall(t, "freeze announced, & escaped once and @bob a mention", func(c slacktest.Call) bool {
+		return c.Method == "chat.postMessage" && strings.Contains(c.Text, "Drills are frozen") && strings.Contains(c.Text, "incident 42 &amp; failover, ask <@"+bob+">")
 	})
 	for _, cmd := range []string{"run " + bd.app, "capture " + bd.app, "restore " + bd.app + " latest"} {
 		_, a := bd.command(t, bob, cmd)
@@ -88,7 +89,10 @@ func TestSchedules(t *testing.T) {
 	t.Parallel()
 	bd := setup(t, options{store: drilltest.NewStateStore(t), confirmTimeout: 2 * time.Second})
 	const other = "C0THER001"
-	_, a := bd.command(t, alice, "schedule "+bd.app+" daily --channel <#"+other+"|drills>")
+	// Typed as a person types it: Slack sends #drills as <#C0THER001|drills>
+	// (should_escape), which is the only way --channel can name a channel.
+	bd.fake.AddChannel(other, "drills")
+	_, a := bd.command(t, alice, "schedule "+bd.app+" daily --channel #drills")
 	if txt := ackText(t, a); !strings.Contains(txt, "Scheduled a verify drill of `"+bd.app+"` `daily`, in <#"+other+">") {
 		t.Fatalf("schedule ack %q", txt)
 	}

@@ -350,8 +350,13 @@ func (b *Bot) openThread(ctx context.Context, j Job) (*reporter, bool) {
 	}
 	sctx := context.WithoutCancel(ctx)
 	if err := rep.start(sctx); err != nil {
-		b.reply.respond(sctx, j.ResponseURL, textMessage(fmt.Sprintf(
-			":warning: I cannot post in this channel, so drill %s did not start and nothing changed. Invite me with `/invite @restore-drill` and run the command again.", code(j.ID))))
+		m := textMessage(fmt.Sprintf(
+			":warning: I cannot post in this channel, so drill %s did not start and nothing changed. Invite me with `/invite @restore-drill` and run the command again.", code(j.ID)))
+		if !errors.Is(err, ErrChannelNotFound) {
+			m = textMessage(fmt.Sprintf(":warning: Slack refused the drill's thread here (%s), so drill %s did not start and nothing changed. Run the command again in a channel I can post in, or once Slack answers again.",
+				Escape(slackReason(err)), code(j.ID)))
+		}
+		b.reply.respond(sctx, j.ResponseURL, m)
 		return nil, false
 	}
 	return rep, true
@@ -471,7 +476,12 @@ func (b *Bot) startCapture(req Request, cmd Command) (Message, Later) {
 		// so a restore of it can start at once.
 		b.reg.finish(rec.ID, nil, b.now())
 		if err != nil {
-			b.reply.respond(ctx, req.ResponseURL, errorMessage(err))
+			// In the channel, for everyone: the response_url lasts 30 minutes
+			// and only the requester sees it.
+			m := textMessage(fmt.Sprintf(":x: %s could not capture a backup of %s: %s", user(req.User), code(cmd.App), Escape(drill.ErrorMessage(err))))
+			if _, perr := b.reply.post(ctx, req.Channel, m, PostOptions{}); perr != nil {
+				b.reply.respond(ctx, req.ResponseURL, m)
+			}
 			return
 		}
 		m := captureMessage(req.User, cmd.App, bk)
@@ -532,26 +542,14 @@ func (b *Bot) historyMessage(app string) Message {
 }
 
 // HandleClick handles a click on a confirmation button. The click is acked
-// with no payload; the returned work opens the modal at once (trigger ids
-// last 3 s) or tells the user, ephemerally, why not.
+// with no payload; the returned work opens the modal first (trigger ids
+// work once, within 3 s), then fills it in (confirmModal).
 func (b *Bot) HandleClick(ctx context.Context, req Request) Later {
 	if req.ActionID != actionConfirm {
 		return nil
 	}
 	return func(ctx context.Context) {
-		p, err := b.cfg.Pending.Get(ctx, req.Value)
-		if err != nil {
-			b.reply.ephemeral(ctx, req.Channel, req.User, textMessage(":warning: That confirmation is not known to this bot (it may have restarted)."))
-			return
-		}
-		if problem := b.checkConfirmer(ctx, req.User, p); problem != "" {
-			b.reply.ephemeral(ctx, req.Channel, req.User, textMessage(":no_entry: "+problem))
-			return
-		}
-		if err := b.cfg.Transport.OpenModal(ctx, req.TriggerID, modalView(p)); err != nil {
-			b.cfg.Logger.Warn("views.open failed", "err", err)
-			b.reply.ephemeral(ctx, req.Channel, req.User, textMessage(":warning: Slack could not open the confirmation window in time; click the button again."))
-		}
+		b.confirmModal(ctx, req)
 	}
 }
 
@@ -779,6 +777,6 @@ func (c *confirmer) ask(ctx context.Context, pr Prompter, p Pending) {
 		if cur.State != StatePending {
 			return
 		}
-		c.b.reply.ephemeral(ctx, p.Channel, u, textMessage(":warning: "+Escape(problem)))
+		c.b.reply.ephemeral(ctx, p.Channel, u, "", textMessage(":warning: "+Escape(problem)))
 	}
 }

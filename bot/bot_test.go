@@ -24,19 +24,19 @@ func TestFullDrillEndToEnd(t *testing.T) {
 		t.Fatalf("prompt does not state the plan: %s", prompt.Blocks)
 	}
 
-	// An unauthorized user is refused on the click (no modal) and on the
-	// submission.
+	// An unauthorized user is refused on the click (a modal that says so,
+	// with nothing to type) and on the submission.
 	bd.click(t, mallory, prompt, cid)
-	bd.fake.WaitCall(t, "refusal to mallory", func(c slacktest.Call) bool {
-		return c.Method == "chat.postEphemeral" && c.User == mallory && strings.Contains(c.Text, "not allowed to confirm")
-	})
+	if v := bd.modal(t, cid, 1); !strings.Contains(v.BlockText(), "not allowed to confirm") || strings.Contains(string(v.View), "typed_confirmation") {
+		t.Fatalf("mallory's modal: %s", v.BlockText())
+	}
 	if e := bd.submit(t, mallory, cid, bd.app); !strings.Contains(e, "not allowed") {
 		t.Fatalf("mallory's submission: %q", e)
 	}
 
 	// An authorized user opens the modal; a wrong text is rejected inline.
 	bd.click(t, bob, prompt, cid)
-	view := bd.fake.WaitCall(t, "views.open", func(c slacktest.Call) bool { return c.Method == "views.open" })
+	view := bd.modal(t, cid, 2)
 	if !strings.Contains(string(view.View), `"block_id":"typed_confirmation"`) {
 		t.Fatalf("modal without the input block: %s", view.View)
 	}
@@ -224,7 +224,7 @@ func TestBadInputGetsUsage(t *testing.T) {
 		"run allowed-app --backup x1":      "`x1` is not a backup",
 		"restore allowed-app fresh":        "is not a backup id",
 		`run "allowed-app"`:                "no quotes",
-		"run <@U0BOT>":                     "mentions and channel links",
+		"run @restore-drill":               "mentions and channel links",
 		"run " + strings.Repeat("x", 3000): "commands are short",
 		"run ünïcödé":                      "is not an app name",
 		"cancel nope":                      "is not a drill id",

@@ -165,6 +165,7 @@ var (
 	herokuAppPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,29}$`)
 	localAppPattern  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$`)
 	mentionPattern   = regexp.MustCompile(`<[@#!][^>]*>`)
+	broadcastPattern = regexp.MustCompile(`<![^>]*>`)
 )
 
 // ValidAppName reports whether s can be an app: a Heroku app name or a local
@@ -211,6 +212,21 @@ func ParseCommand(text string) (Command, error) {
 	fail := func(format string, args ...any) (Command, error) {
 		return Command{}, &UsageError{Verb: def.Name, Problem: fmt.Sprintf(format, args...)}
 	}
+	if def.Name == VerbFreeze {
+		// Free text: mentions of people and channels in it stay links;
+		// @here, @channel and groups would ping everyone.
+		if m := broadcastPattern.FindString(text); m != "" {
+			return fail("%s would notify everyone: name people or the incident instead", quote(m))
+		}
+		cmd := Command{Verb: def.Name, Reason: strings.Join(words[1:], " ")}
+		if cmd.Reason == "" {
+			return fail("the reason is missing: say why, e.g. the incident")
+		}
+		if utf8.RuneCountInString(cmd.Reason) > MaxReasonLength {
+			return fail("the reason is longer than %d characters", MaxReasonLength)
+		}
+		return cmd, nil
+	}
 	var fields []token
 	if def.Name == VerbSchedule {
 		// A cron expression is quoted, and --channel may be a channel link;
@@ -231,16 +247,6 @@ func ParseCommand(text string) (Command, error) {
 		}
 	}
 	cmd := Command{Verb: def.Name}
-	if def.Name == VerbFreeze {
-		cmd.Reason = strings.Join(words[1:], " ")
-		if cmd.Reason == "" {
-			return fail("the reason is missing: say why, e.g. the incident")
-		}
-		if utf8.RuneCountInString(cmd.Reason) > MaxReasonLength {
-			return fail("the reason is longer than %d characters", MaxReasonLength)
-		}
-		return cmd, nil
-	}
 	spec := verbFlags(def.Name)
 	var args []string
 	seen := map[string]bool{}
@@ -512,6 +518,24 @@ func Escape(s string) string {
 		return s
 	}
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// slackLink is a link Slack put in a person's text (should_escape): a
+// mention or a channel.
+var slackLink = regexp.MustCompile(`<(?:@[UW][A-Z0-9]+|#[CG][A-Z0-9]+(?:\|[a-z0-9_.-]*)?)>`)
+
+// EscapeKeepLinks escapes a person's text like Escape, but keeps the
+// mentions and channel links Slack put in it, so they still show as links.
+func EscapeKeepLinks(s string) string {
+	var out strings.Builder
+	last := 0
+	for _, loc := range slackLink.FindAllStringIndex(s, -1) {
+		out.WriteString(Escape(s[last:loc[0]]))
+		out.WriteString(s[loc[0]:loc[1]])
+		last = loc[1]
+	}
+	out.WriteString(Escape(s[last:]))
+	return out.String()
 }
 
 // HelpText is the help, generated from Definitions, in mrkdwn.

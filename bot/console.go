@@ -132,7 +132,12 @@ func (t *ConsoleTransport) Respond(_ context.Context, _ string, m Message) error
 }
 
 // OpenModal is not used on the console: Prompt asks instead.
-func (t *ConsoleTransport) OpenModal(context.Context, string, slack.ModalViewRequest) error {
+func (t *ConsoleTransport) OpenModal(context.Context, string, slack.ModalViewRequest) (string, error) {
+	return "", errors.New("the console has no modals")
+}
+
+// UpdateModal is not used on the console.
+func (t *ConsoleTransport) UpdateModal(context.Context, string, slack.ModalViewRequest) error {
 	return errors.New("the console has no modals")
 }
 

@@ -40,9 +40,13 @@ type Request struct {
 	Scheduled bool
 }
 
-// FromSlashCommand normalises a slash command.
+// FromSlashCommand normalises a slash command. Slack sends its text
+// HTML-escaped (& < > as &amp; &lt; &gt;) with mentions and channels as
+// <@U…> and <#C…|name> links (should_escape): Text is it unescaped, so
+// that what the person typed is what the bot reads (and escapes once when
+// it shows it), and the links are the only <…> in it.
 func FromSlashCommand(c slack.SlashCommand, envelopeID string, at time.Time) Request {
-	return Request{Kind: KindCommand, EnvelopeID: envelopeID, User: c.UserID, Channel: c.ChannelID, Text: c.Text,
+	return Request{Kind: KindCommand, EnvelopeID: envelopeID, User: c.UserID, Channel: c.ChannelID, Text: unescape(c.Text),
 		ResponseURL: c.ResponseURL, TriggerID: c.TriggerID, At: at}
 }
 

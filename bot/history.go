@@ -63,7 +63,7 @@ func (b *Bot) postHistory(ctx context.Context, req Request, app string) {
 	}
 	png, err := trend.PNG(reps)
 	if err == nil {
-		err = up.Upload(ctx, req.Channel, ts, File{Filename: "restore-drill-trend-" + app + ".png", Title: "Restore time and size of " + app,
+		err = b.reply.upload(ctx, up, req.Channel, ts, File{Filename: "restore-drill-trend-" + app + ".png", Title: "Restore time and size of " + app,
 			AltText: fmt.Sprintf("Restore time (blue) and backup size (orange) of the last %d drills of %s; failed drills marked red.", len(reps), app), Data: png})
 	}
 	if err != nil {

@@ -64,8 +64,11 @@ type Listener struct {
 	handlers sync.WaitGroup
 }
 
-// DefaultPreAckTimeout is Listener.PreAckTimeout's default.
-const DefaultPreAckTimeout = 2 * time.Second
+// DefaultPreAckTimeout is Listener.PreAckTimeout's default. With
+// preAckGrace it makes an ack leave within 1.25 s: Slack wants it within
+// 3 s of sending the envelope, and the round trip (Slack to the bot and
+// back, a reconnect's queue) takes its share of those.
+const DefaultPreAckTimeout = time.Second
 
 // preAckGrace is how long past PreAckTimeout the listener waits for a
 // handler that does not heed its context before it acks without it.

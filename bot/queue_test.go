@@ -177,9 +177,9 @@ func TestQueue_CancelParkedDrill(t *testing.T) {
 	}
 	// The prompt can no longer be confirmed.
 	a.click(t, alice, prompt, cid)
-	a.fake.WaitCall(t, "refusal of a cancelled confirmation", func(c slacktest.Call) bool {
-		return c.Method == "chat.postEphemeral" && strings.Contains(c.Text, "cancelled")
-	})
+	if v := a.modal(t, cid, 1); !strings.Contains(v.BlockText(), "cancelled") {
+		t.Fatalf("the modal of a cancelled confirmation: %s", v.BlockText())
+	}
 	if left := scratchLeft(t, a.app); len(left) > 0 {
 		t.Errorf("scratch databases left: %v", left)
 	}

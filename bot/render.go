@@ -250,51 +250,6 @@ func stepMessage(e drill.Event, last string) Message {
 	return textMessage(s)
 }
 
-// tableMessages renders the checksum table in as many messages as it needs,
-// each under Slack's block and text limits.
-func tableMessages(r *drill.Report) []Message {
-	if len(r.Tables) == 0 {
-		return nil
-	}
-	match := 0
-	lines := make([]string, 0, len(r.Tables))
-	for _, t := range r.Tables {
-		mark := "✓"
-		if t.Match {
-			match++
-		} else {
-			mark = "✗"
-		}
-		line := fmt.Sprintf("%s %s  %d → %d rows", mark, clipRunes(drill.QuoteIdent(t.Schema)+"."+drill.QuoteIdent(t.Name), 120), t.SourceRows, t.RestoredRows)
-		if t.Problem != "" {
-			line += "  " + clipRunes(t.Problem, 200)
-		}
-		lines = append(lines, Escape(strings.ReplaceAll(line, "```", "'''")))
-	}
-	lines = append(lines, schemaDiffLines(r.SchemaDiffs)...)
-	head := fmt.Sprintf("*Checksums* — %s, %d match", drill.Plural(len(r.Tables), "table", "tables"), match)
-	if r.Verification != "" {
-		head += ": " + Escape(r.Verification)
-	}
-	if !r.Exact {
-		head += "\n_Not an exact comparison: differences are drift since the backup._"
-	}
-	var blocks []slack.Block
-	blocks = append(blocks, sections(head)...)
-	for _, part := range splitText(strings.Join(lines, "\n"), sectionLimit-8) {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("```"+part+"```"), nil, nil))
-	}
-	var out []Message
-	for i := 0; i < len(blocks); i += blocksLimit {
-		end := min(i+blocksLimit, len(blocks))
-		out = append(out, Message{Blocks: blocks[i:end]})
-	}
-	for i := range out {
-		out[i].Text = fmt.Sprintf("Checksums of drill %s (%d/%d): %s, %d match", r.DrillID, i+1, len(out), drill.Plural(len(r.Tables), "table", "tables"), match)
-	}
-	return out
-}
-
 // schemaDiffLines shows each schema difference from both sides, as a diff
 // does: "-" the source's line, "+" the restore's.
 func schemaDiffLines(diffs []drill.SchemaDiff) []string {

@@ -35,6 +35,9 @@ var (
 	ErrNotInChannel = errors.New("the bot is not in the channel")
 	// ErrChannelNotFound: the bot cannot see the channel (private or a DM).
 	ErrChannelNotFound = errors.New("the bot cannot see the channel")
+	// ErrBlocksRejected: Slack refused the message's blocks
+	// (invalid_blocks, msg_blocks_too_long); its text alone may pass.
+	ErrBlocksRejected = errors.New("the message's blocks were refused")
 )
 
 // Transport delivers messages and opens modals: Slack's Web API in
@@ -45,7 +48,9 @@ type Transport interface {
 	Ephemeral(ctx context.Context, channel, user string, m Message) error
 	// Respond answers through a command's response_url, ephemerally.
 	Respond(ctx context.Context, responseURL string, m Message) error
-	OpenModal(ctx context.Context, triggerID string, v slack.ModalViewRequest) error
+	// OpenModal opens a modal and returns its view id.
+	OpenModal(ctx context.Context, triggerID string, v slack.ModalViewRequest) (viewID string, err error)
+	UpdateModal(ctx context.Context, viewID string, v slack.ModalViewRequest) error
 	Join(ctx context.Context, channel string) error
 	GroupMembers(ctx context.Context, group string) ([]string, error)
 }
@@ -89,12 +94,28 @@ func classify(what string, err error) error {
 	if errors.As(err, &se) {
 		switch se.Err {
 		case "not_in_channel":
-			return fmt.Errorf("%s: %w", what, ErrNotInChannel)
+			return fmt.Errorf("%s: %w (%w)", what, ErrNotInChannel, err)
 		case "channel_not_found":
-			return fmt.Errorf("%s: %w", what, ErrChannelNotFound)
+			return fmt.Errorf("%s: %w (%w)", what, ErrChannelNotFound, err)
+		case "invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long":
+			return fmt.Errorf("%s: %w (%w)", what, ErrBlocksRejected, err)
 		}
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// slackReason is what Slack said in err, in a few words: its error code
+// (restricted_action, is_archived…) or HTTP status.
+func slackReason(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	var sc slack.StatusCodeError
+	if errors.As(err, &sc) {
+		return fmt.Sprintf("HTTP %d", sc.Code)
+	}
+	return "no answer"
 }
 
 func msgOptions(m Message) []slack.MsgOption {
@@ -149,10 +170,22 @@ func (t *SlackTransport) Respond(ctx context.Context, responseURL string, m Mess
 	})
 }
 
-// OpenModal calls views.open; it is not retried, since trigger ids last 3 s.
-func (t *SlackTransport) OpenModal(ctx context.Context, triggerID string, v slack.ModalViewRequest) error {
-	_, err := t.Client.OpenViewContext(ctx, triggerID, v)
-	return classify("views.open", err)
+// OpenModal calls views.open; it is not retried, since trigger ids last 3 s
+// and work once.
+func (t *SlackTransport) OpenModal(ctx context.Context, triggerID string, v slack.ModalViewRequest) (string, error) {
+	resp, err := t.Client.OpenViewContext(ctx, triggerID, v)
+	if err != nil {
+		return "", classify("views.open", err)
+	}
+	return resp.ID, nil
+}
+
+// UpdateModal calls views.update on an open view.
+func (t *SlackTransport) UpdateModal(ctx context.Context, viewID string, v slack.ModalViewRequest) error {
+	return t.retry(ctx, "views.update", func() error {
+		_, err := t.Client.UpdateViewContext(ctx, v, "", "", viewID)
+		return err
+	})
 }
 
 // Join calls conversations.join.
@@ -183,11 +216,45 @@ type replier struct {
 }
 
 // redact removes credentials from m's text and blocks, and keeps m within
-// Slack's blocks per message.
+// Slack's blocks and text per message.
 func (r *replier) redact(m Message) Message {
 	m = r.redactOnly(m)
-	m.Blocks = capBlocks(m.Blocks)
+	m.Blocks = capText(capBlocks(m.Blocks))
 	return m
+}
+
+// textOnly is m without its blocks, for Slack to take when it refused
+// them: their text, as plain mrkdwn text, within Slack's text limit.
+func textOnly(m Message) Message {
+	var parts []string
+	for _, b := range m.Blocks {
+		raw, err := json.Marshal(b)
+		if err != nil {
+			continue
+		}
+		var v struct {
+			Text *struct {
+				Text string `json:"text"`
+			} `json:"text"`
+			Elements []struct {
+				Text string `json:"text"`
+			} `json:"elements"`
+		}
+		_ = json.Unmarshal(raw, &v)
+		if v.Text != nil {
+			parts = append(parts, v.Text.Text)
+		}
+		for _, e := range v.Elements {
+			if e.Text != "" {
+				parts = append(parts, e.Text)
+			}
+		}
+	}
+	text := strings.Join(parts, "\n")
+	if text == "" {
+		text = m.Text
+	}
+	return Message{Text: clipRunes(text, textLimit)}
 }
 
 // redactOnly removes credentials from m's text and blocks.
@@ -300,24 +367,66 @@ func (r *replier) post(ctx context.Context, channel string, m Message, o PostOpt
 		}
 		ts, err = r.t.Post(ctx, channel, m, o)
 	}
+	if errors.Is(err, ErrBlocksRejected) && len(m.Blocks) > 0 {
+		loggerFrom(ctx, r.logger).Warn("Slack refused a message's blocks: posting its text alone", "channel", channel, "err", r.redactor.Redact(err.Error()))
+		ts, err = r.t.Post(ctx, channel, textOnly(m), o)
+	}
 	if err != nil {
 		loggerFrom(ctx, r.logger).Warn("post failed", "channel", channel, "err", r.redactor.Redact(err.Error()))
 	}
 	return ts, err
 }
 
+// upload shares f in channel's thread ts with up. Sharing a file needs the
+// bot in the channel: in a public channel it has not joined, it joins and
+// tries again.
+func (r *replier) upload(ctx context.Context, up Uploader, channel, ts string, f File) error {
+	err := up.Upload(ctx, channel, ts, f)
+	if errors.Is(err, ErrNotInChannel) {
+		if err = r.t.Join(ctx, channel); err == nil {
+			err = up.Upload(ctx, channel, ts, f)
+		}
+	}
+	return err
+}
+
 func (r *replier) update(ctx context.Context, channel, ts string, m Message) error {
-	err := r.t.Update(ctx, channel, ts, r.redact(m))
+	m = r.redact(m)
+	err := r.t.Update(ctx, channel, ts, m)
+	if errors.Is(err, ErrBlocksRejected) && len(m.Blocks) > 0 {
+		err = r.t.Update(ctx, channel, ts, textOnly(m))
+	}
 	if err != nil {
 		loggerFrom(ctx, r.logger).Warn("update failed", "channel", channel, "ts", ts, "err", r.redactor.Redact(err.Error()))
 	}
 	return err
 }
 
-func (r *replier) ephemeral(ctx context.Context, channel, user string, m Message) {
-	if err := r.t.Ephemeral(ctx, channel, user, r.redact(m)); err != nil {
-		r.logger.Warn("ephemeral failed", "channel", channel, "err", r.redactor.Redact(err.Error()))
+// ephemeral shows m to user in channel. chat.postEphemeral needs the bot
+// in the channel (chat:write.public does not cover it): in a public
+// channel it has not joined, it joins and tries again; where it cannot
+// join (a private channel, a DM), m goes through responseURL, which works
+// anywhere.
+func (r *replier) ephemeral(ctx context.Context, channel, user, responseURL string, m Message) {
+	m = r.redact(m)
+	err := r.t.Ephemeral(ctx, channel, user, m)
+	if errors.Is(err, ErrNotInChannel) {
+		if err = r.t.Join(ctx, channel); err == nil {
+			err = r.t.Ephemeral(ctx, channel, user, m)
+		}
 	}
+	if errors.Is(err, ErrBlocksRejected) {
+		err = r.t.Ephemeral(ctx, channel, user, textOnly(m))
+	}
+	if err == nil {
+		return
+	}
+	if responseURL != "" {
+		if rerr := r.t.Respond(ctx, responseURL, m); rerr == nil {
+			return
+		}
+	}
+	loggerFrom(ctx, r.logger).Warn("ephemeral failed", "channel", channel, "err", r.redactor.Redact(err.Error()))
 }
 
 func (r *replier) respond(ctx context.Context, url string, m Message) {
@@ -339,32 +448,15 @@ const ackPayloadLimit = 16 * 1024
 func (b *Bot) ackPayload(req Request, m Message) (payload any, more Later) {
 	m = b.reply.redactOnly(m)
 	a := ackMessage{ResponseType: "ephemeral", Text: m.Text, Blocks: m.Blocks}
-	if raw, err := json.Marshal(a); err == nil && len(raw) < ackPayloadLimit && len(a.Blocks) <= blocksLimit {
+	if raw, err := json.Marshal(a); err == nil && len(raw) < ackPayloadLimit && len(a.Blocks) <= blocksLimit && blocksTextLength(a.Blocks) <= messageTextLimit {
 		return a, nil
 	}
 	brief := "The answer is too long for a reply here: I am sending it in a few messages."
 	return ackMessage{ResponseType: "ephemeral", Text: brief, Blocks: sections(brief)}, func(ctx context.Context) {
-		for _, part := range splitMessage(m) {
-			b.reply.ephemeral(ctx, req.Channel, req.User, part)
+		for _, part := range fitMessages(m) {
+			b.reply.ephemeral(ctx, req.Channel, req.User, req.ResponseURL, part)
 		}
 	}
-}
-
-// splitMessage cuts m into messages of at most blocksLimit blocks each.
-func splitMessage(m Message) []Message {
-	if len(m.Blocks) <= blocksLimit {
-		return []Message{m}
-	}
-	var out []Message
-	for i := 0; i < len(m.Blocks); i += blocksLimit {
-		j := min(i+blocksLimit, len(m.Blocks))
-		text := m.Text
-		if i > 0 {
-			text = fmt.Sprintf("(continued, part %d)", i/blocksLimit+1)
-		}
-		out = append(out, Message{Text: text, Blocks: m.Blocks[i:j]})
-	}
-	return out
 }
 
 // redactPayload redacts an ack payload: a command's reply, or the errors

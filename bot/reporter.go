@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -86,9 +85,10 @@ func newReporter(b *Bot, channel string, v drillView) *reporter {
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// start posts the parent message. ErrChannelNotFound means the bot cannot
-// post here at all; other errors leave the drill to run, the reporter trying
-// again later.
+// start posts the parent message. When Slack refuses it (the bot cannot
+// see the channel, the channel is archived or restricted, Slack fails),
+// start returns the error and the drill must not start: nobody could
+// follow it.
 func (r *reporter) start(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -96,7 +96,7 @@ func (r *reporter) start(ctx context.Context) error {
 	m := r.view.parent()
 	r.mu.Unlock()
 	ts, err := r.b.reply.post(ctx, r.channel, m, PostOptions{})
-	if errors.Is(err, ErrChannelNotFound) {
+	if err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -320,9 +320,7 @@ func (r *reporter) deliver(ctx context.Context, it queued) bool {
 		post(textMessage(fmt.Sprintf("Drill %s ended without a report.", code(e.DrillID))), true)
 		return true
 	}
-	for _, m := range tableMessages(e.Report) {
-		post(m, false)
-	}
+	r.postChecksums(ctx, ts, e.Report, post)
 	v := verdictMessage(e.Report)
 	post(v, true)
 	r.mu.Lock()

@@ -48,10 +48,7 @@ func (bd *bundle) restoreVerdict(t *testing.T, parent slacktest.Call, id string)
 // the modal.
 func (bd *bundle) confirmTyped(t *testing.T, u string, prompt slacktest.Call, id, typed string) {
 	t.Helper()
-	bd.click(t, u, prompt, id)
-	bd.fake.WaitCall(t, "views.open for "+id, func(c slacktest.Call) bool {
-		return c.Method == "views.open" && strings.Contains(string(c.View), `"private_metadata":"`+id+`"`)
-	})
+	bd.clickModal(t, u, prompt, id)
 	if e := bd.submit(t, u, id, typed); e != "" {
 		t.Fatalf("%q rejected: %s", typed, e)
 	}
@@ -233,9 +230,7 @@ func TestRestoreIntoProduction_LocalTwoPerson(t *testing.T) {
 	}
 	// The app name alone is not enough: rejected inline.
 	bd.click(t, bob, prompt, cid)
-	view := bd.fake.WaitCall(t, "views.open", func(c slacktest.Call) bool {
-		return c.Method == "views.open" && strings.Contains(string(c.View), `"private_metadata":"`+cid+`"`)
-	})
+	view := bd.modal(t, cid, 1)
 	if !strings.Contains(string(view.View), "Type "+proof+" to confirm") {
 		t.Fatalf("the modal does not ask for %q: %s", proof, view.View)
 	}

@@ -221,8 +221,9 @@ func (s hungStore) Frozen(ctx context.Context) (bool, string, string, time.Time,
 }
 
 // TestSlowDependencyAcksInTime: while the state database hangs, every
-// command is still acked within 3 s (a "try again" for those that need it),
-// and a cancel is answered at once rather than queued behind them.
+// command is still acked within 1.5 s, well inside Slack's 3 s once the
+// round trip is counted (a "try again" for those that need it), and a
+// cancel is answered at once rather than queued behind them.
 func TestSlowDependencyAcksInTime(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
@@ -240,7 +241,7 @@ func TestSlowDependencyAcksInTime(t *testing.T) {
 	}
 	for _, id := range runs {
 		a := bd.fake.WaitAck(t, id)
-		if a.Latency >= 3*time.Second {
+		if a.Latency >= 1500*time.Millisecond {
 			t.Errorf("ack of %s took %s", id, a.Latency)
 		}
 		if txt := ackText(t, a); !strings.Contains(txt, "try again") {
@@ -304,7 +305,9 @@ func TestStalledSlackCallsAreBounded(t *testing.T) {
 // TestLongSchedulesAck: a schedules list too big for an ack (slack-go
 // refuses acks of 20 KB and more, leaving the envelope unacked) is acked
 // briefly and sent in full with the Web API, in messages within Slack's
-// block limit (checked by the harness's invariants).
+// block and text limits (12,000 characters across a message's blocks),
+// joining the channel first (ephemeral messages need membership); the
+// harness's invariants fail on any call Slack refused.
 func TestLongSchedulesAck(t *testing.T) {
 	t.Parallel()
 	store := drilltest.NewStateStore(t)
@@ -324,7 +327,7 @@ func TestLongSchedulesAck(t *testing.T) {
 	bd.bot.Wait() // the list is sent after the ack
 	var all strings.Builder
 	for _, c := range bd.fake.Calls() {
-		if c.Method == "chat.postEphemeral" {
+		if c.Method == "chat.postEphemeral" && c.Error == "" {
 			all.WriteString(c.BlockText())
 		}
 	}

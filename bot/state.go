@@ -66,7 +66,7 @@ func loggerFrom(ctx context.Context, fallback *slog.Logger) *slog.Logger {
 // frozenMessage is the freeze sentence.
 func frozenMessage(by, reason string, at time.Time) Message {
 	return textMessage(fmt.Sprintf(":ice_cube: Drills are frozen since %s by %s: %s. No drill, restore or capture starts until `%s unfreeze`, except an emergency `restore … --force`.",
-		at.UTC().Format("2006-01-02 15:04 UTC"), user(by), Escape(reason), SlashCommand))
+		at.UTC().Format("2006-01-02 15:04 UTC"), user(by), EscapeKeepLinks(reason), SlashCommand))
 }
 
 // refuse checks the state database before a drill, restore or capture

@@ -4,6 +4,18 @@
 // every ack is recorded with wait-for helpers; faults (not_in_channel,
 // channel_not_found, expired_trigger_id, 429 with Retry-After, slow methods,
 // a dropped socket) can be injected.
+//
+// It is as strict as Slack (see the reference's section 8), at call time:
+// the bot token has the manifest's scopes and nothing more (missing_scope);
+// blocks over Block Kit's limits are invalid_blocks, text across all blocks
+// over 12,000 characters msg_blocks_too_long; the bot is a member of no
+// channel until it joins or a test says it was invited, and
+// chat.postEphemeral or sharing a file outside its channels is
+// not_in_channel; a trigger_id
+// opens one view within 3 s; a response_url takes 5 messages within 30
+// minutes; chat.update needs a ts the bot posted; an ack later than 3 s is
+// recorded with its payload dropped; and command text arrives HTML-escaped,
+// with #channel and @user as links when the manifest says should_escape.
 package slacktest
 
 import (
@@ -20,6 +32,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/restore-drill/restore-drill/bot"
 )
 
 // Call is one recorded Web API or response_url call.
@@ -40,6 +54,8 @@ type Call struct {
 	// View is views.open's view (JSON).
 	View      json.RawMessage
 	TriggerID string
+	// ViewID is the view views.open opened, or views.update updated.
+	ViewID string
 	// ReplaceOriginal is response_url's replace_original.
 	ReplaceOriginal bool
 	ResponseType    string
@@ -48,6 +64,9 @@ type Call struct {
 	// Reply is the ts the fake answered with; Error the error it answered.
 	Reply string
 	Error string
+	// Injected: the error is a fault the test injected (Fail, RateLimit),
+	// not one the bot's call earned.
+	Injected bool
 	// FileID, Filename and File are a file upload's: files.getUploadURLExternal
 	// names it, the upload carries the bytes, files.completeUploadExternal
 	// shares it (with Channel and ThreadTS) and carries the bytes uploaded.
@@ -62,6 +81,10 @@ type Ack struct {
 	// Latency is from the envelope's send to the ack's arrival.
 	Latency time.Duration
 	At      time.Time
+	// Late: the ack came after 3 s, so Slack dropped it and its payload
+	// (Payload is then nil, Dropped what it was).
+	Late    bool
+	Dropped json.RawMessage
 }
 
 // Server is the fake Slack.
@@ -70,6 +93,11 @@ type Server struct {
 	AppToken, BotToken string
 	// PingInterval is how often the socket pings; 5 s when zero.
 	PingInterval time.Duration
+	// AckDeadline is when an ack comes too late; Slack's 3 s when zero.
+	AckDeadline time.Duration
+	// RejectedOK stops the test from failing on calls Slack rejected as
+	// the caller's mistake (Call.Rejected): for tests of the fake itself.
+	RejectedOK bool
 
 	srv *httptest.Server
 
@@ -91,9 +119,20 @@ type Server struct {
 	files    map[string][]byte // uploaded file bytes by file id
 	names    map[string]string // file names by file id
 	refuse   bool              // apps.connections.open fails
-	conn     *websocket.Conn
-	connDone chan struct{}
-	writeMu  sync.Mutex
+	// Strictness (strict.go).
+	scopes       map[string]bool
+	shouldEscape bool
+	members      map[string]bool   // channels the bot is in
+	messages     map[string]bool   // channel/ts of messages chat.update may edit
+	views        map[string]bool   // ids of open views
+	triggers     map[string]string // trigger_id → envelope id it came with
+	usedTriggers map[string]bool   // trigger_ids already exchanged for a view
+	responseUses map[string]int    // response_url uses by envelope id
+	channelNames map[string]string // channel name → id
+	userNames    map[string]string // user name → id
+	conn         *websocket.Conn
+	connDone     chan struct{}
+	writeMu      sync.Mutex
 }
 
 type fault struct {
@@ -102,7 +141,8 @@ type fault struct {
 	status     int
 }
 
-// New starts a fake Slack, closed at cleanup.
+// New starts a fake Slack, closed at cleanup, when the test fails if the
+// bot made a call Slack rejected as its mistake (see RejectedOK).
 func New(tb testing.TB) *Server {
 	tb.Helper()
 	s := &Server{
@@ -111,14 +151,30 @@ func New(tb testing.TB) *Server {
 		nextTS: 1700000000000100, faults: map[string][]fault{}, slow: map[string]time.Duration{},
 		groups: map[string][]string{}, outside: map[string]bool{}, private: map[string]bool{},
 		files: map[string][]byte{}, names: map[string]string{},
+		shouldEscape: bot.ManifestShouldEscape(), members: map[string]bool{}, messages: map[string]bool{}, views: map[string]bool{},
+		triggers: map[string]string{}, usedTriggers: map[string]bool{}, responseUses: map[string]int{},
+		channelNames: map[string]string{}, userNames: map[string]string{},
 	}
+	s.SetScopes(bot.ManifestScopes()...)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/", s.api)
 	mux.HandleFunc("/link/", s.link)
 	mux.HandleFunc("/response/", s.response)
 	mux.HandleFunc("/upload/", s.upload)
 	s.srv = httptest.NewServer(mux)
-	tb.Cleanup(s.Close)
+	tb.Cleanup(func() {
+		s.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.RejectedOK {
+			return
+		}
+		for _, c := range s.calls {
+			if c.Rejected() {
+				tb.Errorf("Slack rejected a %s call: %s (text %.80q)", c.Method, c.Error, c.Text)
+			}
+		}
+	})
 	return s
 }
 
@@ -168,6 +224,16 @@ func (s *Server) Fail(method, err string, n int) {
 	}
 }
 
+// FailStatus makes the next n calls of method answer HTTP status (a 5xx:
+// Slack itself failing).
+func (s *Server) FailStatus(method string, status, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults[method] = append(s.faults[method], fault{err: http.StatusText(status), status: status})
+	}
+}
+
 // RateLimit makes the next n calls of method answer HTTP 429 with
 // Retry-After: retryAfter seconds.
 func (s *Server) RateLimit(method string, retryAfter, n int) {
@@ -212,6 +278,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		c.Token = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		c.View = body["view"]
 		_ = json.Unmarshal(body["trigger_id"], &c.TriggerID)
+		_ = json.Unmarshal(body["view_id"], &c.ViewID)
 		raw, _ := json.Marshal(body)
 		c.Body = string(raw)
 	} else {
@@ -257,11 +324,15 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	if q := s.faults[method]; len(q) > 0 {
 		f := q[0]
 		s.faults[method] = q[1:]
-		c.Error = f.err
+		c.Error, c.Injected = f.err, true
 		record()
 		if f.status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", strconv.Itoa(f.retryAfter))
 			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		if f.status != http.StatusOK {
+			w.WriteHeader(f.status)
 			return
 		}
 		writeJSON(w, map[string]any{"ok": false, "error": f.err})
@@ -272,13 +343,29 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		record()
 		writeJSON(w, map[string]any{"ok": false, "error": e})
 	}
+	scope, known := RequiredScope(method)
+	if known && scope != "" && !s.scopes[scope] {
+		c.Error = "missing_scope"
+		record()
+		writeJSON(w, map[string]any{"ok": false, "error": "missing_scope", "needed": scope})
+		return
+	}
 	switch method {
 	case "chat.postMessage", "chat.update", "chat.postEphemeral":
 		if s.private[c.Channel] {
 			fail("channel_not_found")
 			return
 		}
-		if method == "chat.postMessage" && s.outside[c.Channel] {
+		member := s.members[c.Channel]
+		switch {
+		case method == "chat.postMessage" && s.outside[c.Channel] && !member:
+			fail("not_in_channel")
+			return
+		case method == "chat.postMessage" && !member && !s.scopes["chat:write.public"]:
+			fail("not_in_channel")
+			return
+		case method == "chat.postEphemeral" && !member:
+			// chat:write.public covers chat.postMessage only.
 			fail("not_in_channel")
 			return
 		}
@@ -286,8 +373,17 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 			fail("no_text")
 			return
 		}
+		if e := checkMessage(c.Blocks); e != "" {
+			fail(e)
+			return
+		}
 		ts := c.TS
-		if method != "chat.update" {
+		if method == "chat.update" {
+			if !s.messages[c.Channel+"/"+ts] {
+				fail("message_not_found")
+				return
+			}
+		} else {
 			s.nextTS += 100
 			ts = fmt.Sprintf("%d.%06d", s.nextTS/1000000, s.nextTS%1000000)
 		}
@@ -297,14 +393,32 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, map[string]any{"ok": true, "message_ts": ts})
 			return
 		}
+		s.messages[c.Channel+"/"+ts] = true
 		writeJSON(w, map[string]any{"ok": true, "channel": c.Channel, "ts": ts, "text": c.Text})
 	case "views.open":
-		if c.TriggerID == "" {
-			fail("invalid_trigger_id")
+		if e := s.triggerProblem(c.TriggerID, c.At); e != "" {
+			fail(e)
+			return
+		}
+		if e := checkView(c.View); e != "" {
+			fail(e)
+			return
+		}
+		c.ViewID = "V" + strconv.Itoa(len(s.calls)+1)
+		s.views[c.ViewID] = true
+		record()
+		writeJSON(w, map[string]any{"ok": true, "view": map[string]any{"id": c.ViewID}})
+	case "views.update":
+		if !s.views[c.ViewID] {
+			fail("not_found")
+			return
+		}
+		if e := checkView(c.View); e != "" {
+			fail(e)
 			return
 		}
 		record()
-		writeJSON(w, map[string]any{"ok": true, "view": map[string]any{"id": "V" + strconv.Itoa(len(s.calls))}})
+		writeJSON(w, map[string]any{"ok": true, "view": map[string]any{"id": c.ViewID}})
 	case "usergroups.users.list":
 		users, ok := s.groups[form["usergroup"]]
 		if !ok {
@@ -346,6 +460,12 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 			fail("channel_not_found")
 			return
 		}
+		if c.Channel != "" && !s.members[c.Channel] {
+			// Sharing a file needs membership; chat:write.public does not
+			// cover it (getnao/nao#1372).
+			fail("not_in_channel")
+			return
+		}
 		record()
 		writeJSON(w, map[string]any{"ok": true, "files": []map[string]any{{"id": files[0].ID, "title": files[0].Title}}})
 	case "conversations.join":
@@ -354,6 +474,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		delete(s.outside, c.Channel)
+		s.members[c.Channel] = true
 		record()
 		writeJSON(w, map[string]any{"ok": true, "channel": map[string]any{"id": c.Channel}})
 	default:
@@ -422,9 +543,22 @@ func (s *Server) response(w http.ResponseWriter, r *http.Request) {
 	c := Call{Method: "response_url", At: time.Now(), Text: body.Text, Blocks: body.Blocks, ResponseType: body.ResponseType,
 		ReplaceOriginal: body.ReplaceOriginal, ThreadTS: body.ThreadTS, Body: raw.String(), TS: strings.TrimPrefix(r.URL.Path, "/response/")}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.notify()
+	c.Error = s.responseProblem(c.TS, c.At)
+	if c.Error == "" {
+		c.Error = checkMessage(body.Blocks)
+	}
+	if c.Error == "" && body.Text == "" && len(body.Blocks) == 0 {
+		c.Error = "no_text"
+	}
 	s.calls = append(s.calls, c)
-	s.notify()
-	s.mu.Unlock()
+	if c.Error != "" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": c.Error})
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = w.Write([]byte("ok"))
 }
@@ -598,7 +732,17 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		if _, dup := s.acks[a.EnvelopeID]; !dup {
 			s.ackOrder = append(s.ackOrder, a.EnvelopeID)
-			s.acks[a.EnvelopeID] = Ack{EnvelopeID: a.EnvelopeID, Payload: a.Payload, Latency: now.Sub(s.sent[a.EnvelopeID]), At: now}
+			ack := Ack{EnvelopeID: a.EnvelopeID, Payload: a.Payload, Latency: now.Sub(s.sent[a.EnvelopeID]), At: now}
+			deadline := s.AckDeadline
+			if deadline <= 0 {
+				deadline = AckDeadline
+			}
+			if ack.Latency > deadline {
+				// Too late: Slack has shown operation_timeout and ignores
+				// the answer.
+				ack.Late, ack.Payload, ack.Dropped = true, nil, a.Payload
+			}
+			s.acks[a.EnvelopeID] = ack
 		}
 		s.notify()
 		s.mu.Unlock()
@@ -724,7 +868,8 @@ func (s *Server) envelopeID() (id string, n int) {
 	return fmt.Sprintf("env-%06d", s.nextEnv), s.nextEnv
 }
 
-// Slash is one slash command invocation.
+// Slash is one slash command invocation. Text is what the person typed:
+// the fake sends it as Slack does (see commandText).
 type Slash struct {
 	User, Channel, Text string
 }
@@ -734,15 +879,33 @@ type Slash struct {
 func (s *Server) SlashCommand(tb testing.TB, c Slash) string {
 	tb.Helper()
 	id, n := s.envelopeID()
+	trigger := s.trigger(id, n)
+	s.mu.Lock()
+	name := "ops"
+	for nm, ch := range s.channelNames {
+		if ch == c.Channel {
+			name = nm
+		}
+	}
+	s.mu.Unlock()
 	s.send(tb, id, map[string]any{
 		"type": "slash_commands", "envelope_id": id, "accepts_response_payload": true,
 		"payload": map[string]any{
-			"token": "deprecated-verification-token", "team_id": "T111", "team_domain": "acme", "channel_id": c.Channel, "channel_name": "ops",
-			"user_id": c.User, "user_name": strings.ToLower(c.User), "command": "/restore-drill", "text": c.Text,
-			"api_app_id": "A111", "response_url": s.ResponseURL(id), "trigger_id": fmt.Sprintf("trig-%d", n),
+			"token": "deprecated-verification-token", "team_id": "T111", "team_domain": "acme", "channel_id": c.Channel, "channel_name": name,
+			"user_id": c.User, "user_name": strings.ToLower(c.User), "command": "/restore-drill", "text": s.commandText(c.Text),
+			"api_app_id": "A111", "response_url": s.ResponseURL(id), "trigger_id": trigger,
 		},
 	})
 	return id
+}
+
+// trigger is the trigger_id handed out with envelope id (the n-th).
+func (s *Server) trigger(id string, n int) string {
+	t := fmt.Sprintf("trig-%d", n)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.triggers[t] = id
+	return t
 }
 
 // ResponseURL is the response_url handed out with envelope id.
@@ -757,11 +920,12 @@ type Click struct {
 func (s *Server) Click(tb testing.TB, c Click) string {
 	tb.Helper()
 	id, n := s.envelopeID()
+	trigger := s.trigger(id, n)
 	s.send(tb, id, map[string]any{
 		"type": "interactive", "envelope_id": id, "accepts_response_payload": false,
 		"payload": map[string]any{
 			"type": "block_actions", "user": map[string]any{"id": c.User, "username": strings.ToLower(c.User), "team_id": "T111"},
-			"api_app_id": "A111", "trigger_id": fmt.Sprintf("trig-%d", n), "response_url": s.ResponseURL(id),
+			"api_app_id": "A111", "trigger_id": trigger, "response_url": s.ResponseURL(id),
 			"container": map[string]any{"type": "message", "message_ts": c.MessageTS, "channel_id": c.Channel, "is_ephemeral": false},
 			"channel":   map[string]any{"id": c.Channel, "name": "ops"},
 			"message":   map[string]any{"ts": c.MessageTS, "type": "message"},
