@@ -152,6 +152,9 @@ func (p *Provider) interpret(err error, dbname string) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	if de := (*drill.Error)(nil); errors.As(err, &de) {
+		return err // already says what to do (e.g. an unsafe canary table)
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
