@@ -58,19 +58,34 @@ func (p *Provider) readable(ctx context.Context, b drill.Backup, file string) (i
 	return strings.Count(string(list), " TABLE DATA "), nil
 }
 
-// pgRestore restores file into the database called name with pg_restore -j.
-// Any error pg_restore reports fails the restore.
+// pgRestore restores file into the database called name. Drills and
+// emergency restores take this one path with the same options, so a drill
+// predicts what an incident restore will do (a role missing since the
+// backup fails both).
+//
+// Owners and grants are restored: on this server the app's roles exist and
+// must own and reach their data, and PostgreSQL then runs index and
+// materialized view expressions as their owners, in a security-restricted
+// operation (reference/postgres.md, "Who runs the owner's code"). What
+// would run as the restoring role is checked first (restrictedLoad): the
+// definitions go in (no code runs), then, before a row is loaded, the
+// restore is refused if loading would call functions of another,
+// unprivileged role. Any error pg_restore reports fails the restore.
 func (p *Provider) pgRestore(ctx context.Context, b drill.Backup, name, file string, total int, progress drill.ProgressFunc) (drill.RestoreResult, error) {
 	var res drill.RestoreResult
+	if err := p.runRestore(ctx, b, name, file, &res, nil, "--section=pre-data"); err != nil {
+		return res, err
+	}
+	if err := p.restrictedLoad(ctx, b, name); err != nil {
+		return res, err
+	}
 	// With -j, pg_restore prints "finished item N TABLE DATA schema name";
 	// without, "processing data for table". Count each table once.
 	done := map[string]bool{}
 	onLine := func(line string) {
 		switch {
-		case strings.Contains(line, "warning:") && !strings.Contains(line, "errors ignored on restore"):
-			res.Warnings = append(res.Warnings, line)
-			return
 		case progress == nil:
+			return
 		case strings.Contains(line, "finished item") && strings.Contains(line, " TABLE DATA "):
 			done[line[strings.Index(line, " TABLE DATA ")+len(" TABLE DATA "):]] = true
 		case strings.Contains(line, "processing data for table"):
@@ -78,29 +93,116 @@ func (p *Provider) pgRestore(ctx context.Context, b drill.Backup, name, file str
 		default:
 			return
 		}
-		if progress != nil && len(done) > 0 {
-			n := min(len(done), total)
-			progress(drill.Progress{Message: fmt.Sprintf("restored %d of %d tables' data (%d%%)", n, total, 100*n/max(total, 1))})
+		n := min(len(done), total)
+		progress(drill.Progress{Message: fmt.Sprintf("restored %d of %d tables' data (%d%%)", n, total, 100*n/max(total, 1))})
+	}
+	err := p.runRestore(ctx, b, name, file, &res, onLine, "--section=data", "--section=post-data", "--jobs="+fmt.Sprint(p.cfg.Jobs))
+	return res, err
+}
+
+// runRestore runs one pg_restore of file into name with args, collecting
+// its warnings into res. Any error it reports fails the restore.
+func (p *Provider) runRestore(ctx context.Context, b drill.Backup, name, file string, res *drill.RestoreResult, onLine func(string), args ...string) error {
+	each := func(line string) {
+		if strings.Contains(line, "warning:") && !strings.Contains(line, "errors ignored on restore") {
+			res.Warnings = append(res.Warnings, line)
+			return
+		}
+		if onLine != nil {
+			onLine(line)
 		}
 	}
-	args := []string{"--jobs=" + fmt.Sprint(p.cfg.Jobs), "--verbose", "--dbname=" + name}
-	if !drill.IsEmergency(ctx) {
-		// A drill's scratch database needs no owners or grants; an
-		// emergency restore's database becomes production on this same
-		// server, where its roles exist and must own and reach their data.
-		args = append(args, "--no-owner", "--no-acl")
+	args = append(args, "--verbose", "--dbname="+name, file)
+	_, err := p.runTool(ctx, p.cfg.PgRestore, each, args...)
+	if err == nil {
+		return nil
 	}
-	_, err := p.runTool(ctx, p.cfg.PgRestore, onLine, append(args, file)...)
+	if ctx.Err() != nil {
+		return err
+	}
+	var te *toolError
+	n := 0
+	if errors.As(err, &te) {
+		n = len(te.errors)
+	}
+	return drill.Wrap(drill.EFAILED, err, "the restore of %s onto %s reported %d errors, so it is a failed restore: %s", b.ID, name, n, toolMessage(err))
+}
+
+// loadCode lists, in the database being restored, the code PostgreSQL runs
+// as the restoring role while it loads rows (COPY): CHECK constraints of
+// tables and domains, generated columns and partition keys, with the
+// functions they call (directly or through operators) that belong to
+// neither a superuser nor the restoring role. Index and materialized view
+// expressions are not here: they run as their table's owner.
+const loadCode = `
+WITH code AS (
+	SELECT pg_catalog.format('CHECK constraint %I on %s', k.conname,
+		CASE WHEN k.conrelid <> 0 THEN k.conrelid::pg_catalog.regclass::pg_catalog.text ELSE 'domain ' || k.contypid::pg_catalog.regtype::pg_catalog.text END) AS what,
+		d.refclassid, d.refobjid
+	FROM pg_catalog.pg_constraint k
+	JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
+	WHERE k.contype = 'c'
+	UNION ALL
+	SELECT pg_catalog.format('generated column %I of %s', a.attname, a.attrelid::pg_catalog.regclass), d.refclassid, d.refobjid
+	FROM pg_catalog.pg_attrdef ad
+	JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum AND a.attgenerated <> ''
+	JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = ad.oid
+	UNION ALL
+	SELECT pg_catalog.format('partition key of %s', pt.partrelid::pg_catalog.regclass), d.refclassid, d.refobjid
+	FROM pg_catalog.pg_partitioned_table pt
+	JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = pt.partrelid
+), called AS (
+	SELECT what, CASE d.refclassid
+		WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass THEN d.refobjid
+		WHEN 'pg_catalog.pg_operator'::pg_catalog.regclass THEN (SELECT o.oprcode::pg_catalog.oid FROM pg_catalog.pg_operator o WHERE o.oid = d.refobjid)
+	END AS fn
+	FROM code d
+)
+SELECT DISTINCT c.what, f.oid::pg_catalog.regprocedure::pg_catalog.text, pg_catalog.pg_get_userbyid(f.proowner)
+FROM called c
+JOIN pg_catalog.pg_proc f ON f.oid = c.fn
+JOIN pg_catalog.pg_roles r ON r.oid = f.proowner
+WHERE NOT r.rolsuper AND r.rolname <> current_user
+ORDER BY 1, 2`
+
+// restrictedLoad refuses to load rows into name when loading would run
+// functions of another, unprivileged role (loadCode) with the restoring
+// role's privileges: a drill run as a superuser would otherwise hand that
+// role the server. SET ROLE cannot contain it (the function can RESET
+// ROLE), so the restore stops before a row is loaded.
+func (p *Provider) restrictedLoad(ctx context.Context, b drill.Backup, name string) error {
+	conn, err := p.connect(ctx, name)
 	if err != nil {
-		if ctx.Err() != nil {
-			return res, err
-		}
-		var te *toolError
-		n := 0
-		if errors.As(err, &te) {
-			n = len(te.errors)
-		}
-		return res, drill.Wrap(drill.EFAILED, err, "the restore of %s onto %s reported %d errors, so it is a failed restore: %s", b.ID, name, n, toolMessage(err))
+		return err
 	}
-	return res, nil
+	defer conn.Close(context.WithoutCancel(ctx))
+	// Only pg_catalog resolves names, whatever the database's settings.
+	if _, err := conn.Exec(ctx, `SET search_path = ''`); err != nil {
+		return p.interpret(err, name)
+	}
+	rows, err := conn.Query(ctx, loadCode)
+	if err != nil {
+		return p.interpret(err, name)
+	}
+	type call struct{ what, fn, owner string }
+	calls, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (call, error) {
+		var c call
+		return c, r.Scan(&c.what, &c.fn, &c.owner)
+	})
+	if err != nil {
+		return p.interpret(err, name)
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	var list []string
+	for _, c := range calls {
+		list = append(list, fmt.Sprintf("%s calls %s of role %s", c.what, c.fn, c.owner))
+	}
+	more := ""
+	if len(list) > 5 {
+		list, more = list[:5], fmt.Sprintf(" (and %d more)", len(list)-5)
+	}
+	return drill.Errorf(drill.EREFUSED, "refusing to load the rows of %s: loading them would run functions another role controls with the restoring role %q's privileges: %s%s. Review those functions and make a superuser own them (ALTER FUNCTION … OWNER TO), or restore this backup by hand as their owner",
+		b.ID, p.cfg.Server.User, strings.Join(list, "; "), more)
 }
