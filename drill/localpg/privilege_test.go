@@ -35,32 +35,10 @@ func ownedApp(t *testing.T, sql string) (app, owner string) {
 		t.Fatalf("log in as %s: %v", owner, err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), strings.ReplaceAll(sql, "OWNER", owner)); err != nil {
+	if _, err := conn.Exec(context.Background(), drilltest.EscalateSQL(owner)+sql); err != nil {
 		t.Fatalf("as %s: %v\n%s", owner, err, sql)
 	}
 	return app, owner
-}
-
-// escalate is the owner's function that tries to make the owner a
-// superuser: it leaves any SET ROLE first (RESET ROLE works in a plain
-// function), and swallows the errors, so it never fails what calls it.
-const escalate = `
-CREATE FUNCTION public.escalate() RETURNS bool LANGUAGE plpgsql AS $$
-BEGIN
-	BEGIN EXECUTE 'RESET ROLE'; EXCEPTION WHEN OTHERS THEN NULL; END;
-	BEGIN EXECUTE 'ALTER ROLE OWNER SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
-	RETURN true;
-END $$;`
-
-func requireNotSuperuser(t *testing.T, owner string) {
-	t.Helper()
-	var super bool
-	if err := drilltest.Connect(t, "").QueryRow(context.Background(), `SELECT rolsuper FROM pg_roles WHERE rolname = $1`, owner).Scan(&super); err != nil {
-		t.Fatal(err)
-	}
-	if super {
-		t.Fatalf("role %s became a superuser through the drill", owner)
-	}
 }
 
 // A drill runs as a superuser; the database's owner, an unprivileged role,
@@ -76,7 +54,7 @@ func TestDrill_OwnerCodeNeverRunsAsSuperuser(t *testing.T) {
 	}{
 		{
 			name: "TriggerOnPrecreatedCanary",
-			sql: escalate + `
+			sql: `
 				CREATE SCHEMA restore_drill;
 				CREATE TABLE restore_drill.canary (drill_id text PRIMARY KEY, token text NOT NULL, created_at timestamptz NOT NULL);
 				CREATE FUNCTION public.on_canary() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM public.escalate(); RETURN NEW; END $$;
@@ -85,14 +63,14 @@ func TestDrill_OwnerCodeNeverRunsAsSuperuser(t *testing.T) {
 		},
 		{
 			name: "CheckConstraintDuringLoad",
-			sql: escalate + `
+			sql: `
 				CREATE TABLE guarded (id int PRIMARY KEY, v int CHECK (public.escalate()));
 				INSERT INTO guarded SELECT g, g FROM generate_series(1, 5) g;`,
 			refused: "CHECK constraint guarded_check on public.guarded calls public.escalate() of role drill_owner_",
 		},
 		{
 			name: "DomainCheckDuringLoad",
-			sql: escalate + `
+			sql: `
 				CREATE DOMAIN public.checked AS int CHECK (public.escalate());
 				CREATE TABLE typed (id int PRIMARY KEY, v public.checked);
 				INSERT INTO typed VALUES (1, 1);`,
@@ -103,7 +81,7 @@ func TestDrill_OwnerCodeNeverRunsAsSuperuser(t *testing.T) {
 			// owner in a security-restricted operation, where RESET ROLE
 			// is refused: with owners restored, the drill passes safely.
 			name: "IndexAndMatviewExpressions",
-			sql: escalate + `
+			sql: `
 				CREATE FUNCTION public.key(x int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM public.escalate(); RETURN x; END $$;
 				CREATE TABLE indexed (id int PRIMARY KEY, v int);
 				INSERT INTO indexed SELECT g, g FROM generate_series(1, 5) g;
@@ -115,16 +93,7 @@ func TestDrill_OwnerCodeNeverRunsAsSuperuser(t *testing.T) {
 			t.Parallel()
 			app, owner := ownedApp(t, tt.sql)
 			rep, err := run(t, newProvider(t), drill.Options{App: app})
-			requireNotSuperuser(t, owner)
-			if tt.refused == "" {
-				if err != nil || rep.Result != drill.Passed {
-					t.Fatalf("drill did not pass: %v %+v", err, rep)
-				}
-				return
-			}
-			if drill.ErrorCode(err) != drill.EREFUSED || !strings.Contains(drill.ErrorMessage(err), tt.refused) {
-				t.Fatalf("err %v (%s), want refused because %s", err, drill.ErrorCode(err), tt.refused)
-			}
+			drilltest.RequireSafeDrill(t, owner, rep, err, tt.refused)
 			if left := leftovers(t, app); len(left) != 0 {
 				t.Errorf("the refused drill left %v", left)
 			}
