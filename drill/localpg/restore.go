@@ -2,6 +2,7 @@ package localpg
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,16 +21,17 @@ import (
 func (p *Provider) Restore(ctx context.Context, b drill.Backup, target drill.Database, progress drill.ProgressFunc) (drill.RestoreResult, error) {
 	var res drill.RestoreResult
 	var name, app string
+	var oid uint32
 	if err := p.withAdmin(ctx, func(conn *pgx.Conn) error {
 		d, err := p.lookupByID(ctx, conn, target)
 		if err != nil {
 			return err
 		}
-		t, ok := parseTag(d.comment)
+		t, ok := parseTag(d.tag)
 		if !ok || t.drillID != target.DrillID || d.name == t.app {
 			return drill.Errorf(drill.EREFUSED, "refusing to restore onto %q: only a scratch database the drill created may be restored onto", d.name)
 		}
-		name, app = d.name, t.app
+		name, app, oid = d.name, t.app, d.oid
 		return nil
 	}); err != nil {
 		return res, err
@@ -39,7 +41,25 @@ func (p *Provider) Restore(ctx context.Context, b drill.Backup, target drill.Dat
 	if err != nil {
 		return res, err
 	}
-	return p.pgRestore(ctx, b, name, file, items, progress)
+	res, err = p.pgRestore(ctx, b, name, file, items, progress)
+	if err != nil {
+		return res, err
+	}
+	return res, p.carryProps(ctx, b, file, name, oid, p.sourceProps(app, b.Num))
+}
+
+// sourceProps returns the database properties backup num's source had, nil
+// when its metadata does not hold them.
+func (p *Provider) sourceProps(app string, num int) []string {
+	data, err := os.ReadFile(p.metaPath(app, num))
+	if err != nil {
+		return nil
+	}
+	var m meta
+	if json.Unmarshal(data, &m) != nil {
+		return nil
+	}
+	return m.DatabaseProps
 }
 
 // readable checks that backup b's dump exists and that pg_restore can read
