@@ -38,6 +38,9 @@ type meta struct {
 	// comment, access, settings) when the dump was taken, so a restore
 	// that does not carry them fails.
 	DatabaseProps []string `json:"database_props,omitempty"`
+	// NoPublicSchema says the source had no schema public. The dump cannot
+	// say so (pg_dump never creates public), and a new database has one.
+	NoPublicSchema bool `json:"no_public_schema,omitempty"`
 }
 
 func (m meta) backup() drill.Backup {
@@ -175,6 +178,10 @@ func (p *Provider) Capture(ctx context.Context, app string, fingerprint bool, pr
 	}); err != nil {
 		return drill.Capture{}, err
 	}
+	noPublic, err := p.lacksPublic(ctx, app)
+	if err != nil {
+		return drill.Capture{}, err
+	}
 	m, err := p.reserve(app)
 	if err != nil {
 		return drill.Capture{}, err
@@ -194,6 +201,7 @@ func (p *Provider) Capture(ctx context.Context, app string, fingerprint bool, pr
 	}
 	done := p.cfg.Now().UTC()
 	m.Status, m.FinishedAt, m.SizeBytes, m.Fingerprint, m.DatabaseProps = drill.BackupSucceeded, &done, st.Size(), fp, props
+	m.NoPublicSchema = noPublic
 	if err := writeMeta(p.metaPath(app, m.Num), m); err != nil {
 		return drill.Capture{}, err
 	}

@@ -125,3 +125,22 @@ func TestRestore_MissingDatabaseSettingFails(t *testing.T) {
 		t.Fatalf("err %v, report error %q: want the drill failed naming the missing setting", err, rep.Error)
 	}
 }
+
+// A database without a public schema takes the canary (in the drill's own
+// schema) and its drill passes.
+func TestDrill_DatabaseWithoutPublicSchema(t *testing.T) {
+	t.Parallel()
+	app := drilltest.CreateDatabase(t, "nopublic")
+	drilltest.Exec(t, app, `DROP SCHEMA public CASCADE; CREATE SCHEMA app;
+		CREATE TABLE app.drill_items (id int PRIMARY KEY, note text);
+		INSERT INTO app.drill_items SELECT g, 'n' || g FROM generate_series(1, 10) g;`)
+	t.Cleanup(func() {
+		for _, name := range leftovers(t, app) {
+			drilltest.DropDatabase(t, name)
+		}
+	})
+	rep, err := run(t, newProvider(t), drill.Options{App: app})
+	if err != nil || rep.Result != drill.Passed {
+		t.Fatalf("drill: %v %+v", err, rep)
+	}
+}

@@ -41,25 +41,53 @@ func (p *Provider) Restore(ctx context.Context, b drill.Backup, target drill.Dat
 	if err != nil {
 		return res, err
 	}
+	source := p.sourceMeta(app, b.Num)
+	if source.NoPublicSchema {
+		if err := p.dropPublic(ctx, name); err != nil {
+			return res, err
+		}
+	}
 	res, err = p.pgRestore(ctx, b, name, file, items, progress)
 	if err != nil {
 		return res, err
 	}
-	return res, p.carryProps(ctx, b, file, name, oid, p.sourceProps(app, b.Num))
+	return res, p.carryProps(ctx, b, file, name, oid, source.DatabaseProps)
 }
 
-// sourceProps returns the database properties backup num's source had, nil
-// when its metadata does not hold them.
-func (p *Provider) sourceProps(app string, num int) []string {
-	data, err := os.ReadFile(p.metaPath(app, num))
-	if err != nil {
-		return nil
-	}
+// sourceMeta returns what backup num's metadata says about its source; the
+// zero meta when it cannot be read.
+func (p *Provider) sourceMeta(app string, num int) meta {
 	var m meta
-	if json.Unmarshal(data, &m) != nil {
-		return nil
+	if data, err := os.ReadFile(p.metaPath(app, num)); err == nil {
+		_ = json.Unmarshal(data, &m)
 	}
-	return m.DatabaseProps
+	return m
+}
+
+// lacksPublic reports whether the database called name has no schema
+// public.
+func (p *Provider) lacksPublic(ctx context.Context, name string) (bool, error) {
+	conn, err := p.connect(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var none bool
+	err = conn.QueryRow(ctx, `SELECT pg_catalog.to_regnamespace('public') IS NULL`).Scan(&none)
+	return none, p.interpret(err, name)
+}
+
+// dropPublic drops the empty public schema a new database is made with,
+// when the source had none: the restore must not show a schema the source
+// lacked.
+func (p *Provider) dropPublic(ctx context.Context, name string) error {
+	conn, err := p.connect(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, `DROP SCHEMA IF EXISTS public RESTRICT`)
+	return p.interpret(err, name)
 }
 
 // readable checks that backup b's dump exists and that pg_restore can read
