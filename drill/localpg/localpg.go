@@ -140,6 +140,11 @@ func (p *Provider) connConfig(dbname string) *pgx.ConnConfig {
 		cfg.RuntimeParams = map[string]string{}
 	}
 	cfg.RuntimeParams["application_name"] = "restore-drill"
+	// The database's owner may set its search_path (ALTER DATABASE … SET)
+	// so that its functions shadow pg_catalog's, e.g. an aggregate max();
+	// the drill's sessions, often a superuser's, resolve names in
+	// pg_catalog first, whatever the database says.
+	cfg.RuntimeParams["search_path"] = "pg_catalog, pg_temp"
 	return cfg
 }
 

@@ -77,6 +77,18 @@ func TestDrill_OwnerCodeNeverRunsAsSuperuser(t *testing.T) {
 			refused: "CHECK constraint checked_check on domain public.checked calls public.escalate()",
 		},
 		{
+			// The owner may set the database's search_path so that its own
+			// functions shadow pg_catalog's in the drill's sessions.
+			name: "SearchPathShadowsCatalog",
+			sql: `CREATE FUNCTION public.pg_export_snapshot() RETURNS text LANGUAGE plpgsql AS $$
+					BEGIN PERFORM public.escalate(); RETURN pg_catalog.pg_export_snapshot(); END $$;
+				CREATE FUNCTION public.later(timestamptz, timestamptz) RETURNS timestamptz LANGUAGE plpgsql AS $$
+					BEGIN PERFORM public.escalate(); RETURN GREATEST($1, $2); END $$;
+				CREATE AGGREGATE public.max(timestamptz) (SFUNC = public.later, STYPE = timestamptz);
+				CREATE TABLE events (at timestamptz); CREATE INDEX ON events (at); INSERT INTO events VALUES (now());
+				DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = public, pg_catalog', current_database()); END $$;`,
+		},
+		{
 			// Index and materialized view expressions run as the table's
 			// owner in a security-restricted operation, where RESET ROLE
 			// is refused: with owners restored, the drill passes safely.
@@ -131,5 +143,32 @@ func TestRestore_DrillPredictsEmergencyAfterRoleRename(t *testing.T) {
 		drill.RestoreOptions{App: app, Backup: ref, Into: drill.IntoNew, NoSafetyBackup: true})
 	if err == nil || !strings.Contains(restored.Error, missing) {
 		t.Fatalf("emergency restore: err %v, report error %q: want it failed on %s like the drill", err, restored.Error, missing)
+	}
+}
+
+// The owner may set the database's search_path (ALTER DATABASE … SET) so
+// that its own functions shadow pg_catalog's; a restore carries that
+// setting over. An emergency restore, which reads the restored data's
+// freshness, must still run none of them as a superuser.
+func TestEmergency_SearchPathCannotShadowCatalog(t *testing.T) {
+	t.Parallel()
+	app, owner := ownedApp(t, `
+		CREATE FUNCTION public.later(timestamptz, timestamptz) RETURNS timestamptz LANGUAGE plpgsql AS $$
+			BEGIN PERFORM public.escalate(); RETURN GREATEST($1, $2); END $$;
+		CREATE AGGREGATE public.max(timestamptz) (SFUNC = public.later, STYPE = timestamptz);
+		CREATE TABLE events (at timestamptz); CREATE INDEX ON events (at); INSERT INTO events VALUES (now());
+		DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = public, pg_catalog', current_database()); END $$;`)
+	p := newProvider(t)
+	b, err := (&drill.Runner{Provider: p}).Capture(context.Background(), app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, into := range []drill.Into{drill.IntoNew, drill.IntoProduction} {
+		rep, err := (&drill.Runner{Provider: p, Confirmer: drilltest.AppConfirmer("U-ONCALL")}).Restore(context.Background(),
+			drill.RestoreOptions{App: app, Backup: drill.BackupRef{Kind: drill.BackupByID, Num: b.Num}, Into: into, NoSafetyBackup: true})
+		if err != nil {
+			t.Fatalf("restore into %s: %v %+v", into, err, rep.Steps)
+		}
+		drilltest.RequireNotSuperuser(t, owner)
 	}
 }
