@@ -224,6 +224,23 @@ func ExerciseProvider(t *testing.T, h Harness) {
 		requireIntact(t, b)
 	})
 
+	// A canary table someone else made, with a trigger that would run its
+	// owner's code as the drill, is refused before a row goes in, and the
+	// drill undoes what it did.
+	t.Run("ForeignCanaryTableIsRefused", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		h.Exec(t, b.before, `CREATE SCHEMA restore_drill;
+			CREATE TABLE restore_drill.canary (drill_id text PRIMARY KEY, token text NOT NULL, created_at timestamptz NOT NULL);
+			CREATE FUNCTION restore_drill.grab() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+			CREATE TRIGGER grab BEFORE INSERT ON restore_drill.canary FOR EACH ROW EXECUTE FUNCTION restore_drill.grab();`)
+		rep, err := runner(b, nil).Run(context.Background(), drill.Options{App: b.app})
+		if drill.ErrorCode(err) != drill.EREFUSED || !strings.Contains(rep.Error, "it has triggers") {
+			t.Fatalf("err %v (report %q), want refused because the canary table has triggers", err, rep.Error)
+		}
+		requireIntact(t, b)
+	})
+
 	t.Run("UnknownAppIsUsage", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
