@@ -69,6 +69,15 @@ func TestDrill_OwnerCodeNeverRunsAsSuperuser(t *testing.T) {
 			refused: "CHECK constraint guarded_check on public.guarded calls public.escalate() of role drill_owner_",
 		},
 		{
+			// A SECURITY DEFINER function runs as its owner, who cannot
+			// RESET ROLE inside it: loading may call it.
+			name: "SecurityDefinerCheckDuringLoad",
+			sql: `CREATE FUNCTION public.definer_check() RETURNS bool LANGUAGE plpgsql SECURITY DEFINER AS $$
+					BEGIN RETURN public.escalate(); END $$;
+				CREATE TABLE defined (id int PRIMARY KEY, v int CHECK (public.definer_check()));
+				INSERT INTO defined VALUES (1, 1);`,
+		},
+		{
 			name: "DomainCheckDuringLoad",
 			sql: `
 				CREATE DOMAIN public.checked AS int CHECK (public.escalate());
