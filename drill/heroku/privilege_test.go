@@ -64,3 +64,19 @@ func databaseOwner(t *testing.T, s *herokutest.Server, app string) string {
 	}
 	return owner
 }
+
+// A database without a public schema takes the canary (in the drill's own
+// schema), and its drill passes although Heroku's restore makes an empty
+// public schema, as every new database has.
+func TestDrill_DatabaseWithoutPublicSchema(t *testing.T) {
+	t.Parallel()
+	s := herokutest.NewServer(t)
+	app := newApp(t, s, func(o *herokutest.AppOptions) {
+		o.SQL = `DROP SCHEMA public CASCADE; CREATE SCHEMA app;
+			CREATE TABLE app.drill_items (id int PRIMARY KEY); INSERT INTO app.drill_items VALUES (1), (2);`
+	})
+	rep, err := run(t, newProvider(t, s), drill.Options{App: app})
+	if err != nil || rep.Result != drill.Passed {
+		t.Fatalf("drill: %v %+v", err, rep)
+	}
+}
