@@ -93,7 +93,8 @@ func newApp(t *testing.T, sql string) string {
 	t.Cleanup(func() {
 		conn := drilltest.Connect(t, "")
 		rows, err := conn.Query(context.Background(), `SELECT datname FROM pg_database
-			WHERE (shobj_description(oid, 'pg_database') LIKE 'restore-drill scratch %app=' || $1
+			WHERE (EXISTS (SELECT 1 FROM pg_db_role_setting s, unnest(s.setconfig) c
+			WHERE s.setdatabase = pg_database.oid AND s.setrole = 0 AND c LIKE 'restore\_drill.scratch=restore-drill scratch %app=' || $1)
 			   OR datname LIKE $1 || '\_orig\_%') AND datname <> $1`, app)
 		if err != nil {
 			t.Error(err)

@@ -76,7 +76,7 @@ func (r *Runner) Plan(ctx context.Context, opts Options) (*Plan, error) {
 	add(StepProvision, "Provision "+scratch+".", false)
 	fresh := opts.Backup.Kind == BackupFresh
 	if fresh {
-		add(StepCanary, fmt.Sprintf("Write one canary row into %s (table restore_drill_canary).", d.app.Database.Name), false)
+		add(StepCanary, fmt.Sprintf("Write one canary row into %s (table restore_drill.canary, in the drill's own schema).", d.app.Database.Name), false)
 	}
 	if opts.Mode == ModeFull {
 		add(StepMaintenanceOn, fmt.Sprintf("Turn on maintenance mode for %s.", opts.App), true)

@@ -183,7 +183,7 @@ func TestRun_VerifyThroughTheBinary(t *testing.T) {
 		}
 		names[tb.Name] = tb.SourceRows
 	}
-	if names["drill_items"] != 100 || names["Events 2026"] != 10 || names["restore_drill_canary"] != 1 {
+	if names["drill_items"] != 100 || names["Events 2026"] != 10 || names["canary"] != 0 {
 		t.Errorf("tables %v", names)
 	}
 	if len(rep.Steps) == 0 || len(rep.Undone) != 0 || len(rep.Confirmations) != 0 {

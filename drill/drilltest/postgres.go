@@ -96,14 +96,15 @@ func RandomSuffix() string {
 }
 
 // DrillDatabases lists the databases drills on the local server left for
-// app: scratch databases, tagged by their comment "restore-drill scratch
-// drill=<id> app=<app>", and originals parked under <app>_orig_<id>. Tests
-// call it to prove a drill left nothing behind.
+// app: scratch databases, tagged by their setting restore_drill.scratch
+// ("restore-drill scratch drill=<id> app=<app>"), and originals parked
+// under <app>_orig_<id>. Tests call it to prove a drill left nothing behind.
 func DrillDatabases(tb testing.TB, app string) []string {
 	tb.Helper()
 	conn := Connect(tb, "")
 	rows, err := conn.Query(context.Background(), `SELECT datname FROM pg_database
-		WHERE datname <> $1 AND (shobj_description(oid, 'pg_database') LIKE 'restore-drill scratch %app=' || $1
+		WHERE datname <> $1 AND (EXISTS (SELECT 1 FROM pg_db_role_setting s, unnest(s.setconfig) c
+			WHERE s.setdatabase = pg_database.oid AND s.setrole = 0 AND c LIKE 'restore\_drill.scratch=restore-drill scratch %app=' || $1)
 		   OR datname LIKE $1 || '\_orig\_%')
 		ORDER BY datname`, app)
 	if err != nil {

@@ -70,6 +70,9 @@ func (p *Provider) interpretPG(err error, dbName string) error {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	if de := (*drill.Error)(nil); errors.As(err, &de) {
+		return err // already says what to do (e.g. an unsafe canary table)
+	}
 	cause := errors.New(p.redactor.Redact(err.Error()))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

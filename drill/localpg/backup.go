@@ -34,6 +34,13 @@ type meta struct {
 	// Fingerprint is the fingerprint of the snapshot the dump was taken
 	// from, so any later restore of this backup is compared exactly.
 	Fingerprint *drill.Fingerprint `json:"fingerprint,omitempty"`
+	// DatabaseProps are the source database's own properties (owner,
+	// comment, access, settings) when the dump was taken, so a restore
+	// that does not carry them fails.
+	DatabaseProps []string `json:"database_props,omitempty"`
+	// NoPublicSchema says the source had no schema public. The dump cannot
+	// say so (pg_dump never creates public), and a new database has one.
+	NoPublicSchema bool `json:"no_public_schema,omitempty"`
 }
 
 func (m meta) backup() drill.Backup {
@@ -157,13 +164,22 @@ func (p *Provider) reserve(app string) (meta, error) {
 // parallel with the dump, so the comparison is exact while production keeps
 // taking writes.
 func (p *Provider) Capture(ctx context.Context, app string, fingerprint bool, progress drill.ProgressFunc) (drill.Capture, error) {
+	var props []string
 	if err := p.withAdmin(ctx, func(conn *pgx.Conn) error {
 		if err := p.checkTools(ctx, conn); err != nil {
 			return err
 		}
-		_, err := p.lookupByName(ctx, conn, app)
+		d, err := p.lookupByName(ctx, conn, app)
+		if err != nil {
+			return err
+		}
+		props, err = p.databaseProps(ctx, conn, d.oid)
 		return err
 	}); err != nil {
+		return drill.Capture{}, err
+	}
+	noPublic, err := p.lacksPublic(ctx, app)
+	if err != nil {
 		return drill.Capture{}, err
 	}
 	m, err := p.reserve(app)
@@ -184,7 +200,8 @@ func (p *Provider) Capture(ctx context.Context, app string, fingerprint bool, pr
 		return drill.Capture{}, drill.Wrap(drill.EFAILED, err, "backup %s vanished right after it was written", m.ID)
 	}
 	done := p.cfg.Now().UTC()
-	m.Status, m.FinishedAt, m.SizeBytes, m.Fingerprint = drill.BackupSucceeded, &done, st.Size(), fp
+	m.Status, m.FinishedAt, m.SizeBytes, m.Fingerprint, m.DatabaseProps = drill.BackupSucceeded, &done, st.Size(), fp, props
+	m.NoPublicSchema = noPublic
 	if err := writeMeta(p.metaPath(app, m.Num), m); err != nil {
 		return drill.Capture{}, err
 	}

@@ -80,7 +80,8 @@ func (p *Provider) RestoreProduction(ctx context.Context, app string, b drill.Ba
 }
 
 // Adopt removes the drill's tag from db, which now serves app, so no drill
-// will ever destroy it; its comment records where it came from.
+// will ever destroy it; its setting restore_drill.restored records where it
+// came from (its comment is the app's, carried over by the restore).
 func (p *Provider) Adopt(ctx context.Context, app string, db drill.Database) (drill.Database, error) {
 	var out drill.Database
 	err := p.withAdmin(ctx, func(conn *pgx.Conn) error {
@@ -92,10 +93,11 @@ func (p *Provider) Adopt(ctx context.Context, app string, db drill.Database) (dr
 			return drill.Errorf(drill.EREFUSED, "refusing to adopt %q: it does not serve %s", d.name, app)
 		}
 		note := fmt.Sprintf("restored by restore-drill (drill %s) on %s", db.DrillID, p.cfg.Now().UTC().Format("2006-01-02 15:04 UTC"))
-		if _, err := conn.Exec(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS %s`, ident(d.name), quoteLiteral(note))); err != nil {
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %[1]s SET restore_drill.restored = %[2]s; ALTER DATABASE %[1]s RESET %[3]s`,
+			ident(d.name), quoteLiteral(note), tagSetting)); err != nil {
 			return p.interpret(err, d.name)
 		}
-		d.comment = note
+		d.tag = ""
 		out = d.ref()
 		return nil
 	})

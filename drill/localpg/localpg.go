@@ -146,6 +146,11 @@ func (p *Provider) connConfig(dbname string) *pgx.ConnConfig {
 		cfg.RuntimeParams = map[string]string{}
 	}
 	cfg.RuntimeParams["application_name"] = "restore-drill"
+	// The database's owner may set its search_path (ALTER DATABASE … SET)
+	// so that its functions shadow pg_catalog's, e.g. an aggregate max();
+	// the drill's sessions, often a superuser's, resolve names in
+	// pg_catalog first, whatever the database says.
+	cfg.RuntimeParams["search_path"] = "pg_catalog, pg_temp"
 	return cfg
 }
 
@@ -157,6 +162,9 @@ func (p *Provider) interpret(err error, dbname string) error {
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	if de := (*drill.Error)(nil); errors.As(err, &de) {
+		return err // already says what to do (e.g. an unsafe canary table)
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -196,7 +204,7 @@ type database struct {
 	oid       uint32
 	name      string
 	connLimit int
-	comment   string
+	tag       string // the restore_drill.scratch setting, "" when none
 	size      int64
 	encoding  string
 	collate   string
@@ -204,16 +212,16 @@ type database struct {
 }
 
 func (d database) ref() drill.Database {
-	t, _ := parseTag(d.comment)
+	t, _ := parseTag(d.tag)
 	return drill.Database{ID: strconv.FormatUint(uint64(d.oid), 10), Name: d.name, DrillID: t.drillID}
 }
 
-const databaseColumns = `d.oid, d.datname, d.datconnlimit, coalesce(shobj_description(d.oid, 'pg_database'), ''),
+const databaseColumns = `d.oid, d.datname, d.datconnlimit, ` + tagColumn + `,
 	pg_database_size(d.oid), pg_encoding_to_char(d.encoding), d.datcollate, d.datctype`
 
 func scanDatabase(row pgx.Row) (database, error) {
 	var d database
-	err := row.Scan(&d.oid, &d.name, &d.connLimit, &d.comment, &d.size, &d.encoding, &d.collate, &d.ctype)
+	err := row.Scan(&d.oid, &d.name, &d.connLimit, &d.tag, &d.size, &d.encoding, &d.collate, &d.ctype)
 	return d, err
 }
 
@@ -279,7 +287,7 @@ func (p *Provider) Describe(ctx context.Context, app string) (drill.App, error) 
 		if err != nil {
 			return err
 		}
-		if t, ok := parseTag(d.comment); ok {
+		if t, ok := parseTag(d.tag); ok {
 			return drill.Errorf(drill.EINVALID, "%q is a scratch database made by drill %s, not an app: drill %s instead", app, t.drillID, t.app)
 		}
 		var super bool

@@ -13,10 +13,25 @@ import (
 	"github.com/restore-drill/restore-drill/drill"
 )
 
-// A scratch database carries its tag as its comment: "restore-drill scratch
-// drill=<id> app=<app>". Only databases with a tag may be dropped, and never
-// while they serve the app.
+// A scratch database carries its tag in its setting restore_drill.scratch
+// (ALTER DATABASE … SET): "restore-drill scratch drill=<id> app=<app>". Only
+// databases with a tag may be dropped, and never while they serve the app.
+// The tag is not the comment, which a restore carries over from the app's
+// database like its other properties.
 const tagPrefix = "restore-drill scratch "
+
+// tagSetting is the database setting that holds a scratch database's tag.
+const tagSetting = "restore_drill.scratch"
+
+// tagColumn reads the tag of pg_database d, "" when it has none.
+const tagColumn = `coalesce((SELECT pg_catalog.substr(c, pg_catalog.length('` + tagSetting + `=') + 1)
+	FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c
+	WHERE s.setdatabase = d.oid AND s.setrole = 0 AND pg_catalog.starts_with(c, '` + tagSetting + `=')), '')`
+
+// setTag is the statement that tags the database called name with t.
+func setTag(name string, t tag) string {
+	return fmt.Sprintf(`ALTER DATABASE %s SET %s = %s`, ident(name), tagSetting, quoteLiteral(t.String()))
+}
 
 type tag struct {
 	drillID string
@@ -80,10 +95,9 @@ func (p *Provider) CreateScratch(ctx context.Context, app, drillID string, _ dri
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			return p.interpret(err, name)
 		}
-		// CREATE DATABASE cannot share a transaction with COMMENT; if the
-		// tag cannot be written, drop the untagged database at once.
-		t := tag{drillID: drillID, app: app}
-		if _, err := conn.Exec(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS %s`, ident(name), quoteLiteral(t.String()))); err != nil {
+		// CREATE DATABASE cannot share a transaction with ALTER DATABASE;
+		// if the tag cannot be written, drop the untagged database at once.
+		if _, err := conn.Exec(ctx, setTag(name, tag{drillID: drillID, app: app})); err != nil {
 			_, _ = conn.Exec(context.WithoutCancel(ctx), `DROP DATABASE IF EXISTS `+ident(name))
 			return p.interpret(err, name)
 		}
@@ -106,7 +120,7 @@ func (p *Provider) DestroyScratch(ctx context.Context, db drill.Database) error 
 		if err != nil {
 			return err
 		}
-		t, ok := parseTag(d.comment)
+		t, ok := parseTag(d.tag)
 		if !ok || db.DrillID == "" || t.drillID != db.DrillID {
 			return drill.Errorf(drill.EREFUSED, "refusing to drop database %q: it carries no tag of drill %s, so the drill did not create it", d.name, db.DrillID)
 		}
@@ -195,8 +209,8 @@ func (p *Provider) Promote(ctx context.Context, app string, db drill.Database) e
 		if current.oid == target.oid {
 			return nil
 		}
-		targetTag, targetIsScratch := parseTag(target.comment)
-		currentTag, currentIsScratch := parseTag(current.comment)
+		targetTag, targetIsScratch := parseTag(target.tag)
+		currentTag, currentIsScratch := parseTag(current.tag)
 		var parkAs string
 		switch {
 		case targetIsScratch && targetTag.app == app && !currentIsScratch:
@@ -264,7 +278,7 @@ func (p *Provider) FindScratch(ctx context.Context, app, drillID string) (drill.
 	var found bool
 	err := p.withAdmin(ctx, func(conn *pgx.Conn) error {
 		rows, err := conn.Query(ctx, `SELECT `+databaseColumns+` FROM pg_database d
-			WHERE shobj_description(d.oid, 'pg_database') = $1 OR d.datname = $2`,
+			WHERE `+tagColumn+` = $1 OR d.datname = $2`,
 			tag{drillID: drillID, app: app}.String(), scratchName(app, drillID))
 		if err != nil {
 			return p.interpret(err, app)
@@ -274,14 +288,14 @@ func (p *Provider) FindScratch(ctx context.Context, app, drillID string) (drill.
 			return p.interpret(err, app)
 		}
 		for _, d := range dbs {
-			if _, tagged := parseTag(d.comment); !tagged && d.name != app {
+			if _, tagged := parseTag(d.tag); !tagged && d.name != app {
 				t := tag{drillID: drillID, app: app}
-				if _, err := conn.Exec(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS %s`, ident(d.name), quoteLiteral(t.String()))); err != nil {
+				if _, err := conn.Exec(ctx, setTag(d.name, t)); err != nil {
 					return p.interpret(err, d.name)
 				}
-				d.comment = t.String()
+				d.tag = t.String()
 			}
-			if t, ok := parseTag(d.comment); ok && t.drillID == drillID {
+			if t, ok := parseTag(d.tag); ok && t.drillID == drillID {
 				out, found = d.ref(), true
 			}
 		}

@@ -2,6 +2,8 @@ package pgsum_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,7 +43,7 @@ func TestCanary(t *testing.T) {
 
 		var n int
 		var got time.Time
-		requireNoError(t, conn.QueryRow(ctx, `SELECT count(*), max(created_at) FROM public.restore_drill_canary`).Scan(&n, &got))
+		requireNoError(t, conn.QueryRow(ctx, `SELECT count(*), max(created_at) FROM restore_drill.canary`).Scan(&n, &got))
 		requireEqual(t, 2, n, "canary rows")
 		requireEqual(t, true, got.Equal(at.Add(time.Hour)), "latest created_at "+got.String())
 	})
@@ -75,6 +77,71 @@ func TestCanary(t *testing.T) {
 			t.Fatal("a canary without a token was written")
 		}
 	})
+}
+
+// The canary lives in the drill's own schema, owned by the database owner:
+// a database without a public schema takes one, and the app's table list
+// never shows it.
+func TestCanary_OwnSchemaOwnedByDatabaseOwner(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	owner := "canary_owner_" + drilltest.RandomSuffix()
+	drilltest.Exec(t, "", "CREATE ROLE "+owner)
+	t.Cleanup(func() { drilltest.Exec(t, "", "DROP ROLE IF EXISTS "+owner) }) // after the database is gone
+	db := drilltest.CreateDatabase(t, "pgsum_nopublic")
+	drilltest.Exec(t, "", "ALTER DATABASE "+db+" OWNER TO "+owner)
+	drilltest.Exec(t, db, "DROP SCHEMA public; CREATE SCHEMA app; CREATE TABLE app.items (id int PRIMARY KEY); INSERT INTO app.items VALUES (1)")
+	conn := drilltest.Connect(t, db)
+	c := pgsum.Canary{DrillID: "drill-1", Token: "secret-1", At: time.Now()}
+	requireNoError(t, pgsum.WriteCanary(ctx, conn, c))
+	found, err := pgsum.FindCanary(ctx, conn, c)
+	requireNoError(t, err)
+	requireEqual(t, true, found, "found")
+	var schemaOwner, tableOwner string
+	requireNoError(t, conn.QueryRow(ctx, `SELECT pg_get_userbyid(n.nspowner), pg_get_userbyid(c.relowner)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'restore_drill' AND c.relname = 'canary'`).Scan(&schemaOwner, &tableOwner))
+	requireEqual(t, owner, schemaOwner, "schema owner")
+	requireEqual(t, owner, tableOwner, "table owner")
+	requireEqualSlices(t, []string{`"app"."items"`}, tableKeys(fingerprint(t, db, pgsum.Options{})), "tables")
+}
+
+// A canary table the drill did not make in exactly its form is refused
+// before a row goes in, so no trigger, rule, default, CHECK function or
+// index expression of the owner's runs with the drill's privileges.
+func TestCanary_RefusesTablesTheDrillDidNotMake(t *testing.T) {
+	t.Parallel()
+	const table = `CREATE SCHEMA restore_drill; CREATE TABLE restore_drill.canary (drill_id text PRIMARY KEY, token text NOT NULL, created_at timestamptz NOT NULL);
+		CREATE TABLE public.hits (n int); CREATE FUNCTION public.hit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.hits VALUES (1); RETURN NEW; END $$;
+		CREATE FUNCTION public.note(text) RETURNS bool LANGUAGE sql AS $$ INSERT INTO public.hits VALUES (1) RETURNING true $$;
+		CREATE FUNCTION public.yes(text) RETURNS bool LANGUAGE sql IMMUTABLE AS $$ SELECT true $$;`
+	other := "canary_other_" + drilltest.RandomSuffix()
+	drilltest.Exec(t, "", "CREATE ROLE "+other)
+	t.Cleanup(func() { drilltest.Exec(t, "", "DROP ROLE IF EXISTS "+other) }) // after the subtests' databases
+	for _, tt := range []struct{ name, sql, why string }{
+		{"Trigger", `CREATE TRIGGER t BEFORE INSERT ON restore_drill.canary FOR EACH ROW EXECUTE FUNCTION public.hit()`, "triggers"},
+		{"Rule", `CREATE RULE r AS ON INSERT TO restore_drill.canary DO ALSO INSERT INTO public.hits VALUES (1)`, "rules"},
+		{"Check", `ALTER TABLE restore_drill.canary ADD CHECK (public.note(token))`, "constraints"},
+		{"IndexExpression", `CREATE INDEX ON restore_drill.canary ((public.yes(token)))`, "indexes"},
+		{"Default", `ALTER TABLE restore_drill.canary ADD COLUMN extra bool DEFAULT public.note('x')`, "columns"},
+		{"OtherOwner", `ALTER TABLE restore_drill.canary OWNER TO ` + other, "belongs to"},
+		{"View", `DROP TABLE restore_drill.canary; CREATE VIEW restore_drill.canary AS SELECT 'x'::text AS drill_id, 'y'::text AS token, now() AS created_at`, "not a plain table"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t)
+			db := drilltest.CreateDatabase(t, "pgsum_badcanary")
+			drilltest.Exec(t, db, table)
+			drilltest.Exec(t, db, tt.sql)
+			conn := drilltest.Connect(t, db)
+			err := pgsum.WriteCanary(ctx, conn, pgsum.Canary{DrillID: "drill-1", Token: "secret-1", At: time.Now()})
+			if !errors.Is(err, pgsum.ErrCanaryUnsafe) || !strings.Contains(err.Error(), tt.why) {
+				t.Fatalf("err %v, want it refused because of %s", err, tt.why)
+			}
+			var hits int
+			requireNoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM public.hits`).Scan(&hits))
+			requireEqual(t, 0, hits, "the owner's code ran")
+		})
+	}
 }
 
 func TestFreshness_NewestIndexedTimestamps(t *testing.T) {

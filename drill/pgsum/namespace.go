@@ -3,9 +3,10 @@ package pgsum
 import "fmt"
 
 // userNamespace is a SQL condition on pg_namespace alias n that keeps the
-// schemas a dump carries: all but the system ones and the per-session
-// temporary ones.
-const userNamespace = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+// app's schemas a dump carries: all but the system ones, the per-session
+// temporary ones and the drill's own (CanarySchema), whose canary rows
+// differ from drill to drill.
+const userNamespace = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', '` + CanarySchema + `')
 	AND n.nspname OPERATOR(pg_catalog.!~) '^pg_(toast_)?temp_'`
 
 // notExtensionMember returns a SQL condition that is true when the object

@@ -142,7 +142,6 @@ func sampleTables() []string {
 		`"public"."empty"`,
 		`"public"."nocols"`,
 		`"public"."parent_t"`,
-		`"public"."restore_drill_canary"`,
 		`"public"."scratch"`,
 		`"sales"."Order Items"`,
 		`"sales"."customer"`,

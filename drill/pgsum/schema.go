@@ -61,9 +61,14 @@ func collateClause(coll, dflt string) string {
 // empty search_path, so every name they print is schema-qualified.
 func schemaQueries() []schemaQuery {
 	return []schemaQuery{
+		// An empty public schema is what every new database is made with,
+		// and pg_dump never creates one: a restore into a new database has
+		// it whether the source had it or not, so it is not compared.
 		{"schemas", `SELECT 'schema', format('%I', n.nspname), ''
 FROM pg_catalog.pg_namespace n
-WHERE ` + userNamespace + ` AND ` + notExtensionMember("pg_namespace", "n.oid")},
+WHERE ` + userNamespace + ` AND ` + notExtensionMember("pg_namespace", "n.oid") + `
+	AND NOT (n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+		WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND d.refobjid = n.oid))`},
 
 		{"columns", `SELECT 'column', format('%I.%I.%I', n.nspname, c.relname, a.attname),
 	format_type(a.atttypid, a.atttypmod)

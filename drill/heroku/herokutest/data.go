@@ -159,7 +159,8 @@ func (s *Server) backup(ad *addon, at time.Time, scheduled bool) (*transfer, err
 	t := &transfer{fromName: from, fromType: "pg_dump", toName: "BACKUP", toType: "gof3r", file: file, created: at}
 	t.logs = append(t.logs, transferLog{at: time.Now(), level: "info", message: "Running pg_dump on database"})
 	var stderr bytes.Buffer
-	cmd := exec.Command("pg_dump", "-Fc", "--no-owner", "--no-acl", "-f", file, "-d", s.connString(ad.dbname))
+	// As the database's own role, like everything Heroku runs on it.
+	cmd := exec.Command("pg_dump", "-Fc", "--no-owner", "--no-acl", "-f", file, "-d", s.connString(ad))
 	cmd.Env = s.pgEnv()
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -194,13 +195,15 @@ func (s *Server) backup(ad *addon, at time.Time, scheduled bool) (*transfer, err
 	return t, nil
 }
 
-func (s *Server) connString(dbname string) string {
+// connString is the libpq connection string of the add-on's database as
+// its own role.
+func (s *Server) connString(ad *addon) string {
 	host := s.admin.Host
 	port := s.admin.Port
 	if port == 0 {
 		port = 5432
 	}
-	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s", host, port, s.admin.User, dbname)
+	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s", host, port, ad.user, ad.dbname)
 }
 
 func (s *Server) pgEnv() []string {
@@ -282,7 +285,7 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 			following, leader = "postgres://"+ad.following+".example.com:5432/db", ad.following
 		}
 		writeJSON(w, http.StatusOK, map[string]any{
-			"addon_id": ad.id, "name": ad.name, "database_name": ad.dbname, "database_user": s.admin.User,
+			"addon_id": ad.id, "name": ad.name, "database_name": ad.dbname, "database_user": ad.user,
 			"created_at": ts(ad.created), "num_bytes": 8 << 20, "num_tables": 0, "num_connections": 1,
 			"postgres_version": "15.20", "resource_url": "", "following": following, "leader": leader, "forked_from": nil,
 			"waiting?": false, "hot_standby?": false, "plan": plan,
@@ -472,12 +475,15 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	t := &transfer{fromName: "BACKUP", fromType: "htcat", toName: target, toType: "pg_restore", size: src.size}
 	t.logs = append(t.logs, transferLog{at: time.Now(), level: "info", message: "Running pg_restore on database"})
 	// Heroku's restore overwrites the target: whatever it held is gone.
-	if err := s.resetDatabase(ad.dbname); err != nil {
+	if err := s.resetDatabase(ad); err != nil {
 		writeError(w, http.StatusInternalServerError, "internal_server_error", "Internal server error.")
 		return
 	}
 	var stderr bytes.Buffer
-	cmd := exec.Command("pg_restore", "--no-owner", "--no-acl", "-d", s.connString(ad.dbname), src.file)
+	// Heroku restores without owners or grants, as the target database's
+	// own role, which is no superuser: code in the backup (CHECK and index
+	// functions…) runs with that role's privileges only.
+	cmd := exec.Command("pg_restore", "--no-owner", "--no-acl", "-d", s.connString(ad), src.file)
 	cmd.Env = s.pgEnv()
 	cmd.Stderr = &stderr
 	err := cmd.Run()

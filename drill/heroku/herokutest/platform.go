@@ -32,6 +32,7 @@ type addon struct {
 	waitPolls      int // wait_status 404s left
 	waitingPolls   int // wait_status "waiting?": true left, after the 404s
 	dbname         string
+	user           string // its own unprivileged role, the database's owner
 	password       string
 	created        time.Time
 	schedules      []Schedule
@@ -123,7 +124,7 @@ func (s *Server) AddApp(name string, opts AppOptions) (string, error) {
 	}
 	ad.state, ad.provPolls, ad.waitPolls, ad.waitingPolls = "provisioned", 0, 0, 0
 	if opts.SQL != "" {
-		if err := s.exec(ad.dbname, opts.SQL); err != nil {
+		if err := s.exec(ad, opts.SQL); err != nil {
 			return "", err
 		}
 	}
@@ -153,10 +154,13 @@ func (s *Server) AddApp(name string, opts AppOptions) (string, error) {
 	return ad.id, nil
 }
 
-// newAddon creates an add-on on a new real database.
+// newAddon creates an add-on on a new real database, owned by a new role of
+// its own that is no superuser, as on Heroku: whatever the app (or a drill
+// through its DATABASE_URL) does there, it does with that role's privileges.
 func (s *Server) newAddon(billing, name, plan string) (*addon, error) {
+	suffix := randomHex(6)
 	ad := &addon{id: newID(), name: name, plan: plan, app: billing, state: "provisioning",
-		dbname: "herokutest_" + randomHex(6), password: "pw" + randomHex(12), created: time.Now().UTC()}
+		dbname: "herokutest_" + suffix, user: "herokutest_u" + suffix, password: "pw" + randomHex(12), created: time.Now().UTC()}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, s.admin)
@@ -164,7 +168,13 @@ func (s *Server) newAddon(billing, name, plan string) (*addon, error) {
 		return nil, err
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{ad.dbname}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+pgx.Identifier{ad.user}.Sanitize()+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.roles = append(s.roles, ad.user)
+	s.mu.Unlock()
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{ad.dbname}.Sanitize()+" OWNER "+pgx.Identifier{ad.user}.Sanitize()); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -284,7 +294,7 @@ func (s *Server) pgURL(ad *addon) string {
 	if port == 0 {
 		port = 5432
 	}
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(s.admin.User, ad.password),
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(ad.user, ad.password),
 		Host: fmt.Sprintf("127.0.0.1:%d", port), Path: "/" + ad.dbname}
 	return u.String()
 }
@@ -880,25 +890,33 @@ func (s *Server) Passwords() []string {
 
 // Exec runs SQL on an add-on's database.
 func (s *Server) Exec(addonID, sql string) error {
-	db := s.DatabaseOf(addonID)
-	if db == "" {
+	s.mu.Lock()
+	ad := s.addons[addonID]
+	s.mu.Unlock()
+	if ad == nil {
 		return fmt.Errorf("no add-on %s", addonID)
 	}
-	return s.exec(db, sql)
+	return s.exec(ad, sql)
 }
 
-func (s *Server) exec(dbname, sql string) error {
+// exec runs sql on the add-on's database as its own role, as the app would.
+func (s *Server) exec(ad *addon, sql string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cfg := s.admin.Copy()
-	cfg.Database = dbname
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := pgx.ConnectConfig(ctx, s.addonConfig(ad))
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, sql)
 	return err
+}
+
+// addonConfig connects to the add-on's database as its own role.
+func (s *Server) addonConfig(ad *addon) *pgx.ConnConfig {
+	cfg := s.admin.Copy()
+	cfg.Database, cfg.User = ad.dbname, ad.user
+	return cfg
 }
 
 func (s *Server) dropDatabase(dbname string) {
@@ -912,15 +930,13 @@ func (s *Server) dropDatabase(dbname string) {
 	_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{dbname}.Sanitize()+" WITH (FORCE)")
 }
 
-// resetDatabase empties dbname the way Heroku's restore does before it
-// loads a backup: every schema outside the system ones is dropped, and an
-// empty public schema made again.
-func (s *Server) resetDatabase(dbname string) error {
+// resetDatabase empties the add-on's database the way Heroku's restore does
+// before it loads a backup, as the database's own role: every schema
+// outside the system ones is dropped, and an empty public schema made again.
+func (s *Server) resetDatabase(ad *addon) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := s.admin.Copy()
-	cfg.Database = dbname
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := pgx.ConnectConfig(ctx, s.addonConfig(ad))
 	if err != nil {
 		return err
 	}

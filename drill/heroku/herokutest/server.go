@@ -117,6 +117,7 @@ type Server struct {
 	neverProv   bool
 	captureFail bool
 	databases   []string // created, dropped at Close
+	roles       []string // the add-ons' own roles, dropped at Close after their databases
 	colors      int
 
 	releasePhase  time.Duration
@@ -204,14 +205,17 @@ func Start(cfg Config) (*Server, error) {
 func (s *Server) Close() {
 	s.srv.Close()
 	s.mu.Lock()
-	dbs := s.databases
-	s.databases = nil
+	dbs, roles := s.databases, s.roles
+	s.databases, s.roles = nil, nil
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if conn, err := pgx.ConnectConfig(ctx, s.admin); err == nil {
 		for _, db := range dbs {
 			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
+		}
+		for _, role := range roles {
+			_, _ = conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize())
 		}
 		conn.Close(ctx)
 	}
