@@ -79,6 +79,7 @@ func ExerciseBroadSchema(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 		h.Exec(t, prod, BroadSchema(t))
+		MakeBroadInvalidIndex(t, func(sql string) error { return h.TryExec(prod, sql) })
 		return p, NewFaulty(p), app
 	}
 	requirePassedWithNotes := func(t *testing.T, rep *drill.Report, err error) {
@@ -147,5 +148,34 @@ func ExerciseBroadSchema(t *testing.T, h Harness) {
 		if len(rep.SchemaDiffs) != 6 {
 			t.Errorf("report schema differences %v, want the 6 made", rep.SchemaDiffs)
 		}
+	})
+}
+
+// BroadInvalidIndex is the statement that leaves the broad schema's invalid
+// index: a unique index built concurrently over duplicate regions fails and
+// leaves shop.customers_region with indisvalid false, as a failed
+// CREATE INDEX CONCURRENTLY does in production. pg_dump leaves it out.
+const BroadInvalidIndex = `CREATE UNIQUE INDEX CONCURRENTLY customers_region ON shop.customers (region)`
+
+// MakeBroadInvalidIndex runs BroadInvalidIndex with exec, which must run it
+// alone (outside a transaction block) as the database's owner, and requires
+// the failure that leaves the index invalid.
+func MakeBroadInvalidIndex(tb testing.TB, exec func(sql string) error) {
+	tb.Helper()
+	err := exec(BroadInvalidIndex)
+	if err == nil || !strings.Contains(err.Error(), "could not create unique index") {
+		tb.Fatalf("the concurrent unique index over duplicates did not fail as expected: %v", err)
+	}
+}
+
+// LoadBroadSchema loads the broad schema, invalid index included, into the
+// local database dbname.
+func LoadBroadSchema(tb testing.TB, dbname string) {
+	tb.Helper()
+	Exec(tb, dbname, BroadSchema(tb))
+	conn := Connect(tb, dbname)
+	MakeBroadInvalidIndex(tb, func(sql string) error {
+		_, err := conn.Exec(context.Background(), sql)
+		return err
 	})
 }

@@ -28,6 +28,9 @@ type Harness struct {
 	Leftovers func(t *testing.T, app string) []string
 	// Exec runs SQL on a database of the platform.
 	Exec func(t *testing.T, db drill.Database, sql string)
+	// TryExec runs one statement on a database of the platform, as its
+	// owner and outside a transaction block, and returns its error.
+	TryExec func(db drill.Database, sql string) error
 	// Reopen returns another provider on the platform that holds app, as
 	// another process would make it: it shares nothing in memory with
 	// the one Setup returned.

@@ -2,6 +2,7 @@ package heroku_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -134,6 +135,18 @@ func harness() drilltest.Harness {
 			if !found {
 				t.Fatalf("no add-on %s on any fake server", db.ID)
 			}
+		},
+		TryExec: func(db drill.Database, sql string) error {
+			err := fmt.Errorf("no add-on %s on any fake server", db.ID)
+			servers.Range(func(_, v any) bool {
+				s := v.(*herokutest.Server)
+				if s.DatabaseOf(db.ID) != "" {
+					err = s.Exec(db.ID, sql)
+					return false
+				}
+				return true
+			})
+			return err
 		},
 	}
 }

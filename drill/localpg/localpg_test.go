@@ -103,6 +103,25 @@ func harness() drilltest.Harness {
 			}
 			drilltest.Exec(t, name, sql)
 		},
+		TryExec: func(db drill.Database, sql string) error {
+			ctx := context.Background()
+			conn, err := pgx.Connect(ctx, "")
+			if err != nil {
+				return err
+			}
+			defer conn.Close(ctx)
+			var name string
+			if err := conn.QueryRow(ctx, `SELECT datname FROM pg_database WHERE oid = $1::oid`, db.ID).Scan(&name); err != nil {
+				return err
+			}
+			on, err := pgx.Connect(ctx, "dbname="+name)
+			if err != nil {
+				return err
+			}
+			defer on.Close(ctx)
+			_, err = on.Exec(ctx, sql)
+			return err
+		},
 	}
 }
 

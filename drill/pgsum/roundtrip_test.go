@@ -19,7 +19,7 @@ import (
 func broadRoundTrip(t *testing.T) (src, dst string, c drill.Comparison) {
 	t.Helper()
 	src = drilltest.CreateDatabase(t, "pgsum_broad")
-	drilltest.Exec(t, src, drilltest.BroadSchema(t))
+	drilltest.LoadBroadSchema(t, src)
 	dst = restoreCopy(t, src)
 	return src, dst, drill.Compare(fingerprint(t, src, pgsum.Options{}), fingerprint(t, dst, pgsum.Options{Workers: 2}), true)
 }
@@ -87,7 +87,7 @@ func TestFingerprint_ReprintedDefinitionsMatchAfterRoundTrip(t *testing.T) {
 func TestFingerprint_AlteredBroadRestoreFailsNamingEachDifference(t *testing.T) {
 	t.Parallel()
 	src := drilltest.CreateDatabase(t, "pgsum_broad")
-	drilltest.Exec(t, src, drilltest.BroadSchema(t))
+	drilltest.LoadBroadSchema(t, src)
 	dst := restoreCopy(t, src)
 	drilltest.Exec(t, dst, drilltest.AlterBroad)
 	c := drill.Compare(fingerprint(t, src, pgsum.Options{}), fingerprint(t, dst, pgsum.Options{}), true)

@@ -140,7 +140,5 @@ INSERT INTO shop.countdown SELECT FROM generate_series(1, 4);
 -- rows added after the refresh leave shop.customer_count stale
 INSERT INTO shop.customers (name, region) VALUES ('late', 'west');
 
--- an invalid index, as a failed CREATE INDEX CONCURRENTLY leaves one
--- (pg_index.indisvalid false); pg_dump leaves it out
-CREATE INDEX customers_region ON shop.customers (region);
-UPDATE pg_catalog.pg_index SET indisvalid = false WHERE indexrelid = 'shop.customers_region'::regclass;
+-- The invalid index (BroadInvalidIndex) is made after this file, by a
+-- CREATE INDEX CONCURRENTLY that fails, as the database's own role can.
