@@ -209,32 +209,7 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request) (Message, Later) {
 		}
 		return b.handleAdmin(ctx, req, cmd)
 	case VerbCancel:
-		if b.cfg.Queue != nil {
-			// A queued drill waiting for a confirmation has parked, or is
-			// parking: no process runs it, and its continuation undoes it.
-			if m, parked := b.cancelParked(ctx, cmd.DrillID, req.User); parked {
-				return m, nil
-			}
-		}
-		d, ok := b.reg.cancel(cmd.DrillID)
-		if !ok && b.cfg.Store != nil {
-			// Another bot process (or a terminal) runs it: ask it to.
-			sctx, cancel := context.WithTimeout(ctx, stateCheckTimeout)
-			defer cancel()
-			running, err := b.cfg.Store.RequestCancel(sctx, cmd.DrillID, req.User)
-			if err != nil {
-				return errorMessage(err), nil
-			}
-			if running {
-				b.cfg.Logger.Info("drill cancel requested", "drill", cmd.DrillID, "by", req.User)
-				return textMessage(fmt.Sprintf("Cancel of drill %s requested: the process running it stops within seconds and runs its undo stack; follow it in its thread.", code(cmd.DrillID))), nil
-			}
-		}
-		if !ok {
-			return textMessage(fmt.Sprintf(":warning: Drill %s is not running: see `%s status`.", code(cmd.DrillID), SlashCommand)), nil
-		}
-		b.cfg.Logger.Info("drill cancelled", "drill", d.ID, "by", req.User)
-		return textMessage(fmt.Sprintf("Cancelling drill %s of %s: its undo stack runs now; follow it in the thread.", code(d.ID), code(d.App))), nil
+		return b.cancelDrill(ctx, cmd.DrillID, req.User), nil
 	case VerbBackups:
 		return textMessage(fmt.Sprintf("Listing the backups of %s…", code(cmd.App))), func(ctx context.Context) {
 			l, err := b.cfg.Engine.Backups(ctx, cmd.App)
@@ -261,6 +236,37 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request) (Message, Later) {
 		return b.startCapture(req, cmd)
 	}
 	return b.startDrill(req, cmd)
+}
+
+// cancelDrill cancels drill id on behalf of by, wherever it runs or
+// waits, and says so (an ephemeral answer to by).
+func (b *Bot) cancelDrill(ctx context.Context, id, by string) Message {
+	if b.cfg.Queue != nil {
+		// A queued drill waiting for a confirmation has parked, or is
+		// parking: no process runs it, and its continuation undoes it.
+		if m, parked := b.cancelParked(ctx, id, by); parked {
+			return m
+		}
+	}
+	d, ok := b.reg.cancel(id, by)
+	if !ok && b.cfg.Store != nil {
+		// Another bot process (or a terminal) runs it: ask it to.
+		sctx, cancel := context.WithTimeout(ctx, stateCheckTimeout)
+		defer cancel()
+		running, err := b.cfg.Store.RequestCancel(sctx, id, by)
+		if err != nil {
+			return errorMessage(err)
+		}
+		if running {
+			b.cfg.Logger.Info("drill cancel requested", "drill", id, "by", by)
+			return textMessage(fmt.Sprintf("Cancel of drill %s requested: the process running it stops within seconds and runs its undo stack; follow it in its thread.", code(id)))
+		}
+	}
+	if !ok {
+		return textMessage(fmt.Sprintf(":warning: Drill %s is not running: see `%s status`.", code(id), SlashCommand))
+	}
+	b.cfg.Logger.Info("drill cancelled", "drill", d.ID, "by", by)
+	return textMessage(fmt.Sprintf("Cancelling drill %s of %s: its undo stack runs now; follow it in the thread.", code(d.ID), code(d.App)))
 }
 
 func channelList(ids []string) string {
@@ -408,8 +414,8 @@ func (b *Bot) runDrill(ctx context.Context, j Job) {
 func (b *Bot) drive(ctx context.Context, j Job, rep *reporter, run func(context.Context, Thread) (*drill.Report, error)) {
 	l := b.cfg.Logger.With("drill", j.ID, "app", j.App)
 	ctx = withLogger(ctx, l)
-	dctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	b.reg.update(j.ID, func(d *drillRecord) { d.cancel, d.ThreadTS = cancel, j.ThreadTS })
 	sctx := context.WithoutCancel(ctx)
 	b.Go(func() { rep.run(sctx) })
@@ -436,7 +442,7 @@ func (b *Bot) drive(ctx context.Context, j Job, rep *reporter, run func(context.
 	if b.cfg.Queue != nil && !parked && !gone {
 		// The drill is over: no confirmation of it may stay open (one asked
 		// for just as the drill failed to park).
-		_, _ = b.cfg.Pending.CancelDrill(sctx, j.ID, b.now())
+		_, _ = b.cfg.Pending.CancelDrill(sctx, j.ID, "", b.now())
 	}
 	if errors.Is(err, drill.ErrLocked) || errors.Is(err, drill.ErrFrozen) {
 		// Another process took the app (or froze drills) after the ack's

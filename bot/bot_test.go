@@ -142,7 +142,7 @@ func TestCancelMidDrillUndoes(t *testing.T) {
 		t.Fatalf("cancel ack %q", ackText(t, a))
 	}
 	v := bd.verdict(t, parent, id)
-	if !strings.Contains(v.Text, "FAILED") || !strings.Contains(v.BlockText(), "Undone: provision") {
+	if !strings.Contains(v.Text, "CANCELLED") || !strings.Contains(v.BlockText(), "*CANCELLED* by <@"+bob+">") || !strings.Contains(v.BlockText(), "Undone: provision") {
 		t.Fatalf("verdict %q %s", v.Text, v.Blocks)
 	}
 	bd.bot.Wait()

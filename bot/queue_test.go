@@ -172,8 +172,8 @@ func TestQueue_CancelParkedDrill(t *testing.T) {
 	if txt := ackText(t, ack); !strings.Contains(txt, "was waiting for a confirmation") {
 		t.Fatalf("cancel ack %q", txt)
 	}
-	if v := a.verdict(t, parent, id); !strings.Contains(v.Text, "FAILED") {
-		t.Fatalf("verdict %q", v.Text)
+	if v := a.verdict(t, parent, id); !strings.Contains(v.Text, "CANCELLED") || !strings.Contains(v.BlockText(), "*CANCELLED* by <@"+bob+">") {
+		t.Fatalf("verdict %q %s", v.Text, v.BlockText())
 	}
 	// The prompt can no longer be confirmed.
 	a.click(t, alice, prompt, cid)

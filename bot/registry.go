@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -17,7 +18,7 @@ type drillRecord struct {
 	Started, Finished                           time.Time
 	Status                                      string
 	Report                                      *drill.Report
-	cancel                                      func()
+	cancel                                      context.CancelCauseFunc
 }
 
 // registry holds the drills of this process: one per app at a time.
@@ -86,15 +87,16 @@ func (g *registry) get(id string) (drillRecord, bool) {
 	return *d, true
 }
 
-// cancel cancels a running drill; false when it is not running here.
-func (g *registry) cancel(id string) (drillRecord, bool) {
+// cancel cancels a running drill on behalf of by; false when it is not
+// running here.
+func (g *registry) cancel(id, by string) (drillRecord, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	d, ok := g.byID[id]
 	if !ok || d.cancel == nil || !d.Finished.IsZero() {
 		return drillRecord{}, false
 	}
-	d.cancel()
+	d.cancel(&drill.Cancel{By: by})
 	d.Status = "cancelling"
 	return *d, true
 }

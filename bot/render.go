@@ -210,10 +210,17 @@ func (v drillView) parentIn(origin string) Message {
 }
 
 func stripMarks(s string) string {
-	return strings.NewReplacer("*", "", "`", "", ":white_check_mark: ", "", ":x: ", "", ":arrows_counterclockwise: ", "", ":hourglass_flowing_sand: ", "").Replace(s)
+	return strings.NewReplacer("*", "", "`", "", ":white_check_mark: ", "", ":x: ", "", ":no_entry_sign: ", "", ":arrows_counterclockwise: ", "", ":hourglass_flowing_sand: ", "").Replace(s)
 }
 
 func verdictLine(r *drill.Report) string {
+	if r.Cancelled {
+		by := ""
+		if r.CancelledBy != "" {
+			by = " by " + user(r.CancelledBy)
+		}
+		return fmt.Sprintf(":no_entry_sign: *CANCELLED*%s after %s", by, drill.Seconds(r.TotalSeconds))
+	}
 	if r.Result == drill.Passed {
 		return fmt.Sprintf(":white_check_mark: *PASSED* in %s", drill.Seconds(r.TotalSeconds))
 	}
@@ -304,7 +311,11 @@ func verdictMessage(r *drill.Report) Message {
 	if r.Backup != nil {
 		fmt.Fprintf(&b, "• Backup %s, %s\n", code(r.Backup.ID), drill.HumanBytes(r.Backup.SizeBytes))
 	}
-	fmt.Fprintf(&b, "• RTO: restore %s, whole drill %s\n", drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds))
+	if r.Cancelled {
+		b.WriteString("• RTO: none, a cancelled drill measures no restore\n")
+	} else {
+		fmt.Fprintf(&b, "• RTO: restore %s, whole drill %s\n", drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds))
+	}
 	if r.RPOSeconds != nil {
 		fmt.Fprintf(&b, "• RPO: %s (age of the newest backup before the drill)\n", drill.Seconds(*r.RPOSeconds))
 	} else {
@@ -325,7 +336,7 @@ func verdictMessage(r *drill.Report) Message {
 	if r.Kept && r.Scratch != nil {
 		fmt.Fprintf(&b, "• Kept %s: destroy it when done\n", code(r.Scratch.Name))
 	}
-	return Message{Text: clipRunes(fmt.Sprintf("Drill %s of %s %s", r.DrillID, r.App, strings.ToUpper(string(r.Result))), textLimit), Blocks: sections(b.String())}
+	return Message{Text: clipRunes(fmt.Sprintf("Drill %s of %s %s", r.DrillID, r.App, resultWord(r)), textLimit), Blocks: sections(b.String())}
 }
 
 // writeConfirmationsAndUndo lists, in a verdict, who confirmed what and
@@ -336,6 +347,8 @@ func writeConfirmationsAndUndo(b *strings.Builder, r *drill.Report) {
 	}
 	if len(r.Undone) > 0 {
 		fmt.Fprintf(b, "• Undone: %s\n", Escape(strings.Join(r.Undone, ", ")))
+	} else if r.Cancelled && len(r.UndoFailed) == 0 {
+		b.WriteString("• Nothing needed undoing\n")
 	}
 	if len(r.UndoFailed) > 0 {
 		fmt.Fprintf(b, "• :rotating_light: *UNDO FAILED, act by hand:* %s\n", Escape(strings.Join(r.UndoFailed, ", ")))
@@ -355,7 +368,9 @@ func restoreVerdictMessage(r *drill.Report) Message {
 	if r.NowServing != "" {
 		fmt.Fprintf(&b, "• Now serving %s (its `DATABASE_URL`): %s\n", code(r.App), code(r.NowServing))
 	}
-	if r.Backup != nil {
+	if r.Backup != nil && r.Cancelled {
+		fmt.Fprintf(&b, "• Backup %s (%s, taken %s): the restore %s was cancelled; what it had done is undone (below)\n", code(r.Backup.ID), drill.HumanBytes(r.Backup.SizeBytes), r.Backup.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), intoText(string(r.Into)))
+	} else if r.Backup != nil {
 		fmt.Fprintf(&b, "• Backup %s (%s, taken %s) restored %s", code(r.Backup.ID), drill.HumanBytes(r.Backup.SizeBytes), r.Backup.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), intoText(string(r.Into)))
 		if r.RestoreSeconds > 0 {
 			fmt.Fprintf(&b, "; restore time %s", drill.Seconds(r.RestoreSeconds))
@@ -377,11 +392,20 @@ func restoreVerdictMessage(r *drill.Report) Message {
 		fmt.Fprintf(&b, "• Checksums: %s\n", Escape(r.Verification))
 	}
 	writeConfirmationsAndUndo(&b, r)
-	head := fmt.Sprintf("Emergency restore %s of %s %s", r.DrillID, r.App, strings.ToUpper(string(r.Result)))
+	head := fmt.Sprintf("Emergency restore %s of %s %s", r.DrillID, r.App, resultWord(r))
 	if r.ProductionState != "" {
 		head += ": " + r.ProductionState
 	}
 	return Message{Text: clipRunes(head, textLimit), Blocks: sections(b.String())}
+}
+
+// resultWord is a report's result in capitals: PASSED, FAILED or
+// CANCELLED.
+func resultWord(r *drill.Report) string {
+	if r.Cancelled {
+		return "CANCELLED"
+	}
+	return strings.ToUpper(string(r.Result))
 }
 
 func hasSkipped(r *drill.Report, step string) bool {

@@ -175,7 +175,7 @@ func (b *Bot) Resume(ctx context.Context) ([]*drill.Report, error) {
 		l.Warn("resumed a drill left by a dead process", "undone", strings.Join(rep.Undone, ","), "undo_failed", strings.Join(rep.UndoFailed, ","))
 		// The drill is over: its prompts left in Slack must not be
 		// confirmable any more.
-		if ids, cerr := b.cfg.Pending.CancelDrill(ctx, rep.DrillID, b.now()); cerr != nil {
+		if ids, cerr := b.cfg.Pending.CancelDrill(ctx, rep.DrillID, "", b.now()); cerr != nil {
 			l.Warn("cannot cancel the confirmations of a resumed drill", "err", b.cfg.Redactor.Redact(cerr.Error()))
 		} else if len(ids) > 0 {
 			l.Info("cancelled the pending confirmations of a resumed drill", "n", len(ids))

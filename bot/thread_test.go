@@ -1,0 +1,53 @@
+package bot_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/restore-drill/restore-drill/bot/slacktest"
+	"github.com/restore-drill/restore-drill/drill/drilltest"
+)
+
+// TestCancelledRestore_VerdictSaysCancelledAndHistoryHasNoRTO cancels an
+// emergency restore at its promote confirmation, after the backup was
+// restored into the new database: the verdict says who cancelled and what
+// was undone, never that the backup was restored, and the history records
+// no restore time for it.
+func TestCancelledRestore_VerdictSaysCancelledAndHistoryHasNoRTO(t *testing.T) {
+	t.Parallel()
+	store := drilltest.NewStateStore(t)
+	bd := setup(t, options{store: store})
+	bk := bd.capture(t)
+	id, parent := bd.startRestore(t, alice, channel, "restore "+bd.app+" "+bk)
+	prompt, cid := bd.prompt(t, parent.Reply, 1)
+	bd.confirmTyped(t, alice, prompt, cid, bd.app)
+	bd.prompt(t, parent.Reply, 2) // restored and checked: waits to promote
+
+	if _, a := bd.command(t, bob, "cancel "+id); !strings.Contains(ackText(t, a), "Cancelling drill `"+id+"`") {
+		t.Fatalf("cancel ack %q", ackText(t, a))
+	}
+	v := bd.restoreVerdict(t, parent, id)
+	text := v.Text + "\n" + v.BlockText()
+	requireAll(t, "verdict", text, "CANCELLED", "*CANCELLED* by <@"+bob+">", "Undone: ", "was cancelled")
+	for _, bad := range []string{"restored into a new database", "PASSED", "FAILED", "restore time"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("the verdict of a cancelled restore says %q:\n%s", bad, text)
+		}
+	}
+	bd.bot.Wait()
+	hist, err := store.History(context.Background(), bd.app, 5)
+	if err != nil || len(hist) != 1 {
+		t.Fatalf("history %+v, %v", hist, err)
+	}
+	if h := hist[0]; !h.Cancelled || h.CancelledBy != bob || h.RestoreSeconds != 0 {
+		t.Errorf("history records cancelled=%v by %q with restore time %v, want cancelled by %s and no RTO", h.Cancelled, h.CancelledBy, h.RestoreSeconds, bob)
+	}
+	bd.command(t, alice, "history "+bd.app)
+	h := bd.fake.WaitCall(t, "history table", func(c slacktest.Call) bool {
+		return c.Method == "chat.postMessage" && strings.Contains(c.Text, "Drills of")
+	})
+	if !strings.Contains(h.Text, "no RTO (cancelled)") || strings.Contains(h.Text, "RTO 0s") {
+		t.Errorf("history line of the cancelled restore: %q", h.Text)
+	}
+}
