@@ -543,28 +543,33 @@ func (b *Bot) HandleClick(ctx context.Context, req Request) Later {
 	}
 }
 
-// checkConfirmer says why user may not confirm p, or "".
+// checkConfirmer says why user u may not confirm p, or "". The sentence
+// names nobody by mention: it shows in a modal too, whose plain text does
+// not render mentions.
 func (b *Bot) checkConfirmer(ctx context.Context, u string, p Pending) string {
 	switch p.State {
 	case StateConfirmed:
-		return fmt.Sprintf("This was already confirmed by %s.", user(p.By))
+		if p.By == u {
+			return "You already confirmed this."
+		}
+		return "Someone else already confirmed this: the drill goes on."
 	case StateExpired:
 		return "This confirmation has expired."
 	case StateCancelled:
 		return "This confirmation was cancelled: the drill stopped."
 	}
 	if !b.now().Before(p.ExpiresAt) {
-		return fmt.Sprintf("This confirmation expired at %s: nobody can confirm it now.", p.ExpiresAt.UTC().Format("15:04:05 UTC"))
+		return "This confirmation has expired: nobody can confirm it now."
 	}
 	ok, err := b.auth.allowed(ctx, u)
 	if err != nil {
 		return "I cannot check your membership in the admin group right now: try again."
 	}
 	if !ok {
-		return fmt.Sprintf("%s, you are not allowed to confirm destructive steps: ask someone in DRILL_ALLOWED_USERS or the admin user group.", user(u))
+		return "You are not allowed to confirm destructive steps: ask someone in DRILL_ALLOWED_USERS or the admin user group."
 	}
 	if b.cfg.TwoPerson && u == p.Requester {
-		return fmt.Sprintf("Two people are required: someone other than %s, who asked for the drill, must confirm.", user(p.Requester))
+		return "Two people are required: you asked for this drill, so someone else must confirm it."
 	}
 	return ""
 }
@@ -576,6 +581,9 @@ func (b *Bot) Submit(ctx context.Context, u, id, typed string) string {
 	p, err := b.cfg.Pending.Get(ctx, id)
 	if err != nil {
 		return "This confirmation is not known to this bot (it may have restarted)."
+	}
+	if p.State == StateConfirmed && p.By == u {
+		return "" // a second submission of one's own confirmation just closes
 	}
 	if problem := b.checkConfirmer(ctx, u, p); problem != "" {
 		return problem
@@ -589,6 +597,9 @@ func (b *Bot) Submit(ctx context.Context, u, id, typed string) string {
 		return "This confirmation could not be recorded; try again."
 	}
 	if !ok {
+		if got.State == StateConfirmed && got.By == u {
+			return ""
+		}
 		if problem := b.checkConfirmer(ctx, u, got); problem != "" {
 			return problem
 		}

@@ -386,7 +386,7 @@ func restoreVerdictMessage(r *drill.Report) Message {
 		fmt.Fprintf(&b, "• Kept for forensics (the damaged database): %s — remove it %s\n", code(r.KeptDatabase), Escape(r.RemoveKept))
 	}
 	if r.Result == drill.Passed && r.Rollback != "" {
-		fmt.Fprintf(&b, "• To roll back: %s\n", code(r.Rollback))
+		fmt.Fprintf(&b, "• To roll back: %s\n", code(slashCommand(r.Rollback)))
 	}
 	if r.Verification != "" {
 		fmt.Fprintf(&b, "• Checksums: %s\n", Escape(r.Verification))
@@ -406,6 +406,16 @@ func resultWord(r *drill.Report) string {
 		return "CANCELLED"
 	}
 	return strings.ToUpper(string(r.Result))
+}
+
+// slashCommand turns a terminal command line of the drill's
+// ("restore-drill restore …") into the slash command that does the same
+// in Slack.
+func slashCommand(line string) string {
+	if rest, ok := strings.CutPrefix(line, "restore-drill "); ok {
+		return SlashCommand + " " + rest
+	}
+	return line
 }
 
 func hasSkipped(r *drill.Report, step string) bool {
@@ -492,7 +502,7 @@ func modalView(p Pending) slack.ModalViewRequest {
 	blocks := append(sections(clipRunes(promptText(p), 2*sectionLimit)), input)
 	return slack.ModalViewRequest{
 		Type: slack.VTModal, CallbackID: callbackTyped, PrivateMetadata: p.ID,
-		Title: plain("Confirm"), Submit: plain("Confirm"), Close: plain("Cancel"),
+		Title: plain("Confirm"), Submit: plain("Confirm"), Close: plain("Close"),
 		Blocks: slack.Blocks{BlockSet: blocks},
 	}
 }

@@ -188,7 +188,7 @@ func TestRestoreIntoNew_Local(t *testing.T) {
 		"Backup `"+bk+"`", "; restore time ",
 		"Safety backup: `"+safetyID+"`",
 		"Kept for forensics (the damaged database): `"+kept+"` — remove it when it is no longer needed: dropdb "+kept,
-		"To roll back: `restore-drill restore "+bd.app+" "+safetyID+" --into new`",
+		"To roll back: `/restore-drill restore "+bd.app+" "+safetyID+" --into new`",
 		"*Production:* "+bd.app+" is served by "+bd.app+", restored from "+bk+"; the previous database is kept as "+kept,
 		"confirmed `restore` by typing `"+bd.app+"`", "<@"+bob+"> confirmed `promote` by typing `"+bd.app+"`")
 	if !containsAny(threadTexts(bd.fake.Calls(), parent.Reply), "Checksums of drill "+id) {
@@ -441,7 +441,7 @@ func TestRestoreIntoNew_Heroku(t *testing.T) {
 		"Now serving `"+h.app+"` (its `DATABASE_URL`): `"+db.AddonName+"`",
 		"Safety backup: `b002`", "Kept for forensics (the damaged database): `"+h.prod.AddonName+"`",
 		"heroku addons:destroy "+h.prod.AddonName+" --app "+h.app,
-		"To roll back: `restore-drill restore "+h.app+" b002 --into new`")
+		"To roll back: `/restore-drill restore "+h.app+" b002 --into new`")
 	if db.AddonID == h.prod.AddonID {
 		t.Fatalf("DATABASE is still the damaged add-on %s", h.prod.AddonName)
 	}

@@ -51,3 +51,41 @@ func TestCancelledRestore_VerdictSaysCancelledAndHistoryHasNoRTO(t *testing.T) {
 		t.Errorf("history line of the cancelled restore: %q", h.Text)
 	}
 }
+
+// TestConfirmModal_ClosesNotCancelsAndSpeaksPlainText: the modal's close
+// button says Close (it cancels nothing); its errors name nobody by raw
+// mention, which plain text would show as <@U…>; and the person who
+// confirmed, submitting again, just gets the modal closed.
+func TestConfirmModal_ClosesNotCancelsAndSpeaksPlainText(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, options{twoPerson: true})
+	id, parent := bd.run(t, "run "+bd.app+" --mode full")
+	prompt, cid := bd.prompt(t, parent.Reply, 1)
+	bd.click(t, bob, prompt, cid)
+	view := bd.fake.WaitCall(t, "views.open", func(c slacktest.Call) bool { return c.Method == "views.open" })
+	if !strings.Contains(string(view.View), `"close":{"type":"plain_text","text":"Close"`) {
+		t.Errorf("the modal's close button is not labelled Close: %s", view.View)
+	}
+	noMention := func(what, e string) {
+		t.Helper()
+		if e == "" || strings.Contains(e, "<@") || strings.Contains(e, "UALICE01") || strings.Contains(e, "UMALLORY") || strings.Contains(e, "UBOB0002") {
+			t.Errorf("%s: modal error %q is empty or shows a raw user id", what, e)
+		}
+	}
+	noMention("not allowed", bd.submit(t, mallory, cid, bd.app))
+	noMention("two-person", bd.submit(t, alice, cid, bd.app))
+	if e := bd.submit(t, bob, cid, bd.app); e != "" {
+		t.Fatalf("bob's confirmation rejected: %q", e)
+	}
+	if e := bd.submit(t, bob, cid, bd.app); e != "" {
+		t.Errorf("bob submitting his own confirmation again got an error instead of the modal closing: %q", e)
+	}
+	e := bd.submit(t, alice, cid, bd.app)
+	noMention("already confirmed", e)
+	if !strings.Contains(e, "already confirmed") {
+		t.Errorf("someone else's late submission: %q", e)
+	}
+	bd.prompt(t, parent.Reply, 2)
+	bd.command(t, bob, "cancel "+id)
+	bd.verdict(t, parent, id)
+}
