@@ -269,6 +269,20 @@ func (b *Bot) cancelDrill(ctx context.Context, id, by string) Message {
 	return textMessage(fmt.Sprintf("Cancelling drill %s of %s: its undo stack runs now; follow it in the thread.", code(d.ID), code(d.App)))
 }
 
+// cancelClick is a click on a parent's Cancel button: only someone allowed
+// to run drills may cancel one.
+func (b *Bot) cancelClick(ctx context.Context, u, id string) Message {
+	ok, err := b.auth.allowed(ctx, u)
+	if err != nil {
+		b.cfg.Logger.Warn("authorization check failed", "user", u, "err", err)
+		return textMessage(":warning: I cannot check your membership in the admin group right now: try again in a minute.")
+	}
+	if !ok {
+		return textMessage(fmt.Sprintf(":no_entry: %s, you are not allowed to cancel drills: ask someone in DRILL_ALLOWED_USERS or the admin user group.", user(u)))
+	}
+	return b.cancelDrill(ctx, id, u)
+}
+
 func channelList(ids []string) string {
 	var out []string
 	for _, id := range ids {
@@ -523,6 +537,11 @@ func (b *Bot) historyMessage(app string) Message {
 // with no payload; the returned work opens the modal at once (trigger ids
 // last 3 s) or tells the user, ephemerally, why not.
 func (b *Bot) HandleClick(ctx context.Context, req Request) Later {
+	if req.ActionID == actionCancel {
+		return func(ctx context.Context) {
+			b.reply.ephemeral(ctx, req.Channel, req.User, b.cancelClick(ctx, req.User, req.Value))
+		}
+	}
 	if req.ActionID != actionConfirm {
 		return nil
 	}
@@ -559,7 +578,7 @@ func (b *Bot) checkConfirmer(ctx context.Context, u string, p Pending) string {
 		return "This confirmation was cancelled: the drill stopped."
 	}
 	if !b.now().Before(p.ExpiresAt) {
-		return "This confirmation has expired: nobody can confirm it now."
+		return "This confirmation expired: nobody can confirm it now."
 	}
 	ok, err := b.auth.allowed(ctx, u)
 	if err != nil {

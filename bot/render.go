@@ -206,7 +206,27 @@ func (v drillView) parentIn(origin string) Message {
 		}
 	}
 	text := title + "\n" + status
-	return Message{Text: clipRunes(fmt.Sprintf("%s %s of %s: %s", label, v.ID, v.App, stripMarks(status)), textLimit), Blocks: sections(text)}
+	blocks := sections(text)
+	if v.Report == nil {
+		blocks = append(blocks, cancelActions(v))
+	}
+	return Message{Text: clipRunes(fmt.Sprintf("%s %s of %s: %s", label, v.ID, v.App, stripMarks(status)), textLimit), Blocks: blocks}
+}
+
+// cancelActions is the parent's Cancel drill button, for as long as the
+// drill runs: slash commands cannot be typed in a thread. Its dialog asks
+// "are you sure"; only someone allowed to run drills may use it.
+func cancelActions(v drillView) slack.Block {
+	what := "drill"
+	if v.restore() {
+		what = "emergency restore"
+	}
+	btn := slack.NewButtonBlockElement(actionCancel, v.ID, plain("Cancel "+what))
+	btn.Style = slack.StyleDanger
+	btn.Confirm = slack.NewConfirmationBlockObject(plain(clipRunes("Cancel "+what+" "+v.ID+"?", 100)),
+		plain(clipRunes(fmt.Sprintf("The %s of %s stops and its undo stack runs: whatever it changed is put back.", what, v.App), 300)),
+		plain("Cancel it"), plain("Keep it running"))
+	return slack.NewActionBlock(parentActionsB, btn)
 }
 
 func stripMarks(s string) string {
@@ -452,6 +472,8 @@ func restorePlanMessage(lines []string) Message {
 
 const (
 	actionConfirm  = "restore_drill_confirm"
+	actionCancel   = "restore_drill_cancel"
+	parentActionsB = "drill_actions"
 	callbackTyped  = "restore_drill_typed"
 	inputBlockID   = "typed_confirmation"
 	inputActionID  = "typed"

@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -88,4 +89,73 @@ func TestConfirmModal_ClosesNotCancelsAndSpeaksPlainText(t *testing.T) {
 	bd.prompt(t, parent.Reply, 2)
 	bd.command(t, bob, "cancel "+id)
 	bd.verdict(t, parent, id)
+}
+
+// cancelButton returns the parent's Cancel button: its value and whether
+// it asks "are you sure" before it acts.
+func cancelButton(t *testing.T, c slacktest.Call) (value string, confirm bool, ok bool) {
+	t.Helper()
+	var blocks []struct {
+		BlockID  string `json:"block_id"`
+		Elements []struct {
+			ActionID string          `json:"action_id"`
+			Value    string          `json:"value"`
+			Style    string          `json:"style"`
+			Confirm  json.RawMessage `json:"confirm"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal(c.Blocks, &blocks); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range blocks {
+		for _, e := range b.Elements {
+			if e.ActionID == "restore_drill_cancel" {
+				return e.Value, len(e.Confirm) > 0 && e.Style == "danger", true
+			}
+		}
+	}
+	return "", false, false
+}
+
+// TestCancelButton_OnTheParentForAllowedPeopleOnly: the parent message
+// carries a Cancel button (slash commands cannot be typed in a thread) with
+// an "are you sure" dialog; someone not allowed is refused and the drill
+// goes on; an allowed person's click cancels it, undoing what it did; the
+// finished parent has no button left.
+func TestCancelButton_OnTheParentForAllowedPeopleOnly(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, options{})
+	id, parent := bd.run(t, "run "+bd.app+" --mode full")
+	value, confirm, ok := cancelButton(t, parent)
+	if !ok || value != id || !confirm {
+		t.Fatalf("parent's cancel button: found %v, value %q, confirm dialog and danger style %v: %s", ok, value, confirm, parent.Blocks)
+	}
+	bd.prompt(t, parent.Reply, 1)
+	click := func(u string) {
+		env := bd.fake.Click(t, slacktest.Click{User: u, Channel: channel, MessageTS: parent.Reply, ActionID: "restore_drill_cancel", BlockID: "drill_actions", Value: id})
+		bd.fake.WaitAck(t, env)
+	}
+	click(mallory)
+	bd.fake.WaitCall(t, "refusal to mallory", func(c slacktest.Call) bool {
+		return c.Method == "chat.postEphemeral" && c.User == mallory && strings.Contains(c.Text, "not allowed to cancel")
+	})
+	if _, a := bd.command(t, alice, "status "+id); strings.Contains(ackText(t, a), "cancel") {
+		t.Fatalf("mallory's click cancelled the drill: %q", ackText(t, a))
+	}
+	click(bob)
+	bd.fake.WaitCall(t, "cancel answer to bob", func(c slacktest.Call) bool {
+		return c.Method == "chat.postEphemeral" && c.User == bob && strings.Contains(c.Text, "Cancelling drill `"+id+"`")
+	})
+	v := bd.verdict(t, parent, id)
+	requireAll(t, "verdict", v.Text+"\n"+v.BlockText(), "CANCELLED", "*CANCELLED* by <@"+bob+">", "Undone: provision")
+	bd.bot.Wait()
+	final := bd.fake.WaitCall(t, "parent shows the cancel", func(c slacktest.Call) bool {
+		return c.Method == "chat.update" && c.TS == parent.Reply && strings.Contains(c.Text, "CANCELLED")
+	})
+	if _, _, ok := cancelButton(t, final); ok {
+		t.Errorf("the finished drill's parent still has a cancel button: %s", final.Blocks)
+	}
+	if left := scratchLeft(t, bd.app); len(left) > 0 {
+		t.Errorf("scratch databases left: %v", left)
+	}
 }
