@@ -83,8 +83,9 @@ type Bot struct {
 	reg   *registry
 	wg    sync.WaitGroup
 	// resumeMu keeps one resume at a time in this process.
-	resumeMu sync.Mutex
-	health   health
+	resumeMu  sync.Mutex
+	health    health
+	workspace workspace
 }
 
 // New returns a Bot.
@@ -301,7 +302,7 @@ func codeList(l []string) string {
 
 func (b *Bot) busyMessage(h drillRecord) Message {
 	return textMessage(fmt.Sprintf(":no_entry: %s is busy: drill %s (%s) started by %s at %s is %s. Wait for it, or `%s cancel %s`.",
-		code(h.App), code(h.ID), h.Verb, user(h.Requester), h.Started.UTC().Format("15:04:05 UTC"), Escape(h.Status), SlashCommand, h.ID))
+		code(h.App), code(h.ID), h.Verb, user(h.Requester), slackTime(h.Started), h.statusText(), SlashCommand, h.ID))
 }
 
 // startDrill reserves the app for a run or restore and starts it after the
@@ -402,7 +403,7 @@ func (b *Bot) runDrill(ctx context.Context, j Job) {
 		b.reg.finish(j.ID, nil, b.now())
 		return
 	}
-	rep := inThread(b, j, false)
+	rep := inThread(b, j)
 	if j.ThreadTS == "" {
 		var ok bool
 		if rep, ok = b.openThread(ctx, j); !ok {
@@ -496,7 +497,7 @@ func (b *Bot) statusMessage(id string) Message {
 			return textMessage(fmt.Sprintf("No drill %s in this bot's memory.", code(id)))
 		}
 		return textMessage(fmt.Sprintf("Drill %s of %s (%s %s) by %s since %s: %s", code(d.ID), code(d.App), d.Verb, d.Mode, user(d.Requester),
-			d.Started.UTC().Format("15:04:05 UTC"), Escape(d.Status)))
+			slackTime(d.Started), d.statusText()))
 	}
 	running := b.reg.running()
 	if len(running) == 0 {
@@ -505,7 +506,7 @@ func (b *Bot) statusMessage(id string) Message {
 	var sb strings.Builder
 	sb.WriteString("*Running drills*\n")
 	for _, d := range running {
-		fmt.Fprintf(&sb, "• %s %s of %s by %s since %s: %s\n", code(d.ID), d.Verb, code(d.App), user(d.Requester), d.Started.UTC().Format("15:04:05 UTC"), Escape(d.Status))
+		fmt.Fprintf(&sb, "• %s %s of %s by %s since %s: %s\n", code(d.ID), d.Verb, code(d.App), user(d.Requester), slackTime(d.Started), d.statusText())
 	}
 	return textMessage(sb.String())
 }
@@ -520,7 +521,7 @@ func (b *Bot) historyMessage(app string) Message {
 	for i := len(h) - 1; i >= 0; i-- {
 		d, r := h[i], h[i].Report
 		fmt.Fprintf(&sb, "• %s %s %s by %s at %s: *%s*, restore %s, whole %s", code(d.ID), d.Verb, r.Mode, user(d.Requester),
-			d.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Result, drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds))
+			slackTime(d.Started), r.Result, drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds))
 		if r.RPOSeconds != nil {
 			fmt.Fprintf(&sb, ", RPO %s", drill.Seconds(*r.RPOSeconds))
 		}
@@ -724,13 +725,11 @@ func (c *confirmer) Confirm(ctx context.Context, req drill.ConfirmRequest) (dril
 		defer cancel()
 		_ = b.reply.update(uctx, c.channel, ts, promptMessage(got))
 	})
+	// The prompt, edited, says who confirmed, or that it expired.
 	switch got.State {
 	case StateConfirmed:
-		c.rep.say(confirmedMessage(got))
 		return drill.Confirmation{User: got.By, Typed: got.Typed, At: got.At}, nil
 	case StateExpired:
-		c.rep.say(textMessage(fmt.Sprintf(":hourglass: Nobody confirmed *%s* by %s: the confirmation expired, and the drill undoes what it did.",
-			Escape(p.Action), p.ExpiresAt.UTC().Format("15:04:05 UTC"))))
 		return drill.Confirmation{}, fmt.Errorf("confirmation %s of %q expired at %s: %w", p.ID, p.Action, p.ExpiresAt.UTC().Format(time.RFC3339), drill.ErrExpired)
 	}
 	if ctx.Err() != nil {
@@ -748,6 +747,7 @@ func (c *confirmer) post(ctx context.Context, p Pending) (string, error) {
 	ts, err := c.b.reply.post(pctx, c.channel, promptMessage(p), PostOptions{ThreadTS: p.ThreadTS, Broadcast: p.ThreadTS != ""})
 	if err == nil {
 		_ = c.b.cfg.Pending.SetPromptTS(ctx, p.ID, ts)
+		c.rep.waitingFor(pctx, p, c.b.messageLink(pctx, c.channel, ts, p.ThreadTS, true))
 	}
 	return ts, err
 }

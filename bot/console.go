@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,11 +19,13 @@ import (
 // indented text and asks confirmations on the prompt. Everything else
 // (parsing, dispatch, rendering, confirmations) is the Slack path's.
 type ConsoleTransport struct {
-	mu       sync.Mutex
-	out      io.Writer
-	next     int
-	threads  map[string]bool
-	shown    map[string]string
+	mu      sync.Mutex
+	out     io.Writer
+	next    int
+	threads map[string]bool
+	shown   map[string]string
+	// replies holds the lines of each thread reply already printed.
+	replies  map[string]map[string]bool
 	answer   chan string
 	prompted chan struct{}
 	closed   bool
@@ -37,13 +40,18 @@ var (
 
 // NewConsoleTransport returns a transport that writes to out.
 func NewConsoleTransport(out io.Writer, user string) *ConsoleTransport {
-	return &ConsoleTransport{out: out, User: user, threads: map[string]bool{}, shown: map[string]string{},
+	return &ConsoleTransport{out: out, User: user, threads: map[string]bool{}, shown: map[string]string{}, replies: map[string]map[string]bool{},
 		prompted: make(chan struct{}, 1)}
 }
 
 var emoji = strings.NewReplacer(":white_check_mark:", "✓", ":x:", "✗", ":warning:", "!", ":fast_forward:", "–",
 	":leftwards_arrow_with_hook:", "↺", ":rotating_light:", "!!", ":information_source:", "i", ":hourglass:", "⌛",
 	":hourglass_flowing_sand:", "…", ":arrows_counterclockwise:", "…", ":no_entry:", "✗", ":no_entry_sign:", "✗")
+
+var (
+	slackDate = regexp.MustCompile(`<!date\^[^|>]*\|([^>]*)>`)
+	slackLink = regexp.MustCompile(`<(https?://[^|>]+)\|([^>]+)>`)
+)
 
 // RenderText renders a message as plain text for a terminal.
 func RenderText(m Message) string {
@@ -70,6 +78,10 @@ func RenderText(m Message) string {
 	}
 	s := strings.Join(parts, "\n")
 	s = strings.ReplaceAll(s, "```", "")
+	// A terminal shows a Slack date as its fallback, a link as its label
+	// and address.
+	s = slackDate.ReplaceAllString(s, "$1")
+	s = slackLink.ReplaceAllString(s, "$2 ($1)")
 	return html.UnescapeString(emoji.Replace(s))
 }
 
@@ -87,6 +99,9 @@ func (t *ConsoleTransport) Post(_ context.Context, channel string, m Message, o 
 	t.next++
 	ts := strconv.Itoa(t.next)
 	t.shown[ts] = lastLine(RenderText(m))
+	if o.ThreadTS != "" {
+		t.replies[ts] = settled(RenderText(m))
+	}
 	t.mu.Unlock()
 	if o.ThreadTS == "" {
 		text := RenderText(m)
@@ -106,10 +121,37 @@ func lastLine(s string) string {
 	return s[strings.LastIndex(s, "\n")+1:]
 }
 
-// Update prints the changed status line of a message.
+// settled is the set of lines of a reply that are not progress ("…").
+func settled(text string) map[string]bool {
+	out := map[string]bool{}
+	for _, l := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(l, "… ") {
+			out[l] = true
+		}
+	}
+	return out
+}
+
+// Update prints what changed: a thread reply's new settled lines (a step
+// done, who confirmed), or the parent's new status line.
 func (t *ConsoleTransport) Update(_ context.Context, _, ts string, m Message) error {
-	line := lastLine(RenderText(m))
+	text := RenderText(m)
 	t.mu.Lock()
+	if seen, ok := t.replies[ts]; ok {
+		var fresh []string
+		for _, l := range strings.Split(text, "\n") {
+			if !seen[l] && !strings.HasPrefix(l, "… ") {
+				seen[l] = true
+				fresh = append(fresh, l)
+			}
+		}
+		t.mu.Unlock()
+		if len(fresh) > 0 {
+			t.print("    │ ", strings.Join(fresh, "\n"))
+		}
+		return nil
+	}
+	line := lastLine(text)
 	same := t.shown[ts] == line
 	t.shown[ts] = line
 	t.mu.Unlock()

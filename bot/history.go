@@ -111,7 +111,7 @@ func historyTable(app string, reps []*drill.Report) Message {
 			confirmed = "confirmed by " + strings.Join(who, ", ")
 		}
 		fmt.Fprintf(&sb, "• %s %s %s %s · %s · RPO %s · canary %s · %d tables · %s\n", code(r.DrillID),
-			r.StartedAt.UTC().Format("2006-01-02 15:04"), r.Mode, result, rto, rpo, canary, len(r.Tables), confirmed)
+			slackTime(r.StartedAt), r.Mode, result, rto, rpo, canary, len(r.Tables), confirmed)
 	}
 	return textMessage(sb.String())
 }

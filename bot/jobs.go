@@ -53,7 +53,7 @@ func (b *Bot) ContinueJob(ctx context.Context, c Continuation) error {
 	}
 	ans := answerOf(p)
 	var retry error
-	b.drive(ctx, j, inThread(b, j, true), func(ctx context.Context, th Thread) (*drill.Report, error) {
+	b.drive(ctx, j, inThread(b, j), func(ctx context.Context, th Thread) (*drill.Report, error) {
 		rep, err := b.cfg.Engine.Continue(ctx, c.DrillID, c.Ticket, ans, th)
 		if rep == nil {
 			// Not taken up: parked on another ticket by now (nothing to

@@ -85,13 +85,14 @@ func TestQueue_FullDrillParksAndContinues(t *testing.T) {
 	// The drill's job is over, its expiry's continuation scheduled: no
 	// worker is held while the confirmation waits.
 	waitJobs(t, a.queue, "parked on maintenance", func(c botriver.JobCounts) bool { return c.Completed == 1 && c.Scheduled == 1 })
-	a.fake.WaitCall(t, "the wait said in the thread", func(c slacktest.Call) bool {
-		return c.Method == "chat.postMessage" && c.ThreadTS == parent.Reply && strings.Contains(c.Text, "no process is held")
+	a.fake.WaitCall(t, "the parent says what the drill waits for", func(c slacktest.Call) bool {
+		return c.Method == "chat.update" && c.TS == parent.Reply && strings.Contains(c.BlockText(), "*waiting for confirmation* of *turn on maintenance mode") &&
+			strings.Contains(c.BlockText(), "/archives/"+channel+"/p"+strings.ReplaceAll(prompt1.Reply, ".", ""))
 	})
 	// The parked drill still holds its app, and says what it waits for.
 	for _, cmd := range []string{"run " + a.app, "status", "unlock " + a.app} {
 		_, ack := a.command(t, bob, cmd)
-		if txt := ackText(t, ack); !strings.Contains(txt, id) || !strings.Contains(txt, "waiting for a confirmation until") {
+		if txt := ackText(t, ack); !strings.Contains(txt, id) || !strings.Contains(txt, "waiting for") || !strings.Contains(txt, "confirmation") || !strings.Contains(txt, "until <!date^") {
 			t.Errorf("%s while parked: %q", cmd, txt)
 		}
 	}
@@ -108,7 +109,7 @@ func TestQueue_FullDrillParksAndContinues(t *testing.T) {
 		t.Fatalf("verdict %q", v.Text)
 	}
 	texts := threadTexts(a.fake.Calls(), parent.Reply)
-	for _, want := range []string{"confirmed turn on maintenance mode", "confirmed promote", "promote_back", "destroy_scratch"} {
+	for _, want := range []string{"<@" + bob + "> confirmed *turn on maintenance mode", "<@" + alice + "> confirmed *promote", "promote_back", "destroy_scratch"} {
 		if !containsAny(texts, want) {
 			t.Errorf("the thread lacks %q:\n%s", want, strings.Join(texts, "\n"))
 		}

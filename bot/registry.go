@@ -17,8 +17,11 @@ type drillRecord struct {
 	Mode                                        drill.Mode
 	Started, Finished                           time.Time
 	Status                                      string
-	Report                                      *drill.Report
-	cancel                                      context.CancelCauseFunc
+	// Waiting, while the drill waits for a confirmation, says so (mrkdwn,
+	// with a link to the prompt).
+	Waiting string
+	Report  *drill.Report
+	cancel  context.CancelCauseFunc
 }
 
 // registry holds the drills of this process: one per app at a time.
@@ -45,6 +48,14 @@ func (g *registry) reserve(d *drillRecord) (holder drillRecord, ok bool) {
 	g.active[d.App] = d
 	g.byID[d.ID] = d
 	return drillRecord{}, true
+}
+
+// statusText is the drill's state for status (mrkdwn).
+func (d drillRecord) statusText() string {
+	if d.Waiting != "" {
+		return d.Waiting
+	}
+	return Escape(d.Status)
 }
 
 func (g *registry) update(id string, fn func(*drillRecord)) {

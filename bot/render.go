@@ -20,6 +20,12 @@ const (
 	textLimit    = 3000
 )
 
+// slackTime shows t in each reader's own time zone (Slack's date
+// formatting), with UTC as the fallback where it cannot.
+func slackTime(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
+}
+
 func mrkdwn(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
 }
@@ -158,6 +164,25 @@ type drillView struct {
 	Report   *drill.Report
 	// Scheduled: a schedule started it, on behalf of Requester.
 	Scheduled bool
+	// Waiting is the confirmation the drill waits for, if it does.
+	Waiting *waitView
+}
+
+// waitView is a confirmation a drill waits for: what, until when, and a
+// link to its prompt (empty when none is known).
+type waitView struct {
+	Action string
+	Until  time.Time
+	Link   string
+}
+
+// text is the waiting state, as the parent and status show it.
+func (w *waitView) text() string {
+	s := fmt.Sprintf(":double_vertical_bar: *waiting for confirmation* of *%s* until %s", Escape(w.Action), slackTime(w.Until))
+	if w.Link != "" {
+		s += fmt.Sprintf(" — <%s|answer it here>", w.Link)
+	}
+	return s
 }
 
 func (v drillView) restore() bool { return v.Verb == VerbRestore }
@@ -192,6 +217,8 @@ func (v drillView) parentIn(origin string) Message {
 	}
 	var status string
 	switch {
+	case v.Report == nil && v.Waiting != nil:
+		status = v.Waiting.text()
 	case v.Report == nil && v.Step == "":
 		status = ":hourglass_flowing_sand: starting…"
 	case v.Report == nil:
@@ -230,7 +257,7 @@ func cancelActions(v drillView) slack.Block {
 }
 
 func stripMarks(s string) string {
-	return strings.NewReplacer("*", "", "`", "", ":white_check_mark: ", "", ":x: ", "", ":no_entry_sign: ", "", ":arrows_counterclockwise: ", "", ":hourglass_flowing_sand: ", "").Replace(s)
+	return strings.NewReplacer("*", "", "`", "", ":white_check_mark: ", "", ":x: ", "", ":no_entry_sign: ", "", ":double_vertical_bar: ", "", ":arrows_counterclockwise: ", "", ":hourglass_flowing_sand: ", "").Replace(s)
 }
 
 func verdictLine(r *drill.Report) string {
@@ -252,9 +279,9 @@ var stepMarks = map[drill.EventKind]string{
 	drill.StepUndone: ":leftwards_arrow_with_hook:", drill.StepUndoFailed: ":rotating_light:", drill.DrillNote: ":information_source:",
 }
 
-// stepMessage is the thread reply for a finished, failed, skipped or undone
-// step, or a note; last is the step's last progress, if any.
-func stepMessage(e drill.Event, last string) Message {
+// stepText is the line of a finished, failed, skipped or undone step, or a
+// note, in a steps reply; last is the step's last progress, if any.
+func stepText(e drill.Event, last string) string {
 	mark := stepMarks[e.Kind]
 	var s string
 	switch e.Kind {
@@ -274,7 +301,7 @@ func stepMessage(e drill.Event, last string) Message {
 	if last != "" && (e.Kind == drill.StepSucceeded || e.Kind == drill.StepFailed) {
 		s += " — " + last
 	}
-	return textMessage(s)
+	return s
 }
 
 // tableMessages renders the checksum table in as many messages as it needs,
@@ -363,7 +390,7 @@ func verdictMessage(r *drill.Report) Message {
 // what was undone, or failed to be.
 func writeConfirmationsAndUndo(b *strings.Builder, r *drill.Report) {
 	for _, c := range r.Confirmations {
-		fmt.Fprintf(b, "• %s confirmed %s by typing %s at %s\n", user(c.User), code(c.Step), code(c.Typed), c.At.UTC().Format("15:04:05 UTC"))
+		fmt.Fprintf(b, "• %s confirmed %s by typing %s at %s\n", user(c.User), code(c.Step), code(c.Typed), slackTime(c.At))
 	}
 	if len(r.Undone) > 0 {
 		fmt.Fprintf(b, "• Undone: %s\n", Escape(strings.Join(r.Undone, ", ")))
@@ -389,9 +416,9 @@ func restoreVerdictMessage(r *drill.Report) Message {
 		fmt.Fprintf(&b, "• Now serving %s (its `DATABASE_URL`): %s\n", code(r.App), code(r.NowServing))
 	}
 	if r.Backup != nil && r.Cancelled {
-		fmt.Fprintf(&b, "• Backup %s (%s, taken %s): the restore %s was cancelled; what it had done is undone (below)\n", code(r.Backup.ID), drill.HumanBytes(r.Backup.SizeBytes), r.Backup.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), intoText(string(r.Into)))
+		fmt.Fprintf(&b, "• Backup %s (%s, taken %s): the restore %s was cancelled; what it had done is undone (below)\n", code(r.Backup.ID), drill.HumanBytes(r.Backup.SizeBytes), slackTime(r.Backup.CreatedAt), intoText(string(r.Into)))
 	} else if r.Backup != nil {
-		fmt.Fprintf(&b, "• Backup %s (%s, taken %s) restored %s", code(r.Backup.ID), drill.HumanBytes(r.Backup.SizeBytes), r.Backup.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), intoText(string(r.Into)))
+		fmt.Fprintf(&b, "• Backup %s (%s, taken %s) restored %s", code(r.Backup.ID), drill.HumanBytes(r.Backup.SizeBytes), slackTime(r.Backup.CreatedAt), intoText(string(r.Into)))
 		if r.RestoreSeconds > 0 {
 			fmt.Fprintf(&b, "; restore time %s", drill.Seconds(r.RestoreSeconds))
 		}
@@ -454,7 +481,7 @@ func captureMessage(u, app string, bk drill.Backup) Message {
 		at = *bk.FinishedAt
 	}
 	return textMessage(fmt.Sprintf(":floppy_disk: %s captured backup %s of %s: %s, taken at %s. Restore it with `%s restore %s %s`.",
-		user(u), code(bk.ID), code(app), drill.HumanBytes(bk.SizeBytes), at.UTC().Format("2006-01-02 15:04:05 UTC"), SlashCommand, Escape(app), Escape(bk.ID)))
+		user(u), code(bk.ID), code(app), drill.HumanBytes(bk.SizeBytes), slackTime(at), SlashCommand, Escape(app), Escape(bk.ID)))
 }
 
 // restorePlanMessage is an emergency restore's plan, posted in one reply
@@ -486,7 +513,7 @@ func promptText(p Pending) string {
 	for _, l := range p.Plan {
 		fmt.Fprintf(&b, "• %s\n", Escape(l))
 	}
-	fmt.Fprintf(&b, "Requested by %s. Type %s to confirm; expires at %s.", user(p.Requester), code(p.Expect), p.ExpiresAt.UTC().Format("15:04:05 UTC"))
+	fmt.Fprintf(&b, "Requested by %s. Type %s to confirm; expires at %s.", user(p.Requester), code(p.Expect), slackTime(p.ExpiresAt))
 	return b.String()
 }
 
@@ -504,18 +531,19 @@ func promptMessage(p Pending) Message {
 	return Message{Text: clipRunes(fmt.Sprintf("Confirmation needed: %s (type %s)", p.Action, p.Expect), textLimit), Blocks: blocks}
 }
 
+// outcomeText is what became of a prompt: who confirmed by typing what
+// (the record of the typed confirmation), or why nobody did.
 func outcomeText(p Pending) string {
 	switch p.State {
 	case StateConfirmed:
-		return fmt.Sprintf(":white_check_mark: Confirmed by %s at %s.", user(p.By), p.At.UTC().Format("15:04:05 UTC"))
+		return fmt.Sprintf(":white_check_mark: %s confirmed *%s* by typing %s at %s.", user(p.By), Escape(p.Action), code(p.Typed), slackTime(p.At))
 	case StateExpired:
-		return ":hourglass: *Expired*: nobody confirmed in time; the drill undoes what it did."
+		return fmt.Sprintf(":hourglass: *Expired* at %s: nobody confirmed in time, so the confirmation expired and the drill undoes what it did.", slackTime(p.ExpiresAt))
+	}
+	if p.By != "" {
+		return fmt.Sprintf(":no_entry_sign: *Cancelled* by %s: the drill stopped before this was confirmed, and undoes what it did.", user(p.By))
 	}
 	return ":no_entry_sign: *Cancelled*: the drill stopped before this was confirmed."
-}
-
-func confirmedMessage(p Pending) Message {
-	return textMessage(fmt.Sprintf("%s confirmed *%s* by typing %s", user(p.By), Escape(p.Action), code(p.Typed)))
 }
 
 func modalView(p Pending) slack.ModalViewRequest {

@@ -159,3 +159,114 @@ func TestCancelButton_OnTheParentForAllowedPeopleOnly(t *testing.T) {
 		t.Errorf("scratch databases left: %v", left)
 	}
 }
+
+// replies are the thread's replies as posted (each counts once, however
+// often it is edited).
+func replies(calls []slacktest.Call, ts string) []slacktest.Call {
+	var out []slacktest.Call
+	for _, c := range calls {
+		if c.Method == "chat.postMessage" && c.ThreadTS == ts && c.Error == "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// fullDrillThread runs a full drill to its verdict, bob and alice
+// confirming, and returns its thread as it ends.
+func fullDrillThread(t *testing.T, bd *bundle) (parent slacktest.Call, thread []string) {
+	t.Helper()
+	id, parent := bd.run(t, "run "+bd.app+" --mode full")
+	p1, c1 := bd.prompt(t, parent.Reply, 1)
+	bd.confirm(t, bob, p1, c1)
+	p2, c2 := bd.prompt(t, parent.Reply, 2)
+	bd.confirm(t, alice, p2, c2)
+	if v := bd.verdict(t, parent, id); !strings.Contains(v.Text, "PASSED") {
+		t.Fatalf("verdict %q", v.Text)
+	}
+	bd.bot.Wait()
+	bd.fake.WaitCall(t, "prompt 2 says alice confirmed", func(c slacktest.Call) bool {
+		return c.Method == "chat.update" && c.TS == p2.Reply && strings.Contains(c.BlockText(), "<@"+alice+"> confirmed")
+	})
+	return parent, threadTexts(bd.fake.Calls(), parent.Reply)
+}
+
+// checkQuietThread holds for a full drill's thread: at most 12 replies,
+// every step on one line of one reply, the plan once, confirmations as
+// mentions, no word about parking.
+func checkQuietThread(t *testing.T, bd *bundle, parent slacktest.Call, thread []string) {
+	t.Helper()
+	n := len(replies(bd.fake.Calls(), parent.Reply))
+	t.Logf("a full drill's thread has %d replies", n)
+	if n > 12 {
+		t.Errorf("a full drill's thread has %d replies, want at most 12:\n%s", n, strings.Join(thread, "\n---\n"))
+	}
+	all := strings.Join(thread, "\n")
+	for _, step := range []string{"preflight", "provision", "canary", "maintenance_on", "capture", "restore", "verify", "promote",
+		"check_promoted", "promote_back", "maintenance_off", "destroy_scratch"} {
+		done := "`" + step + "` done in"
+		if k := strings.Count(all, done); k != 2 { // a section's text and the message's fallback
+			t.Errorf("step %s is shown done %d times, want one line in one reply", step, k/2)
+		}
+	}
+	if k := strings.Count(all, "Promote "+bd.app+"_drill_"); k != 2 { // in the first prompt's blocks and its fallback
+		t.Errorf("the plan is stated %d times, want once, in the prompt", k/2)
+	}
+	for _, chatter := range []string{"no process is held", "parked", "continues", "UBOB0002 confirmed", "UALICE01 confirmed"} {
+		if i := strings.Index(all, chatter); i >= 0 {
+			t.Errorf("the thread says %q: …%s…", chatter, all[max(0, i-200):min(len(all), i+100)])
+		}
+	}
+	requireAll(t, "thread", all, "<@"+bob+"> confirmed *turn on maintenance mode for "+bd.app+"* by typing `"+bd.app+"`",
+		"<@"+alice+"> confirmed *promote ")
+}
+
+// TestFullDrillThread_QuietInOneProcess: a full drill run in one process
+// posts at most 12 replies: the steps of each stretch in one reply edited
+// in place, the two prompts (edited with who confirmed), the checksums and
+// the verdict.
+func TestFullDrillThread_QuietInOneProcess(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, options{})
+	parent, thread := fullDrillThread(t, bd)
+	checkQuietThread(t, bd, parent, thread)
+}
+
+// TestFullDrillThread_QuietThroughTheQueue: the same through River, where
+// the drill parks at each confirmation and continues in any process:
+// no parking chatter, and each confirmation a mention, never a raw id.
+func TestFullDrillThread_QuietThroughTheQueue(t *testing.T) {
+	t.Parallel()
+	a, _, _ := queuedPair(t, options{})
+	parent, thread := fullDrillThread(t, a)
+	checkQuietThread(t, a, parent, thread)
+}
+
+// TestWaitingDrill_ParentAndStatusSayWhatUntilWhenWithALink: while a
+// drill waits for a confirmation, its parent and status say so, what it
+// waits for, until when (in each reader's time), with a link to the
+// prompt; once confirmed it reads as running again.
+func TestWaitingDrill_ParentAndStatusSayWhatUntilWhenWithALink(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, options{})
+	id, parent := bd.run(t, "run "+bd.app+" --mode full")
+	prompt, cid := bd.prompt(t, parent.Reply, 1)
+	link := "<https://fake-workspace.slack.com/archives/" + channel + "/p" + strings.ReplaceAll(prompt.Reply, ".", "") +
+		"?thread_ts=" + parent.Reply + "&cid=" + channel + "|"
+	waiting := bd.fake.WaitCall(t, "parent waiting", func(c slacktest.Call) bool {
+		return c.Method == "chat.update" && c.TS == parent.Reply && strings.Contains(c.BlockText(), "*waiting for confirmation*")
+	})
+	requireAll(t, "waiting parent", waiting.BlockText(), "of *turn on maintenance mode for "+bd.app+"* until <!date^", link)
+	if strings.Contains(waiting.BlockText(), ":arrows_counterclockwise: running") {
+		t.Errorf("the waiting parent still reads as running: %s", waiting.BlockText())
+	}
+	_, a := bd.command(t, alice, "status "+id)
+	requireAll(t, "status", ackText(t, a), "*waiting for confirmation* of *turn on maintenance mode", "until <!date^", link)
+	bd.confirm(t, bob, prompt, cid)
+	bd.fake.WaitCall(t, "parent running again", func(c slacktest.Call) bool {
+		return c.Method == "chat.update" && c.TS == parent.Reply && strings.Contains(c.BlockText(), ":arrows_counterclockwise: running `") && !strings.Contains(c.BlockText(), "waiting")
+	})
+	bd.prompt(t, parent.Reply, 2)
+	bd.command(t, bob, "cancel "+id)
+	bd.verdict(t, parent, id)
+}
