@@ -64,7 +64,7 @@ func (b *Bot) postHistory(ctx context.Context, req Request, app string) {
 	png, err := trend.PNG(reps)
 	if err == nil {
 		err = up.Upload(ctx, req.Channel, ts, File{Filename: "restore-drill-trend-" + app + ".png", Title: "Restore time and size of " + app,
-			AltText: fmt.Sprintf("Restore time (blue) and backup size (orange) of the last %d drills of %s; failed drills marked red.", len(reps), app), Data: png})
+			AltText: fmt.Sprintf("Two charts over the dates of the last %d drills of %s: restore time in seconds (blue), backup size (orange); failed drills are red dots.", len(reps), app), Data: png})
 	}
 	if err != nil {
 		b.cfg.Logger.Warn("trend chart upload failed", "app", app, "err", b.cfg.Redactor.Redact(err.Error()))
