@@ -25,8 +25,10 @@ type ConsoleTransport struct {
 	threads map[string]bool
 	shown   map[string]string
 	// replies holds the lines of each thread reply already printed.
-	replies  map[string]map[string]bool
-	answer   chan string
+	replies map[string]map[string]bool
+	answer  chan string
+	// expect is the text the waiting prompt asks for.
+	expect   string
 	prompted chan struct{}
 	closed   bool
 	// User is who types at the terminal.
@@ -46,7 +48,7 @@ func NewConsoleTransport(out io.Writer, user string) *ConsoleTransport {
 
 var emoji = strings.NewReplacer(":white_check_mark:", "✓", ":x:", "✗", ":warning:", "!", ":fast_forward:", "–",
 	":leftwards_arrow_with_hook:", "↺", ":rotating_light:", "!!", ":information_source:", "i", ":hourglass:", "⌛",
-	":hourglass_flowing_sand:", "…", ":arrows_counterclockwise:", "…", ":no_entry:", "✗", ":no_entry_sign:", "✗")
+	":hourglass_flowing_sand:", "…", ":arrows_counterclockwise:", "…", ":no_entry:", "✗", ":no_entry_sign:", "✗", ":double_vertical_bar:", "⏸")
 
 var (
 	slackDate = regexp.MustCompile(`<!date\^[^|>]*\|([^>]*)>`)
@@ -192,7 +194,7 @@ func (t *ConsoleTransport) Prompt(ctx context.Context, p Pending) (string, strin
 		return "", "", errors.New("the terminal closed before a confirmation was typed")
 	}
 	ch := make(chan string, 1)
-	t.answer = ch
+	t.answer, t.expect = ch, p.Expect
 	fmt.Fprintf(t.out, "    ? Type %s to confirm:\n", p.Expect)
 	t.mu.Unlock()
 	select {
@@ -216,16 +218,32 @@ func (t *ConsoleTransport) Prompt(ctx context.Context, p Pending) (string, strin
 	}
 }
 
-// takeAnswer hands line to a waiting prompt, if any.
+// takeAnswer hands line to a waiting prompt, if any. A command typed while
+// a prompt waits (status, cancel…) is run, not taken as the answer, unless
+// it is exactly the text asked for.
 func (t *ConsoleTransport) takeAnswer(line string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.answer == nil {
+	if t.answer == nil || (isCommandLine(line) && line != t.expect) {
 		return false
 	}
 	t.answer <- line
 	t.answer = nil
 	return true
+}
+
+// isCommandLine tells whether a typed line is a command: it starts with
+// the slash command or with one of its verbs.
+func isCommandLine(line string) bool {
+	if strings.HasPrefix(line, SlashCommand) {
+		return true
+	}
+	w := strings.Fields(line)
+	if len(w) == 0 {
+		return false
+	}
+	_, ok := Lookup(strings.ToLower(w[0]))
+	return ok
 }
 
 func (t *ConsoleTransport) close() {

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -40,9 +41,21 @@ type Request struct {
 	Scheduled bool
 }
 
+// unescapeCommand undoes the HTML escaping Slack applies to what people
+// type in a command (&, < and > arrive as &amp;, &lt; and &gt;), so that
+// the text is escaped once, when it is shown, not twice. Mentions and
+// channel links arrive as real <@U…> and <#C…|name>, which stay as they
+// are.
+func unescapeCommand(s string) string {
+	if !strings.Contains(s, "&") {
+		return s
+	}
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
+}
+
 // FromSlashCommand normalises a slash command.
 func FromSlashCommand(c slack.SlashCommand, envelopeID string, at time.Time) Request {
-	return Request{Kind: KindCommand, EnvelopeID: envelopeID, User: c.UserID, Channel: c.ChannelID, Text: c.Text,
+	return Request{Kind: KindCommand, EnvelopeID: envelopeID, User: c.UserID, Channel: c.ChannelID, Text: unescapeCommand(c.Text),
 		ResponseURL: c.ResponseURL, TriggerID: c.TriggerID, At: at}
 }
 

@@ -130,8 +130,14 @@ func user(id string) string {
 	return Escape(id)
 }
 
+// usageMessage says what is wrong and the usage line; a code span holds
+// no backtick, so the pointer to help goes after it.
 func usageMessage(err *UsageError) Message {
-	return textMessage(fmt.Sprintf(":warning: %s.\nUsage: `%s`", err.Problem, err.Usage()))
+	s := fmt.Sprintf(":warning: %s.\nUsage: %s", err.Problem, code(err.Usage()))
+	if _, ok := Lookup(err.Verb); !ok {
+		s += fmt.Sprintf(" (see %s)", code(SlashCommand+" help"))
+	}
+	return textMessage(s)
 }
 
 func errorMessage(err error) Message {

@@ -1,13 +1,18 @@
 package bot_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"image/color"
+	"image/png"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/restore-drill/restore-drill/bot/slacktest"
 	"github.com/restore-drill/restore-drill/drill/drilltest"
+	"github.com/restore-drill/restore-drill/drill/trend"
 )
 
 // TestCancelledRestore_VerdictSaysCancelledAndHistoryHasNoRTO cancels an
@@ -269,4 +274,54 @@ func TestWaitingDrill_ParentAndStatusSayWhatUntilWhenWithALink(t *testing.T) {
 	bd.prompt(t, parent.Reply, 2)
 	bd.command(t, bob, "cancel "+id)
 	bd.verdict(t, parent, id)
+}
+
+// TestHistory_TrendChartIsALabelledPNGWithFailuresMarked: history through
+// Slack shares a chart of the documented size in the table's thread, with
+// the failed drill marked red.
+func TestHistory_TrendChartIsALabelledPNGWithFailuresMarked(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, options{store: drilltest.NewStateStore(t), confirmTimeout: time.Second})
+	id, parent := bd.run(t, "run "+bd.app)
+	bd.verdict(t, parent, id)
+	bd.bot.Wait()
+	id, parent = bd.run(t, "run "+bd.app+" --mode full") // nobody confirms: it fails
+	if v := bd.verdict(t, parent, id); !strings.Contains(v.Text, "FAILED") {
+		t.Fatalf("verdict %q", v.Text)
+	}
+	bd.bot.Wait()
+	bd.command(t, alice, "history "+bd.app)
+	shared := bd.fake.WaitCall(t, "trend chart", func(c slacktest.Call) bool {
+		return c.Method == "files.completeUploadExternal" && c.Error == ""
+	})
+	img, err := png.Decode(bytes.NewReader(shared.File))
+	if err != nil {
+		t.Fatalf("the chart is not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != trend.Width || b.Dy() != trend.Height {
+		t.Errorf("chart %dx%d, want %dx%d", b.Dx(), b.Dy(), trend.Width, trend.Height)
+	}
+	red := 0
+	for y := 0; y < img.Bounds().Dy(); y++ {
+		for x := 0; x < img.Bounds().Dx(); x++ {
+			if color.RGBAModel.Convert(img.At(x, y)).(color.RGBA) == trend.FailedColor {
+				red++
+			}
+		}
+	}
+	if red == 0 {
+		t.Error("the failed drill is not marked on the chart")
+	}
+}
+
+// TestCommandText_EscapedOnceAsSlackSendsIt: Slack sends what people type
+// HTML-escaped (& as &amp;); the bot's answer shows it escaped once, so
+// people read the & they typed, not "&amp;".
+func TestCommandText_EscapedOnceAsSlackSendsIt(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, options{})
+	_, a := bd.command(t, alice, "run a&amp;b")
+	if txt := ackText(t, a); !strings.Contains(txt, "`a&amp;b` is not") || strings.Contains(txt, "&amp;amp;") {
+		t.Errorf("the answer to `run a&b` shows %q", txt)
+	}
 }
