@@ -130,8 +130,10 @@ func New(cfg Config) *Bot {
 func (b *Bot) now() time.Time                { return b.cfg.Now() }
 func (b *Bot) updateInterval() time.Duration { return b.cfg.UpdateInterval }
 
-// Prime logs what the bot allows and warms the admin group cache.
+// Prime logs what the bot allows, warms the admin group cache and learns
+// the workspace's address (for links to prompts in status answers).
 func (b *Bot) Prime(ctx context.Context) {
+	b.workspaceURL(ctx, true)
 	b.cfg.Logger.Info("restore-drill bot access", "allows", b.cfg.Access.Describe(), "two_person", b.cfg.TwoPerson,
 		"confirm_timeout", b.cfg.ConfirmTimeout.String())
 	if b.cfg.Access.AdminGroup != "" {

@@ -31,6 +31,30 @@ type workspace struct {
 	url string
 }
 
+// workspaceURL returns the workspace's address, asking Slack once when
+// fetch allows it, or "" while it is unknown.
+func (b *Bot) workspaceURL(ctx context.Context, fetch bool) string {
+	b.workspace.mu.Lock()
+	base := b.workspace.url
+	b.workspace.mu.Unlock()
+	if base != "" || !fetch {
+		return base
+	}
+	w, ok := b.cfg.Transport.(Workspacer)
+	if !ok {
+		return ""
+	}
+	u, err := w.WorkspaceURL(ctx)
+	if err != nil || !strings.HasPrefix(u, "https://") {
+		loggerFrom(ctx, b.cfg.Logger).Warn("cannot learn the workspace's address: messages go without links to prompts", "err", err)
+		return ""
+	}
+	b.workspace.mu.Lock()
+	b.workspace.url = u
+	b.workspace.mu.Unlock()
+	return u
+}
+
 // messageLink returns a link to message ts of channel, a reply in thread
 // threadTS when set, or "" when the workspace's address is unknown. fetch
 // allows asking Slack for it (never before an ack).
@@ -38,19 +62,7 @@ func (b *Bot) messageLink(ctx context.Context, channel, ts, threadTS string, fet
 	if channel == "" || ts == "" {
 		return ""
 	}
-	b.workspace.mu.Lock()
-	base := b.workspace.url
-	b.workspace.mu.Unlock()
-	if base == "" && fetch {
-		if w, ok := b.cfg.Transport.(Workspacer); ok {
-			if u, err := w.WorkspaceURL(ctx); err == nil && strings.HasPrefix(u, "https://") {
-				base = u
-				b.workspace.mu.Lock()
-				b.workspace.url = u
-				b.workspace.mu.Unlock()
-			}
-		}
-	}
+	base := b.workspaceURL(ctx, fetch)
 	if base == "" {
 		return ""
 	}

@@ -96,6 +96,10 @@ func TestQueue_FullDrillParksAndContinues(t *testing.T) {
 			t.Errorf("%s while parked: %q", cmd, txt)
 		}
 	}
+	// status links to the prompt, which waits in no process.
+	if _, ack := a.command(t, bob, "status"); !strings.Contains(ackText(t, ack), "/archives/"+channel+"/p"+strings.ReplaceAll(prompt1.Reply, ".", "")+"?thread_ts="+parent.Reply) {
+		t.Errorf("status of a parked drill has no link to its prompt: %q", ackText(t, ack))
+	}
 
 	a.confirm(t, bob, prompt1, cid1)
 	prompt2, cid2 := a.prompt(t, parent.Reply, 2)
