@@ -14,19 +14,20 @@ const (
 // Report is a drill's evidence: what ran, how long it took, what the
 // checksums said, who confirmed what, and what was undone.
 type Report struct {
-	DrillID   string `json:"drill_id"`
-	App       string `json:"app"`
-	Provider  string `json:"provider"`
-	Mode      Mode   `json:"mode"`
-	Requester string `json:"requester,omitempty"`
-	Result    Result `json:"result"`
-	Error     string `json:"error"`
+	DrillID   string    `json:"drill_id"`
+	App       string    `json:"app"`
+	Provider  string    `json:"provider"`
+	Mode      Mode      `json:"mode"`
+	Requester string    `json:"requester,omitempty"`
+	Result    Result    `json:"result"`
+	Error     string    `json:"error"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at"`
+
 	// Cancelled: someone cancelled the drill (CancelledBy, when known); a
 	// cancelled drill records no restore time.
-	Cancelled   bool      `json:"cancelled,omitempty"`
-	CancelledBy string    `json:"cancelled_by,omitempty"`
-	StartedAt   time.Time `json:"started_at"`
-	EndedAt     time.Time `json:"ended_at"`
+	Cancelled   bool   `json:"cancelled,omitempty"`
+	CancelledBy string `json:"cancelled_by,omitempty"`
 
 	Backup *ReportBackup `json:"backup"`
 	// RPOSeconds is the age, when the drill started, of the newest
