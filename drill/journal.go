@@ -37,13 +37,6 @@ type LockWatcher interface {
 	Lost(drillID string) <-chan struct{}
 }
 
-// CancelWatcher is implemented by LockWatchers whose Lost also brings a
-// cancel asked for from another process: CancelledBy then says who ("" when
-// Lost closed for another reason).
-type CancelWatcher interface {
-	CancelledBy(drillID string) string
-}
-
 // DrillRecord is what a journal keeps about a drill besides its steps.
 type DrillRecord struct {
 	DrillID   string    `json:"drill_id"`

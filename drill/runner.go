@@ -159,14 +159,14 @@ func (d *run) begin(ctx context.Context) (context.Context, error) {
 // release. The context it returns ends if the journal says ownership was
 // lost.
 func (d *run) own(ctx context.Context, release func()) context.Context {
-	ctx, cancel := context.WithCancelCause(ctx)
+	ctx, cancel := context.WithCancel(ctx)
 	stopped := make(chan struct{})
 	d.journaled = true
 	var once sync.Once
 	d.release = func() {
 		once.Do(func() {
 			close(stopped)
-			cancel(nil)
+			cancel()
 			release()
 		})
 	}
@@ -175,15 +175,8 @@ func (d *run) own(ctx context.Context, release func()) context.Context {
 		go func() {
 			select {
 			case <-lost:
-				if cw, ok := w.(CancelWatcher); ok {
-					if by := cw.CancelledBy(d.opts.DrillID); by != "" {
-						d.logger.Info("cancel asked for from another process: stopping the drill", "by", by)
-						cancel(&Cancel{By: by})
-						return
-					}
-				}
 				d.logger.Error("lost the lock on the drill in the state database: stopping it")
-				cancel(nil)
+				cancel()
 			case <-stopped:
 			}
 		}()

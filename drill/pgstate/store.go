@@ -29,23 +29,9 @@ type Store struct {
 	// lost holds, per drill this process owns, a channel closed when the
 	// connection holding its lock dies.
 	lost map[string]chan struct{}
-	// cancelledBy holds, per drill whose lost channel a cancel asked for
-	// elsewhere closed, who asked.
-	cancelledBy map[string]string
 }
 
-var (
-	_ drill.LockWatcher   = (*Store)(nil)
-	_ drill.CancelWatcher = (*Store)(nil)
-)
-
-// CancelledBy returns who asked, from another process, for drillID to be
-// cancelled, once Lost was closed for that; "" otherwise.
-func (s *Store) CancelledBy(drillID string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cancelledBy[drillID]
-}
+var _ drill.LockWatcher = (*Store)(nil)
 
 // lockCheckInterval is how often an owner checks the connection that holds
 // its drill's lock.
@@ -87,9 +73,6 @@ func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
 				_ = s.pool.QueryRow(ctx, `UPDATE drills SET last_seen = now() WHERE drill_id = $1 RETURNING cancel_requested_by`, drillID).Scan(&cancelBy)
 				if cancelBy != nil {
 					cancel()
-					s.mu.Lock()
-					s.cancelledBy[drillID] = *cancelBy
-					s.mu.Unlock()
 					close(lost)
 					<-done
 					return
@@ -119,7 +102,6 @@ func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
 		<-exited
 		s.mu.Lock()
 		delete(s.lost, drillID)
-		delete(s.cancelledBy, drillID)
 		s.mu.Unlock()
 		mu.Lock()
 		letGo(held)
@@ -194,7 +176,7 @@ var _ drill.ResumeJournal = (*Store)(nil)
 // Migrate first.
 func New(pool *pgxpool.Pool) *Store {
 	host, _ := os.Hostname()
-	return &Store{pool: pool, owner: fmt.Sprintf("%s/%d", host, os.Getpid()), now: time.Now, lost: map[string]chan struct{}{}, cancelledBy: map[string]string{}}
+	return &Store{pool: pool, owner: fmt.Sprintf("%s/%d", host, os.Getpid()), now: time.Now, lost: map[string]chan struct{}{}}
 }
 
 // Lock keys: the two halves of pg_advisory_lock(int, int). The first says
