@@ -59,6 +59,10 @@ type Cancel struct{ By string }
 
 func (c *Cancel) Error() string { return "cancelled by " + c.By }
 
+// Unwrap makes a Cancel a context.Canceled: the drill was cancelled, it did
+// not stop for another reason.
+func (c *Cancel) Unwrap() error { return context.Canceled }
+
 // cancelledBy returns who cancelled, from err or ctx's cause, or "".
 func cancelledBy(ctx context.Context, err error) string {
 	var c *Cancel
