@@ -73,7 +73,7 @@ func (b *Bot) handleAdmin(ctx context.Context, req Request, cmd Command) (Messag
 			extra = " Full mode promotes a restored copy: each run waits for someone to confirm every step in the thread, and undoes itself if nobody does."
 		}
 		return textMessage(fmt.Sprintf("Scheduled a %s drill of %s %s, in <#%s>; next run %s.%s", e.Mode, code(e.App), code(e.Spec), Escape(e.Channel),
-			next.UTC().Format("2006-01-02 15:04 UTC"), extra)), nil
+			slackTime(next), extra)), nil
 	case VerbUnschedule:
 		ok, err := st.DeleteSchedule(qctx, cmd.App, req.User)
 		if err != nil {
@@ -139,12 +139,12 @@ func (b *Bot) unlock(ctx context.Context, req Request, app string) (Message, Lat
 		if alive && !r.ParkedUntil.IsZero() {
 			_ = st.Audit(ctx, req.User, "unlock_refused", app, r.DrillID, "the drill waits for a confirmation")
 			return textMessage(fmt.Sprintf(":no_entry: %s is held by drill %s (%s) of %s, waiting for a confirmation until %s: it is not stuck. Confirm it in its thread, or `%s cancel %s`.",
-				code(app), code(r.DrillID), r.Mode, user(r.Requester), r.ParkedUntil.UTC().Format("15:04:05 UTC"), SlashCommand, r.DrillID)), nil
+				code(app), code(r.DrillID), r.Mode, user(r.Requester), slackTime(r.ParkedUntil), SlashCommand, r.DrillID)), nil
 		}
 		if alive {
 			_ = st.Audit(ctx, req.User, "unlock_refused", app, r.DrillID, "the drill's process is alive")
 			return textMessage(fmt.Sprintf(":no_entry: %s is held by drill %s (%s) of %s since %s, and its process is alive: it is not stuck. Wait for it, or `%s cancel %s` where it runs.",
-				code(app), code(r.DrillID), r.Mode, user(r.Requester), r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), SlashCommand, r.DrillID)), nil
+				code(app), code(r.DrillID), r.Mode, user(r.Requester), slackTime(r.StartedAt), SlashCommand, r.DrillID)), nil
 		}
 		dead = append(dead, r)
 	}
@@ -170,6 +170,16 @@ func (b *Bot) unlock(ctx context.Context, req Request, app string) (Message, Lat
 }
 
 // storeStatus lists the running drills of every process.
+// parkedStatus says what parked drill r waits for, with a link to the
+// prompt when this process knows the workspace's address.
+func (b *Bot) parkedStatus(ctx context.Context, r drill.DrillRecord) string {
+	w := waitView{Action: "a step", Until: r.ParkedUntil}
+	if p, err := b.cfg.Pending.Get(ctx, r.ParkedTicket); err == nil {
+		w.Action, w.Link = p.Action, b.messageLink(ctx, p.Channel, p.PromptTS, p.ThreadTS, false)
+	}
+	return w.text()
+}
+
 func (b *Bot) storeStatus(ctx context.Context, id string) Message {
 	st := b.cfg.Store
 	ctx, cancel := context.WithTimeout(ctx, stateCheckTimeout)
@@ -177,7 +187,7 @@ func (b *Bot) storeStatus(ctx context.Context, id string) Message {
 	if id != "" {
 		if d, ok := b.reg.get(id); ok && b.cfg.Access.appAllowed(d.App) {
 			return textMessage(fmt.Sprintf("Drill %s of %s (%s %s) by %s since %s: %s", code(d.ID), code(d.App), d.Verb, d.Mode, user(d.Requester),
-				d.Started.UTC().Format("15:04:05 UTC"), Escape(d.Status)))
+				slackTime(d.Started), d.statusText()))
 		}
 		rep, err := st.Report(ctx, id)
 		if err == nil && !b.cfg.Access.appAllowed(rep.App) {
@@ -195,7 +205,7 @@ func (b *Bot) storeStatus(ctx context.Context, id string) Message {
 			state = "running, last step " + rep.Steps[n-1].Name
 		}
 		return textMessage(fmt.Sprintf("Drill %s of %s (%s) by %s since %s: %s", code(rep.DrillID), code(rep.App), rep.Mode, user(rep.Requester),
-			rep.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), Escape(state)))
+			slackTime(rep.StartedAt), Escape(state)))
 	}
 	var sb strings.Builder
 	local := map[string]bool{}
@@ -204,7 +214,7 @@ func (b *Bot) storeStatus(ctx context.Context, id string) Message {
 		if !b.cfg.Access.appAllowed(d.App) {
 			continue
 		}
-		fmt.Fprintf(&sb, "• %s %s of %s by %s since %s: %s\n", code(d.ID), d.Verb, code(d.App), user(d.Requester), d.Started.UTC().Format("15:04:05 UTC"), Escape(d.Status))
+		fmt.Fprintf(&sb, "• %s %s of %s by %s since %s: %s\n", code(d.ID), d.Verb, code(d.App), user(d.Requester), slackTime(d.Started), d.statusText())
 	}
 	running, err := st.RunningDrills(ctx)
 	if err != nil {
@@ -216,11 +226,11 @@ func (b *Bot) storeStatus(ctx context.Context, id string) Message {
 		}
 		where := "in another process"
 		if !r.ParkedUntil.IsZero() {
-			where = fmt.Sprintf("waiting for a confirmation until %s (no process holds it meanwhile)", r.ParkedUntil.UTC().Format("15:04:05 UTC"))
+			where = b.parkedStatus(ctx, r) + " (no process holds it meanwhile)"
 		} else if alive, err := st.DrillAlive(ctx, r.DrillID); err == nil && !alive {
 			where = fmt.Sprintf("*its process died*: `%s unlock %s`", SlashCommand, r.App)
 		}
-		fmt.Fprintf(&sb, "• %s %s of %s by %s since %s: %s\n", code(r.DrillID), r.Mode, code(r.App), user(r.Requester), r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), where)
+		fmt.Fprintf(&sb, "• %s %s of %s by %s since %s: %s\n", code(r.DrillID), r.Mode, code(r.App), user(r.Requester), slackTime(r.StartedAt), where)
 	}
 	if sb.Len() == 0 {
 		return textMessage("No drill is running.")

@@ -127,7 +127,7 @@ func TestSchedules(t *testing.T) {
 	v := bd.fake.WaitCall(t, "full scheduled verdict", func(c slacktest.Call) bool {
 		return c.Method == "chat.postMessage" && c.ThreadTS == full.Reply && c.Broadcast && strings.Contains(c.Text, "Drill ")
 	})
-	if strings.Contains(v.Text, "PASSED") || containsAny(threadTexts(bd.fake.Calls(), full.Reply), "> confirmed *") || !containsAny(threadTexts(bd.fake.Calls(), full.Reply), "Nobody confirmed") {
+	if strings.Contains(v.Text, "PASSED") || containsAny(threadTexts(bd.fake.Calls(), full.Reply), "> confirmed *") || !containsAny(threadTexts(bd.fake.Calls(), full.Reply), "the confirmation expired") {
 		t.Fatalf("a scheduled full drill went on without a person: %q", v.Text)
 	}
 	bd.bot.Wait()

@@ -83,8 +83,9 @@ type Bot struct {
 	reg   *registry
 	wg    sync.WaitGroup
 	// resumeMu keeps one resume at a time in this process.
-	resumeMu sync.Mutex
-	health   health
+	resumeMu  sync.Mutex
+	health    health
+	workspace workspace
 }
 
 // New returns a Bot.
@@ -129,8 +130,10 @@ func New(cfg Config) *Bot {
 func (b *Bot) now() time.Time                { return b.cfg.Now() }
 func (b *Bot) updateInterval() time.Duration { return b.cfg.UpdateInterval }
 
-// Prime logs what the bot allows and warms the admin group cache.
+// Prime logs what the bot allows, warms the admin group cache and learns
+// the workspace's address (for links to prompts in status answers).
 func (b *Bot) Prime(ctx context.Context) {
+	b.workspaceURL(ctx, true)
 	b.cfg.Logger.Info("restore-drill bot access", "allows", b.cfg.Access.Describe(), "two_person", b.cfg.TwoPerson,
 		"confirm_timeout", b.cfg.ConfirmTimeout.String())
 	if b.cfg.Access.AdminGroup != "" {
@@ -221,32 +224,7 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request) (Message, Later) {
 		}
 		return b.handleAdmin(ctx, req, cmd)
 	case VerbCancel:
-		if b.cfg.Queue != nil {
-			// A queued drill waiting for a confirmation has parked, or is
-			// parking: no process runs it, and its continuation undoes it.
-			if m, parked := b.cancelParked(ctx, cmd.DrillID, req.User); parked {
-				return m, nil
-			}
-		}
-		d, ok := b.reg.cancel(cmd.DrillID)
-		if !ok && b.cfg.Store != nil {
-			// Another bot process (or a terminal) runs it: ask it to.
-			sctx, cancel := context.WithTimeout(ctx, stateCheckTimeout)
-			defer cancel()
-			running, err := b.cfg.Store.RequestCancel(sctx, cmd.DrillID, req.User)
-			if err != nil {
-				return errorMessage(err), nil
-			}
-			if running {
-				b.cfg.Logger.Info("drill cancel requested", "drill", cmd.DrillID, "by", req.User)
-				return textMessage(fmt.Sprintf("Cancel of drill %s requested: the process running it stops within seconds and runs its undo stack; follow it in its thread.", code(cmd.DrillID))), nil
-			}
-		}
-		if !ok {
-			return textMessage(fmt.Sprintf(":warning: Drill %s is not running: see `%s status`.", code(cmd.DrillID), SlashCommand)), nil
-		}
-		b.cfg.Logger.Info("drill cancelled", "drill", d.ID, "by", req.User)
-		return textMessage(fmt.Sprintf("Cancelling drill %s of %s: its undo stack runs now; follow it in the thread.", code(d.ID), code(d.App))), nil
+		return b.cancelDrill(ctx, cmd.DrillID, req.User), nil
 	case VerbBackups:
 		return textMessage(fmt.Sprintf("Listing the backups of %s…", code(cmd.App))), func(ctx context.Context) {
 			l, err := b.cfg.Engine.Backups(ctx, cmd.App)
@@ -275,6 +253,51 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request) (Message, Later) {
 	return b.startDrill(req, cmd)
 }
 
+// cancelDrill cancels drill id on behalf of by, wherever it runs or
+// waits, and says so (an ephemeral answer to by).
+func (b *Bot) cancelDrill(ctx context.Context, id, by string) Message {
+	if b.cfg.Queue != nil {
+		// A queued drill waiting for a confirmation has parked, or is
+		// parking: no process runs it, and its continuation undoes it.
+		if m, parked := b.cancelParked(ctx, id, by); parked {
+			return m
+		}
+	}
+	d, ok := b.reg.cancel(id, by)
+	if !ok && b.cfg.Store != nil {
+		// Another bot process (or a terminal) runs it: ask it to.
+		sctx, cancel := context.WithTimeout(ctx, stateCheckTimeout)
+		defer cancel()
+		running, err := b.cfg.Store.RequestCancel(sctx, id, by)
+		if err != nil {
+			return errorMessage(err)
+		}
+		if running {
+			b.cfg.Logger.Info("drill cancel requested", "drill", id, "by", by)
+			return textMessage(fmt.Sprintf("Cancel of drill %s requested: the process running it stops within seconds and runs its undo stack; follow it in its thread.", code(id)))
+		}
+	}
+	if !ok {
+		return textMessage(fmt.Sprintf(":warning: Drill %s is not running: see `%s status`.", code(id), SlashCommand))
+	}
+	b.cfg.Logger.Info("drill cancelled", "drill", d.ID, "by", by)
+	return textMessage(fmt.Sprintf("Cancelling drill %s of %s: its undo stack runs now; follow it in the thread.", code(d.ID), code(d.App)))
+}
+
+// cancelClick is a click on a parent's Cancel button: only someone allowed
+// to run drills may cancel one.
+func (b *Bot) cancelClick(ctx context.Context, u, id string) Message {
+	ok, err := b.auth.allowed(ctx, u)
+	if err != nil {
+		b.cfg.Logger.Warn("authorization check failed", "user", u, "err", err)
+		return textMessage(":warning: I cannot check your membership in the admin group right now: try again in a minute.")
+	}
+	if !ok {
+		return textMessage(fmt.Sprintf(":no_entry: %s, you are not allowed to cancel drills: ask someone in DRILL_ALLOWED_USERS or the admin user group.", user(u)))
+	}
+	return b.cancelDrill(ctx, id, u)
+}
+
 func channelList(ids []string) string {
 	var out []string
 	for _, id := range ids {
@@ -293,7 +316,7 @@ func codeList(l []string) string {
 
 func (b *Bot) busyMessage(h drillRecord) Message {
 	return textMessage(fmt.Sprintf(":no_entry: %s is busy: drill %s (%s) started by %s at %s is %s. Wait for it, or `%s cancel %s`.",
-		code(h.App), code(h.ID), h.Verb, user(h.Requester), h.Started.UTC().Format("15:04:05 UTC"), Escape(h.Status), SlashCommand, h.ID))
+		code(h.App), code(h.ID), h.Verb, user(h.Requester), slackTime(h.Started), h.statusText(), SlashCommand, h.ID))
 }
 
 // startDrill reserves the app for a run or restore and starts it after the
@@ -399,7 +422,7 @@ func (b *Bot) runDrill(ctx context.Context, j Job) {
 		b.reg.finish(j.ID, nil, b.now())
 		return
 	}
-	rep := inThread(b, j, false)
+	rep := inThread(b, j)
 	if j.ThreadTS == "" {
 		var ok bool
 		if rep, ok = b.openThread(ctx, j); !ok {
@@ -425,8 +448,8 @@ func (b *Bot) runDrill(ctx context.Context, j Job) {
 func (b *Bot) drive(ctx context.Context, j Job, rep *reporter, run func(context.Context, Thread) (*drill.Report, error)) {
 	l := b.cfg.Logger.With("drill", j.ID, "app", j.App)
 	ctx = withLogger(ctx, l)
-	dctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	b.reg.update(j.ID, func(d *drillRecord) { d.cancel, d.ThreadTS = cancel, j.ThreadTS })
 	sctx := context.WithoutCancel(ctx)
 	b.Go(func() { rep.run(sctx) })
@@ -453,7 +476,7 @@ func (b *Bot) drive(ctx context.Context, j Job, rep *reporter, run func(context.
 	if b.cfg.Queue != nil && !parked && !gone {
 		// The drill is over: no confirmation of it may stay open (one asked
 		// for just as the drill failed to park).
-		_, _ = b.cfg.Pending.CancelDrill(sctx, j.ID, b.now())
+		_, _ = b.cfg.Pending.CancelDrill(sctx, j.ID, "", b.now())
 	}
 	if errors.Is(err, drill.ErrLocked) || errors.Is(err, drill.ErrFrozen) {
 		// Another process took the app (or froze drills) after the ack's
@@ -498,7 +521,7 @@ func (b *Bot) statusMessage(id string) Message {
 			return textMessage(fmt.Sprintf("No drill %s in this bot's memory.", code(id)))
 		}
 		return textMessage(fmt.Sprintf("Drill %s of %s (%s %s) by %s since %s: %s", code(d.ID), code(d.App), d.Verb, d.Mode, user(d.Requester),
-			d.Started.UTC().Format("15:04:05 UTC"), Escape(d.Status)))
+			slackTime(d.Started), d.statusText()))
 	}
 	running := b.reg.running()
 	if len(running) == 0 {
@@ -510,7 +533,7 @@ func (b *Bot) statusMessage(id string) Message {
 		if !b.cfg.Access.appAllowed(d.App) {
 			continue
 		}
-		fmt.Fprintf(&sb, "• %s %s of %s by %s since %s: %s\n", code(d.ID), d.Verb, code(d.App), user(d.Requester), d.Started.UTC().Format("15:04:05 UTC"), Escape(d.Status))
+		fmt.Fprintf(&sb, "• %s %s of %s by %s since %s: %s\n", code(d.ID), d.Verb, code(d.App), user(d.Requester), slackTime(d.Started), d.statusText())
 	}
 	if sb.Len() == len("*Running drills*\n") {
 		return textMessage("No drill is running.")
@@ -528,7 +551,7 @@ func (b *Bot) historyMessage(app string) Message {
 	for i := len(h) - 1; i >= 0; i-- {
 		d, r := h[i], h[i].Report
 		fmt.Fprintf(&sb, "• %s %s %s by %s at %s: *%s*, restore %s, whole %s", code(d.ID), d.Verb, r.Mode, user(d.Requester),
-			d.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Result, drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds))
+			slackTime(d.Started), r.Result, drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds))
 		if r.RPOSeconds != nil {
 			fmt.Fprintf(&sb, ", RPO %s", drill.Seconds(*r.RPOSeconds))
 		}
@@ -545,6 +568,11 @@ func (b *Bot) historyMessage(app string) Message {
 // with no payload; the returned work opens the modal first (trigger ids
 // work once, within 3 s), then fills it in (confirmModal).
 func (b *Bot) HandleClick(ctx context.Context, req Request) Later {
+	if req.ActionID == actionCancel {
+		return func(ctx context.Context) {
+			b.reply.ephemeral(ctx, req.Channel, req.User, req.ResponseURL, b.cancelClick(ctx, req.User, req.Value))
+		}
+	}
 	if req.ActionID != actionConfirm {
 		return nil
 	}
@@ -553,28 +581,33 @@ func (b *Bot) HandleClick(ctx context.Context, req Request) Later {
 	}
 }
 
-// checkConfirmer says why user may not confirm p, or "".
+// checkConfirmer says why user u may not confirm p, or "". The sentence
+// names nobody by mention: it shows in a modal too, whose plain text does
+// not render mentions.
 func (b *Bot) checkConfirmer(ctx context.Context, u string, p Pending) string {
 	switch p.State {
 	case StateConfirmed:
-		return fmt.Sprintf("This was already confirmed by %s.", user(p.By))
+		if p.By == u {
+			return "You already confirmed this."
+		}
+		return "Someone else already confirmed this: the drill goes on."
 	case StateExpired:
 		return "This confirmation has expired."
 	case StateCancelled:
 		return "This confirmation was cancelled: the drill stopped."
 	}
 	if !b.now().Before(p.ExpiresAt) {
-		return fmt.Sprintf("This confirmation expired at %s: nobody can confirm it now.", p.ExpiresAt.UTC().Format("15:04:05 UTC"))
+		return "This confirmation expired: nobody can confirm it now."
 	}
 	ok, err := b.auth.allowed(ctx, u)
 	if err != nil {
 		return "I cannot check your membership in the admin group right now: try again."
 	}
 	if !ok {
-		return fmt.Sprintf("%s, you are not allowed to confirm destructive steps: ask someone in DRILL_ALLOWED_USERS or the admin user group.", user(u))
+		return "You are not allowed to confirm destructive steps: ask someone in DRILL_ALLOWED_USERS or the admin user group."
 	}
 	if b.cfg.TwoPerson && u == p.Requester {
-		return fmt.Sprintf("Two people are required: someone other than %s, who asked for the drill, must confirm.", user(p.Requester))
+		return "Two people are required: you asked for this drill, so someone else must confirm it."
 	}
 	return ""
 }
@@ -586,6 +619,9 @@ func (b *Bot) Submit(ctx context.Context, u, id, typed string) string {
 	p, err := b.cfg.Pending.Get(ctx, id)
 	if err != nil {
 		return "This confirmation is not known to this bot (it may have restarted)."
+	}
+	if p.State == StateConfirmed && p.By == u {
+		return "" // a second submission of one's own confirmation just closes
 	}
 	if problem := b.checkConfirmer(ctx, u, p); problem != "" {
 		return problem
@@ -599,6 +635,9 @@ func (b *Bot) Submit(ctx context.Context, u, id, typed string) string {
 		return "This confirmation could not be recorded; try again."
 	}
 	if !ok {
+		if got.State == StateConfirmed && got.By == u {
+			return ""
+		}
 		if problem := b.checkConfirmer(ctx, u, got); problem != "" {
 			return problem
 		}
@@ -704,13 +743,11 @@ func (c *confirmer) Confirm(ctx context.Context, req drill.ConfirmRequest) (dril
 		defer cancel()
 		_ = b.reply.update(uctx, c.channel, ts, promptMessage(got))
 	})
+	// The prompt, edited, says who confirmed, or that it expired.
 	switch got.State {
 	case StateConfirmed:
-		c.rep.say(confirmedMessage(got))
 		return drill.Confirmation{User: got.By, Typed: got.Typed, At: got.At}, nil
 	case StateExpired:
-		c.rep.say(textMessage(fmt.Sprintf(":hourglass: Nobody confirmed *%s* by %s: the confirmation expired, and the drill undoes what it did.",
-			Escape(p.Action), p.ExpiresAt.UTC().Format("15:04:05 UTC"))))
 		return drill.Confirmation{}, fmt.Errorf("confirmation %s of %q expired at %s: %w", p.ID, p.Action, p.ExpiresAt.UTC().Format(time.RFC3339), drill.ErrExpired)
 	}
 	if ctx.Err() != nil {
@@ -728,6 +765,7 @@ func (c *confirmer) post(ctx context.Context, p Pending) (string, error) {
 	ts, err := c.b.reply.post(pctx, c.channel, promptMessage(p), PostOptions{ThreadTS: p.ThreadTS, Broadcast: p.ThreadTS != ""})
 	if err == nil {
 		_ = c.b.cfg.Pending.SetPromptTS(ctx, p.ID, ts)
+		c.rep.waitingFor(pctx, p, c.b.messageLink(pctx, c.channel, ts, p.ThreadTS, true))
 	}
 	return ts, err
 }

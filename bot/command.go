@@ -158,7 +158,7 @@ func (e *UsageError) Usage() string {
 	for _, d := range Definitions() {
 		names = append(names, d.Name)
 	}
-	return SlashCommand + " " + strings.Join(names, "|") + " …  (try `" + SlashCommand + " help`)"
+	return SlashCommand + " " + strings.Join(names, "|") + " …"
 }
 
 var (

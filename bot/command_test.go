@@ -2,6 +2,7 @@ package bot
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -182,4 +183,40 @@ func FuzzParseCommand(f *testing.F) {
 			t.Fatalf("%q does not round-trip: %q → %+v, %v", text, c.String(), c2, err)
 		}
 	})
+}
+
+// TestManifestUsageHintNamesEveryVerb: the slash command's hint in the
+// manifest lists every verb the command takes.
+func TestManifestUsageHintNamesEveryVerb(t *testing.T) {
+	t.Parallel()
+	var hint string
+	for _, line := range strings.Split(Manifest(), "\n") {
+		if h, ok := strings.CutPrefix(strings.TrimSpace(line), "usage_hint:"); ok {
+			hint = strings.Trim(strings.TrimSpace(h), `"`)
+		}
+	}
+	verbs := strings.Split(strings.Fields(hint + " ")[0], "|")
+	for _, d := range Definitions() {
+		if !slices.Contains(verbs, d.Name) {
+			t.Errorf("the manifest's usage_hint %q lacks %s", hint, d.Name)
+		}
+	}
+}
+
+// TestUsageLines_OneCodeSpanNoNesting: a usage reply never puts a code
+// span inside another (Slack then shows stray backticks).
+func TestUsageLines_OneCodeSpanNoNesting(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"bogus", "run", "schedule x", "restore app"} {
+		_, err := ParseCommand(in)
+		var ue *UsageError
+		if !errors.As(err, &ue) {
+			t.Fatalf("%q: %v", in, err)
+		}
+		for _, line := range strings.Split(ue.Usage(), "\n") {
+			if strings.Contains(line, "`") {
+				t.Errorf("%q: the usage line %q holds a backtick, which would nest code spans", in, line)
+			}
+		}
+	}
 }

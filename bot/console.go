@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,12 +19,16 @@ import (
 // indented text and asks confirmations on the prompt. Everything else
 // (parsing, dispatch, rendering, confirmations) is the Slack path's.
 type ConsoleTransport struct {
-	mu       sync.Mutex
-	out      io.Writer
-	next     int
-	threads  map[string]bool
-	shown    map[string]string
-	answer   chan string
+	mu      sync.Mutex
+	out     io.Writer
+	next    int
+	threads map[string]bool
+	shown   map[string]string
+	// replies holds the lines of each thread reply already printed.
+	replies map[string]map[string]bool
+	answer  chan string
+	// expect is the text the waiting prompt asks for.
+	expect   string
 	prompted chan struct{}
 	closed   bool
 	// User is who types at the terminal.
@@ -37,13 +42,18 @@ var (
 
 // NewConsoleTransport returns a transport that writes to out.
 func NewConsoleTransport(out io.Writer, user string) *ConsoleTransport {
-	return &ConsoleTransport{out: out, User: user, threads: map[string]bool{}, shown: map[string]string{},
+	return &ConsoleTransport{out: out, User: user, threads: map[string]bool{}, shown: map[string]string{}, replies: map[string]map[string]bool{},
 		prompted: make(chan struct{}, 1)}
 }
 
 var emoji = strings.NewReplacer(":white_check_mark:", "✓", ":x:", "✗", ":warning:", "!", ":fast_forward:", "–",
 	":leftwards_arrow_with_hook:", "↺", ":rotating_light:", "!!", ":information_source:", "i", ":hourglass:", "⌛",
-	":hourglass_flowing_sand:", "…", ":arrows_counterclockwise:", "…", ":no_entry:", "✗", ":no_entry_sign:", "✗")
+	":hourglass_flowing_sand:", "…", ":arrows_counterclockwise:", "…", ":no_entry:", "✗", ":no_entry_sign:", "✗", ":double_vertical_bar:", "⏸")
+
+var (
+	slackDate = regexp.MustCompile(`<!date\^[^|>]*\|([^>]*)>`)
+	urlLink   = regexp.MustCompile(`<(https?://[^|>]+)\|([^>]+)>`)
+)
 
 // RenderText renders a message as plain text for a terminal.
 func RenderText(m Message) string {
@@ -70,6 +80,10 @@ func RenderText(m Message) string {
 	}
 	s := strings.Join(parts, "\n")
 	s = strings.ReplaceAll(s, "```", "")
+	// A terminal shows a Slack date as its fallback, a link as its label
+	// and address.
+	s = slackDate.ReplaceAllString(s, "$1")
+	s = urlLink.ReplaceAllString(s, "$2 ($1)")
 	return html.UnescapeString(emoji.Replace(s))
 }
 
@@ -87,6 +101,9 @@ func (t *ConsoleTransport) Post(_ context.Context, channel string, m Message, o 
 	t.next++
 	ts := strconv.Itoa(t.next)
 	t.shown[ts] = lastLine(RenderText(m))
+	if o.ThreadTS != "" {
+		t.replies[ts] = settled(RenderText(m))
+	}
 	t.mu.Unlock()
 	if o.ThreadTS == "" {
 		text := RenderText(m)
@@ -106,10 +123,37 @@ func lastLine(s string) string {
 	return s[strings.LastIndex(s, "\n")+1:]
 }
 
-// Update prints the changed status line of a message.
+// settled is the set of lines of a reply that are not progress ("…").
+func settled(text string) map[string]bool {
+	out := map[string]bool{}
+	for _, l := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(l, "… ") {
+			out[l] = true
+		}
+	}
+	return out
+}
+
+// Update prints what changed: a thread reply's new settled lines (a step
+// done, who confirmed), or the parent's new status line.
 func (t *ConsoleTransport) Update(_ context.Context, _, ts string, m Message) error {
-	line := lastLine(RenderText(m))
+	text := RenderText(m)
 	t.mu.Lock()
+	if seen, ok := t.replies[ts]; ok {
+		var fresh []string
+		for _, l := range strings.Split(text, "\n") {
+			if !seen[l] && !strings.HasPrefix(l, "… ") {
+				seen[l] = true
+				fresh = append(fresh, l)
+			}
+		}
+		t.mu.Unlock()
+		if len(fresh) > 0 {
+			t.print("    │ ", strings.Join(fresh, "\n"))
+		}
+		return nil
+	}
+	line := lastLine(text)
 	same := t.shown[ts] == line
 	t.shown[ts] = line
 	t.mu.Unlock()
@@ -155,7 +199,7 @@ func (t *ConsoleTransport) Prompt(ctx context.Context, p Pending) (string, strin
 		return "", "", errors.New("the terminal closed before a confirmation was typed")
 	}
 	ch := make(chan string, 1)
-	t.answer = ch
+	t.answer, t.expect = ch, p.Expect
 	fmt.Fprintf(t.out, "    ? Type %s to confirm:\n", p.Expect)
 	t.mu.Unlock()
 	select {
@@ -179,16 +223,32 @@ func (t *ConsoleTransport) Prompt(ctx context.Context, p Pending) (string, strin
 	}
 }
 
-// takeAnswer hands line to a waiting prompt, if any.
+// takeAnswer hands line to a waiting prompt, if any. A command typed while
+// a prompt waits (status, cancel…) is run, not taken as the answer, unless
+// it is exactly the text asked for.
 func (t *ConsoleTransport) takeAnswer(line string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.answer == nil {
+	if t.answer == nil || (isCommandLine(line) && line != t.expect) {
 		return false
 	}
 	t.answer <- line
 	t.answer = nil
 	return true
+}
+
+// isCommandLine tells whether a typed line is a command: it starts with
+// the slash command or with one of its verbs.
+func isCommandLine(line string) bool {
+	if strings.HasPrefix(line, SlashCommand) {
+		return true
+	}
+	w := strings.Fields(line)
+	if len(w) == 0 {
+		return false
+	}
+	_, ok := Lookup(strings.ToLower(w[0]))
+	return ok
 }
 
 func (t *ConsoleTransport) close() {

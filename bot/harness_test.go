@@ -426,14 +426,37 @@ func (bd *bundle) verdict(t *testing.T, parent slacktest.Call, id string) slackt
 	})
 }
 
+// threadTexts is what thread ts shows: each reply as last edited.
 func threadTexts(calls []slacktest.Call, ts string) []string {
 	var out []string
+	at := map[string]int{}
 	for _, c := range calls {
-		if c.Method == "chat.postMessage" && c.ThreadTS == ts {
+		if c.Method == "chat.postMessage" && c.ThreadTS == ts && c.Error == "" {
+			at[c.Reply] = len(out)
 			out = append(out, c.Text+"\n"+c.BlockText())
+		}
+		if i, ok := at[c.TS]; ok && c.Method == "chat.update" && c.Error == "" {
+			out[i] = c.Text + "\n" + c.BlockText()
 		}
 	}
 	return out
+}
+
+// waitThread waits until a reply of thread ts shows sub, and returns it.
+func (bd *bundle) waitThread(t *testing.T, ts, sub string) string {
+	t.Helper()
+	deadline := time.Now().Add(slacktest.DefaultWait)
+	for {
+		for _, r := range threadTexts(bd.fake.Calls(), ts) {
+			if strings.Contains(r, sub) {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reply of thread %s shows %q:\n%s", ts, sub, strings.Join(threadTexts(bd.fake.Calls(), ts), "\n---\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func containsAny(list []string, sub string) bool {

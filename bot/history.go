@@ -64,7 +64,7 @@ func (b *Bot) postHistory(ctx context.Context, req Request, app string) {
 	png, err := trend.PNG(reps)
 	if err == nil {
 		err = b.reply.upload(ctx, up, req.Channel, ts, File{Filename: "restore-drill-trend-" + app + ".png", Title: "Restore time and size of " + app,
-			AltText: fmt.Sprintf("Restore time (blue) and backup size (orange) of the last %d drills of %s; failed drills marked red.", len(reps), app), Data: png})
+			AltText: fmt.Sprintf("Two charts over the dates of the last %d drills of %s: restore time in seconds (blue), backup size (orange); failed drills are red dots.", len(reps), app), Data: png})
 	}
 	if err != nil {
 		b.cfg.Logger.Warn("trend chart upload failed", "app", app, "err", b.cfg.Redactor.Redact(err.Error()))
@@ -78,10 +78,13 @@ func historyTable(app string, reps []*drill.Report) Message {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "*Drills of %s*: the last %d (newest first; RTO restore / total, RPO = backup age)\n", code(app), len(reps))
 	for _, r := range reps {
-		result := strings.ToUpper(string(r.Result))
-		if r.Result == drill.Passed {
+		result, rto := resultWord(r), fmt.Sprintf("RTO %s / %s", drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds))
+		switch {
+		case r.Cancelled:
+			result, rto = ":no_entry_sign: "+result, "no RTO (cancelled)"
+		case r.Result == drill.Passed:
 			result = ":white_check_mark: " + result
-		} else {
+		default:
 			result = ":x: " + result
 		}
 		rpo := "–"
@@ -107,8 +110,8 @@ func historyTable(app string, reps []*drill.Report) Message {
 		if len(who) > 0 {
 			confirmed = "confirmed by " + strings.Join(who, ", ")
 		}
-		fmt.Fprintf(&sb, "• %s %s %s %s · RTO %s / %s · RPO %s · canary %s · %s · %s\n", code(r.DrillID),
-			r.StartedAt.UTC().Format("2006-01-02 15:04"), r.Mode, result, drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds), rpo, canary, drill.Plural(len(r.Tables), "table", "tables"), confirmed)
+		fmt.Fprintf(&sb, "• %s %s %s %s · %s · RPO %s · canary %s · %s · %s\n", code(r.DrillID),
+			slackTime(r.StartedAt), r.Mode, result, rto, rpo, canary, drill.Plural(len(r.Tables), "table", "tables"), confirmed)
 	}
 	return textMessage(sb.String())
 }

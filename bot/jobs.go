@@ -53,7 +53,7 @@ func (b *Bot) ContinueJob(ctx context.Context, c Continuation) error {
 	}
 	ans := answerOf(p)
 	var retry error
-	b.drive(ctx, j, inThread(b, j, true), func(ctx context.Context, th Thread) (*drill.Report, error) {
+	b.drive(ctx, j, inThread(b, j), func(ctx context.Context, th Thread) (*drill.Report, error) {
 		rep, err := b.cfg.Engine.Continue(ctx, c.DrillID, c.Ticket, ans, th)
 		if rep == nil {
 			// Not taken up: parked on another ticket by now (nothing to
@@ -89,7 +89,7 @@ func answerOf(p Pending) drill.Answer {
 		return drill.Answer{Err: fmt.Errorf("confirmation %s of %q expired at %s: %w", p.ID, p.Action,
 			p.ExpiresAt.UTC().Format("15:04:05 UTC"), drill.ErrExpired)}
 	}
-	return drill.Answer{Err: drill.Errorf(drill.EREFUSED, "the confirmation was cancelled: the drill was cancelled")}
+	return drill.Answer{Err: drill.Wrap(drill.ECANCELED, &drill.Cancel{By: p.By}, "the drill was cancelled while it waited for a confirmation")}
 }
 
 // cancelParked cancels a drill parked on a confirmation: its confirmations
@@ -98,7 +98,7 @@ func answerOf(p Pending) drill.Answer {
 func (b *Bot) cancelParked(ctx context.Context, drillID, by string) (Message, bool) {
 	sctx, cancel := context.WithTimeout(ctx, stateCheckTimeout)
 	defer cancel()
-	ids, err := b.cfg.Pending.CancelDrill(sctx, drillID, b.now())
+	ids, err := b.cfg.Pending.CancelDrill(sctx, drillID, by, b.now())
 	if err != nil {
 		return errorMessage(err), true
 	}

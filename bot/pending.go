@@ -58,9 +58,9 @@ type PendingStore interface {
 	// Unposted returns the confirmations that parked drills wait for and
 	// whose prompt nobody posted or is posting (their process died first).
 	Unposted(ctx context.Context) ([]Pending, error)
-	// CancelDrill cancels every confirmation of drillID still pending,
-	// and returns their ids.
-	CancelDrill(ctx context.Context, drillID string, at time.Time) ([]string, error)
+	// CancelDrill cancels every confirmation of drillID still pending on
+	// behalf of by ("" when the bot itself does), and returns their ids.
+	CancelDrill(ctx context.Context, drillID, by string, at time.Time) ([]string, error)
 }
 
 // MemoryPending is an in-memory PendingStore.
@@ -161,13 +161,13 @@ func (m *MemoryPending) Wait(ctx context.Context, id string) (Pending, error) {
 }
 
 // CancelDrill cancels drillID's pending confirmations.
-func (m *MemoryPending) CancelDrill(_ context.Context, drillID string, at time.Time) ([]string, error) {
+func (m *MemoryPending) CancelDrill(_ context.Context, drillID, by string, at time.Time) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var ids []string
 	for _, it := range m.items {
 		if it.p.DrillID == drillID && it.p.State == StatePending {
-			it.p.State, it.p.At = StateCancelled, at
+			it.p.State, it.p.At, it.p.By = StateCancelled, at, by
 			close(it.done)
 			ids = append(ids, it.p.ID)
 		}

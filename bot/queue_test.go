@@ -85,15 +85,20 @@ func TestQueue_FullDrillParksAndContinues(t *testing.T) {
 	// The drill's job is over, its expiry's continuation scheduled: no
 	// worker is held while the confirmation waits.
 	waitJobs(t, a.queue, "parked on maintenance", func(c botriver.JobCounts) bool { return c.Completed == 1 && c.Scheduled == 1 })
-	a.fake.WaitCall(t, "the wait said in the thread", func(c slacktest.Call) bool {
-		return c.Method == "chat.postMessage" && c.ThreadTS == parent.Reply && strings.Contains(c.Text, "no process is held")
+	a.fake.WaitCall(t, "the parent says what the drill waits for", func(c slacktest.Call) bool {
+		return c.Method == "chat.update" && c.TS == parent.Reply && strings.Contains(c.BlockText(), "*waiting for confirmation* of *turn on maintenance mode") &&
+			strings.Contains(c.BlockText(), "/archives/"+channel+"/p"+strings.ReplaceAll(prompt1.Reply, ".", ""))
 	})
 	// The parked drill still holds its app, and says what it waits for.
 	for _, cmd := range []string{"run " + a.app, "status", "unlock " + a.app} {
 		_, ack := a.command(t, bob, cmd)
-		if txt := ackText(t, ack); !strings.Contains(txt, id) || !strings.Contains(txt, "waiting for a confirmation until") {
+		if txt := ackText(t, ack); !strings.Contains(txt, id) || !strings.Contains(txt, "waiting for") || !strings.Contains(txt, "confirmation") || !strings.Contains(txt, "until <!date^") {
 			t.Errorf("%s while parked: %q", cmd, txt)
 		}
+	}
+	// status links to the prompt, which waits in no process.
+	if _, ack := a.command(t, bob, "status"); !strings.Contains(ackText(t, ack), "/archives/"+channel+"/p"+strings.ReplaceAll(prompt1.Reply, ".", "")+"?thread_ts="+parent.Reply) {
+		t.Errorf("status of a parked drill has no link to its prompt: %q", ackText(t, ack))
 	}
 
 	a.confirm(t, bob, prompt1, cid1)
@@ -108,7 +113,7 @@ func TestQueue_FullDrillParksAndContinues(t *testing.T) {
 		t.Fatalf("verdict %q", v.Text)
 	}
 	texts := threadTexts(a.fake.Calls(), parent.Reply)
-	for _, want := range []string{"confirmed turn on maintenance mode", "confirmed promote", "promote_back", "destroy_scratch"} {
+	for _, want := range []string{"<@" + bob + "> confirmed *turn on maintenance mode", "<@" + alice + "> confirmed *promote", "promote_back", "destroy_scratch"} {
 		if !containsAny(texts, want) {
 			t.Errorf("the thread lacks %q:\n%s", want, strings.Join(texts, "\n"))
 		}
@@ -172,8 +177,8 @@ func TestQueue_CancelParkedDrill(t *testing.T) {
 	if txt := ackText(t, ack); !strings.Contains(txt, "was waiting for a confirmation") {
 		t.Fatalf("cancel ack %q", txt)
 	}
-	if v := a.verdict(t, parent, id); !strings.Contains(v.Text, "FAILED") {
-		t.Fatalf("verdict %q", v.Text)
+	if v := a.verdict(t, parent, id); !strings.Contains(v.Text, "CANCELLED") || !strings.Contains(v.BlockText(), "*CANCELLED* by <@"+bob+">") {
+		t.Fatalf("verdict %q %s", v.Text, v.BlockText())
 	}
 	// The prompt can no longer be confirmed.
 	a.click(t, alice, prompt, cid)

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -16,8 +17,11 @@ type drillRecord struct {
 	Mode                                        drill.Mode
 	Started, Finished                           time.Time
 	Status                                      string
-	Report                                      *drill.Report
-	cancel                                      func()
+	// Waiting, while the drill waits for a confirmation, says so (mrkdwn,
+	// with a link to the prompt).
+	Waiting string
+	Report  *drill.Report
+	cancel  context.CancelCauseFunc
 }
 
 // registry holds the drills of this process: one per app at a time.
@@ -44,6 +48,14 @@ func (g *registry) reserve(d *drillRecord) (holder drillRecord, ok bool) {
 	g.active[d.App] = d
 	g.byID[d.ID] = d
 	return drillRecord{}, true
+}
+
+// statusText is the drill's state for status (mrkdwn).
+func (d drillRecord) statusText() string {
+	if d.Waiting != "" {
+		return d.Waiting
+	}
+	return Escape(d.Status)
 }
 
 func (g *registry) update(id string, fn func(*drillRecord)) {
@@ -86,15 +98,16 @@ func (g *registry) get(id string) (drillRecord, bool) {
 	return *d, true
 }
 
-// cancel cancels a running drill; false when it is not running here.
-func (g *registry) cancel(id string) (drillRecord, bool) {
+// cancel cancels a running drill on behalf of by; false when it is not
+// running here.
+func (g *registry) cancel(id, by string) (drillRecord, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	d, ok := g.byID[id]
 	if !ok || d.cancel == nil || !d.Finished.IsZero() {
 		return drillRecord{}, false
 	}
-	d.cancel()
+	d.cancel(&drill.Cancel{By: by})
 	d.Status = "cancelling"
 	return *d, true
 }

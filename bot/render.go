@@ -20,6 +20,12 @@ const (
 	textLimit    = 3000
 )
 
+// slackTime shows t in each reader's own time zone (Slack's date
+// formatting), with UTC as the fallback where it cannot.
+func slackTime(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
+}
+
 func mrkdwn(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
 }
@@ -124,8 +130,14 @@ func user(id string) string {
 	return Escape(id)
 }
 
+// usageMessage says what is wrong and the usage line; a code span holds
+// no backtick, so the pointer to help goes after it.
 func usageMessage(err *UsageError) Message {
-	return textMessage(fmt.Sprintf(":warning: %s.\nUsage: `%s`", err.Problem, err.Usage()))
+	s := fmt.Sprintf(":warning: %s.\nUsage: %s", err.Problem, code(err.Usage()))
+	if _, ok := Lookup(err.Verb); !ok {
+		s += fmt.Sprintf(" (see %s)", code(SlashCommand+" help"))
+	}
+	return textMessage(s)
 }
 
 func errorMessage(err error) Message {
@@ -158,6 +170,25 @@ type drillView struct {
 	Report   *drill.Report
 	// Scheduled: a schedule started it, on behalf of Requester.
 	Scheduled bool
+	// Waiting is the confirmation the drill waits for, if it does.
+	Waiting *waitView
+}
+
+// waitView is a confirmation a drill waits for: what, until when, and a
+// link to its prompt (empty when none is known).
+type waitView struct {
+	Action string
+	Until  time.Time
+	Link   string
+}
+
+// text is the waiting state, as the parent and status show it.
+func (w *waitView) text() string {
+	s := fmt.Sprintf(":double_vertical_bar: *waiting for confirmation* of *%s* until %s", Escape(w.Action), slackTime(w.Until))
+	if w.Link != "" {
+		s += fmt.Sprintf(" — <%s|answer it here>", w.Link)
+	}
+	return s
 }
 
 func (v drillView) restore() bool { return v.Verb == VerbRestore }
@@ -192,6 +223,8 @@ func (v drillView) parentIn(origin string) Message {
 	}
 	var status string
 	switch {
+	case v.Report == nil && v.Waiting != nil:
+		status = v.Waiting.text()
 	case v.Report == nil && v.Step == "":
 		status = ":hourglass_flowing_sand: starting…"
 	case v.Report == nil:
@@ -206,14 +239,41 @@ func (v drillView) parentIn(origin string) Message {
 		}
 	}
 	text := title + "\n" + status
-	return Message{Text: clipRunes(fmt.Sprintf("%s %s of %s: %s", label, v.ID, v.App, stripMarks(status)), textLimit), Blocks: sections(text)}
+	blocks := sections(text)
+	if v.Report == nil {
+		blocks = append(blocks, cancelActions(v))
+	}
+	return Message{Text: clipRunes(fmt.Sprintf("%s %s of %s: %s", label, v.ID, v.App, stripMarks(status)), textLimit), Blocks: blocks}
+}
+
+// cancelActions is the parent's Cancel drill button, for as long as the
+// drill runs: slash commands cannot be typed in a thread. Its dialog asks
+// "are you sure"; only someone allowed to run drills may use it.
+func cancelActions(v drillView) slack.Block {
+	what := "drill"
+	if v.restore() {
+		what = "emergency restore"
+	}
+	btn := slack.NewButtonBlockElement(actionCancel, v.ID, plain("Cancel "+what))
+	btn.Style = slack.StyleDanger
+	btn.Confirm = slack.NewConfirmationBlockObject(plain(clipRunes("Cancel "+what+" "+v.ID+"?", 100)),
+		plain(clipRunes(fmt.Sprintf("The %s of %s stops and its undo stack runs: whatever it changed is put back.", what, v.App), 300)),
+		plain("Cancel it"), plain("Keep it running"))
+	return slack.NewActionBlock(parentActionsB, btn)
 }
 
 func stripMarks(s string) string {
-	return strings.NewReplacer("*", "", "`", "", ":white_check_mark: ", "", ":x: ", "", ":arrows_counterclockwise: ", "", ":hourglass_flowing_sand: ", "").Replace(s)
+	return strings.NewReplacer("*", "", "`", "", ":white_check_mark: ", "", ":x: ", "", ":no_entry_sign: ", "", ":double_vertical_bar: ", "", ":arrows_counterclockwise: ", "", ":hourglass_flowing_sand: ", "").Replace(s)
 }
 
 func verdictLine(r *drill.Report) string {
+	if r.Cancelled {
+		by := ""
+		if r.CancelledBy != "" {
+			by = " by " + user(r.CancelledBy)
+		}
+		return fmt.Sprintf(":no_entry_sign: *CANCELLED*%s after %s", by, drill.Seconds(r.TotalSeconds))
+	}
 	if r.Result == drill.Passed {
 		return fmt.Sprintf(":white_check_mark: *PASSED* in %s", drill.Seconds(r.TotalSeconds))
 	}
@@ -225,9 +285,9 @@ var stepMarks = map[drill.EventKind]string{
 	drill.StepUndone: ":leftwards_arrow_with_hook:", drill.StepUndoFailed: ":rotating_light:", drill.DrillNote: ":information_source:",
 }
 
-// stepMessage is the thread reply for a finished, failed, skipped or undone
-// step, or a note; last is the step's last progress, if any.
-func stepMessage(e drill.Event, last string) Message {
+// stepText is the line of a finished, failed, skipped or undone step, or a
+// note, in a steps reply; last is the step's last progress, if any.
+func stepText(e drill.Event, last string) string {
 	mark := stepMarks[e.Kind]
 	var s string
 	switch e.Kind {
@@ -247,7 +307,7 @@ func stepMessage(e drill.Event, last string) Message {
 	if last != "" && (e.Kind == drill.StepSucceeded || e.Kind == drill.StepFailed) {
 		s += " — " + last
 	}
-	return textMessage(s)
+	return s
 }
 
 // schemaDiffLines shows each schema difference from both sides, as a diff
@@ -279,7 +339,11 @@ func verdictMessage(r *drill.Report) Message {
 	if r.Backup != nil {
 		fmt.Fprintf(&b, "• Backup %s, %s\n", code(r.Backup.ID), drill.HumanBytes(r.Backup.SizeBytes))
 	}
-	fmt.Fprintf(&b, "• RTO: restore %s, whole drill %s\n", drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds))
+	if r.Cancelled {
+		b.WriteString("• RTO: none, a cancelled drill measures no restore\n")
+	} else {
+		fmt.Fprintf(&b, "• RTO: restore %s, whole drill %s\n", drill.Seconds(r.RestoreSeconds), drill.Seconds(r.TotalSeconds))
+	}
 	if r.RPOSeconds != nil {
 		fmt.Fprintf(&b, "• RPO: %s (age of the newest backup before the drill)\n", drill.Seconds(*r.RPOSeconds))
 	} else {
@@ -300,17 +364,19 @@ func verdictMessage(r *drill.Report) Message {
 	if r.Kept && r.Scratch != nil {
 		fmt.Fprintf(&b, "• Kept %s: destroy it when done\n", code(r.Scratch.Name))
 	}
-	return Message{Text: clipRunes(fmt.Sprintf("Drill %s of %s %s", r.DrillID, r.App, strings.ToUpper(string(r.Result))), textLimit), Blocks: sections(b.String())}
+	return Message{Text: clipRunes(fmt.Sprintf("Drill %s of %s %s", r.DrillID, r.App, resultWord(r)), textLimit), Blocks: sections(b.String())}
 }
 
 // writeConfirmationsAndUndo lists, in a verdict, who confirmed what and
 // what was undone, or failed to be.
 func writeConfirmationsAndUndo(b *strings.Builder, r *drill.Report) {
 	for _, c := range r.Confirmations {
-		fmt.Fprintf(b, "• %s confirmed %s by typing %s at %s\n", user(c.User), code(c.Step), code(c.Typed), c.At.UTC().Format("15:04:05 UTC"))
+		fmt.Fprintf(b, "• %s confirmed %s by typing %s at %s\n", user(c.User), code(c.Step), code(c.Typed), slackTime(c.At))
 	}
 	if len(r.Undone) > 0 {
 		fmt.Fprintf(b, "• Undone: %s\n", Escape(strings.Join(r.Undone, ", ")))
+	} else if r.Cancelled && len(r.UndoFailed) == 0 {
+		b.WriteString("• Nothing needed undoing\n")
 	}
 	if len(r.UndoFailed) > 0 {
 		fmt.Fprintf(b, "• :rotating_light: *UNDO FAILED, act by hand:* %s\n", Escape(strings.Join(r.UndoFailed, ", ")))
@@ -330,8 +396,10 @@ func restoreVerdictMessage(r *drill.Report) Message {
 	if r.NowServing != "" {
 		fmt.Fprintf(&b, "• Now serving %s (its `DATABASE_URL`): %s\n", code(r.App), code(r.NowServing))
 	}
-	if r.Backup != nil {
-		fmt.Fprintf(&b, "• Backup %s (%s, taken %s) restored %s", code(r.Backup.ID), drill.HumanBytes(r.Backup.SizeBytes), r.Backup.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), intoText(string(r.Into)))
+	if r.Backup != nil && r.Cancelled {
+		fmt.Fprintf(&b, "• Backup %s (%s, taken %s): the restore %s was cancelled; what it had done is undone (below)\n", code(r.Backup.ID), drill.HumanBytes(r.Backup.SizeBytes), slackTime(r.Backup.CreatedAt), intoText(string(r.Into)))
+	} else if r.Backup != nil {
+		fmt.Fprintf(&b, "• Backup %s (%s, taken %s) restored %s", code(r.Backup.ID), drill.HumanBytes(r.Backup.SizeBytes), slackTime(r.Backup.CreatedAt), intoText(string(r.Into)))
 		if r.RestoreSeconds > 0 {
 			fmt.Fprintf(&b, "; restore time %s", drill.Seconds(r.RestoreSeconds))
 		}
@@ -346,17 +414,36 @@ func restoreVerdictMessage(r *drill.Report) Message {
 		fmt.Fprintf(&b, "• Kept for forensics (the damaged database): %s — remove it %s\n", code(r.KeptDatabase), Escape(r.RemoveKept))
 	}
 	if r.Result == drill.Passed && r.Rollback != "" {
-		fmt.Fprintf(&b, "• To roll back: %s\n", code(r.Rollback))
+		fmt.Fprintf(&b, "• To roll back: %s\n", code(slashCommand(r.Rollback)))
 	}
 	if r.ShowVerification() {
 		fmt.Fprintf(&b, "• Checksums: %s\n", Escape(r.Verification))
 	}
 	writeConfirmationsAndUndo(&b, r)
-	head := fmt.Sprintf("Emergency restore %s of %s %s", r.DrillID, r.App, strings.ToUpper(string(r.Result)))
+	head := fmt.Sprintf("Emergency restore %s of %s %s", r.DrillID, r.App, resultWord(r))
 	if r.ProductionState != "" {
 		head += ": " + r.ProductionState
 	}
 	return Message{Text: clipRunes(head, textLimit), Blocks: sections(b.String())}
+}
+
+// resultWord is a report's result in capitals: PASSED, FAILED or
+// CANCELLED.
+func resultWord(r *drill.Report) string {
+	if r.Cancelled {
+		return "CANCELLED"
+	}
+	return strings.ToUpper(string(r.Result))
+}
+
+// slashCommand turns a terminal command line of the drill's
+// ("restore-drill restore …") into the slash command that does the same
+// in Slack.
+func slashCommand(line string) string {
+	if rest, ok := strings.CutPrefix(line, "restore-drill "); ok {
+		return SlashCommand + " " + rest
+	}
+	return line
 }
 
 func hasSkipped(r *drill.Report, step string) bool {
@@ -375,7 +462,7 @@ func captureMessage(u, app string, bk drill.Backup) Message {
 		at = *bk.FinishedAt
 	}
 	return textMessage(fmt.Sprintf(":floppy_disk: %s captured backup %s of %s: %s, taken at %s. Restore it with `%s restore %s %s`.",
-		user(u), code(bk.ID), code(app), drill.HumanBytes(bk.SizeBytes), at.UTC().Format("2006-01-02 15:04:05 UTC"), SlashCommand, Escape(app), Escape(bk.ID)))
+		user(u), code(bk.ID), code(app), drill.HumanBytes(bk.SizeBytes), slackTime(at), SlashCommand, Escape(app), Escape(bk.ID)))
 }
 
 // restorePlanMessage is an emergency restore's plan, posted in one reply
@@ -393,6 +480,8 @@ func restorePlanMessage(lines []string) Message {
 
 const (
 	actionConfirm  = "restore_drill_confirm"
+	actionCancel   = "restore_drill_cancel"
+	parentActionsB = "drill_actions"
 	callbackTyped  = "restore_drill_typed"
 	inputBlockID   = "typed_confirmation"
 	inputActionID  = "typed"
@@ -405,7 +494,7 @@ func promptText(p Pending) string {
 	for _, l := range p.Plan {
 		fmt.Fprintf(&b, "• %s\n", Escape(l))
 	}
-	fmt.Fprintf(&b, "Requested by %s. Type %s to confirm; expires at %s.", user(p.Requester), code(p.Expect), p.ExpiresAt.UTC().Format("15:04:05 UTC"))
+	fmt.Fprintf(&b, "Requested by %s. Type %s to confirm; expires at %s.", user(p.Requester), code(p.Expect), slackTime(p.ExpiresAt))
 	return b.String()
 }
 
@@ -423,18 +512,19 @@ func promptMessage(p Pending) Message {
 	return Message{Text: clipRunes(fmt.Sprintf("Confirmation needed: %s (type %s)", p.Action, p.Expect), textLimit), Blocks: blocks}
 }
 
+// outcomeText is what became of a prompt: who confirmed by typing what
+// (the record of the typed confirmation), or why nobody did.
 func outcomeText(p Pending) string {
 	switch p.State {
 	case StateConfirmed:
-		return fmt.Sprintf(":white_check_mark: Confirmed by %s at %s.", user(p.By), p.At.UTC().Format("15:04:05 UTC"))
+		return fmt.Sprintf(":white_check_mark: %s confirmed *%s* by typing %s at %s.", user(p.By), Escape(p.Action), code(p.Typed), slackTime(p.At))
 	case StateExpired:
-		return ":hourglass: *Expired*: nobody confirmed in time; the drill undoes what it did."
+		return fmt.Sprintf(":hourglass: *Expired* at %s: nobody confirmed in time, so the confirmation expired and the drill undoes what it did.", slackTime(p.ExpiresAt))
+	}
+	if p.By != "" {
+		return fmt.Sprintf(":no_entry_sign: *Cancelled* by %s: the drill stopped before this was confirmed, and undoes what it did.", user(p.By))
 	}
 	return ":no_entry_sign: *Cancelled*: the drill stopped before this was confirmed."
-}
-
-func confirmedMessage(p Pending) Message {
-	return textMessage(fmt.Sprintf("%s confirmed *%s* by typing %s", user(p.By), Escape(p.Action), code(p.Typed)))
 }
 
 func modalView(p Pending) slack.ModalViewRequest {
@@ -443,7 +533,7 @@ func modalView(p Pending) slack.ModalViewRequest {
 	blocks := append(sections(clipRunes(promptText(p), 2*sectionLimit)), input)
 	return slack.ModalViewRequest{
 		Type: slack.VTModal, CallbackID: callbackTyped, PrivateMetadata: p.ID,
-		Title: plain("Confirm"), Submit: plain("Confirm"), Close: plain("Cancel"),
+		Title: plain("Confirm"), Submit: plain("Confirm"), Close: plain("Close"),
 		Blocks: slack.Blocks{BlockSet: blocks},
 	}
 }

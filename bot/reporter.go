@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,31 +28,58 @@ type reporter struct {
 	wake       chan struct{}
 	done       chan struct{}
 	lastUpdate time.Time
-	// plan collects an emergency restore's plan notes, posted as one
-	// reply when the plan step ends.
-	plan []string
+	// seg is the reply that lists the steps since the last prompt, edited
+	// in place as they run (nil until a step of the stretch starts).
+	seg *segment
+	// updMu keeps one edit of the parent and the steps at a time, each
+	// sending the newest state, so that an older edit never lands last.
+	updMu sync.Mutex
 	// incident is the channel that also gets the parent message and the
 	// verdict (DRILL_INCIDENT_CHANNEL, for a restore started elsewhere);
 	// incidentTS is that copy's ts.
 	incident, incidentTS string
-	// continued: the drill was parked and is taken up in this reporter, so
-	// it posts the confirmation the drill was continued with.
-	continued bool
+}
+
+// segment is one thread reply listing steps, one line each, edited in
+// place as they progress: a drill's thread gets one reply per stretch of
+// steps between two prompts, not one per step.
+type segment struct {
+	ts    string
+	lines []string
+	// index maps a step (or another key) to its line.
+	index map[string]int
+	dirty bool
+}
+
+// set sets the line of key, adding it at the end if it is new.
+func (g *segment) set(key, line string) {
+	if i, ok := g.index[key]; ok {
+		g.lines[i] = line
+	} else {
+		g.index[key] = len(g.lines)
+		g.lines = append(g.lines, line)
+	}
+	g.dirty = true
+}
+
+func (g *segment) message() Message {
+	return textMessage(strings.Join(g.lines, "\n"))
 }
 
 type queued struct {
 	event  *drill.Event
 	msg    *Message
 	marker chan struct{}
+	// seg posts a new steps reply.
+	seg *segment
 	// end ends the thread's delivery with nothing more to say.
 	end bool
 }
 
-// inThread returns a reporter for drill j's existing thread; continued
-// says the drill parked and is taken up again.
-func inThread(b *Bot, j Job, continued bool) *reporter {
+// inThread returns a reporter for drill j's existing thread.
+func inThread(b *Bot, j Job) *reporter {
 	r := newReporter(b, j.Channel, j.view())
-	r.parentTS, r.continued = j.ThreadTS, continued
+	r.parentTS = j.ThreadTS
 	if j.IncidentTS != "" {
 		r.incident, r.incidentTS = b.cfg.IncidentChannel, j.IncidentTS
 	}
@@ -138,49 +166,44 @@ func (r *reporter) signal() {
 	}
 }
 
-// Event queues e; progress is coalesced into the parent message.
+// Event queues e: steps become lines of the current steps reply, their
+// progress edited in place (coalesced, like the parent's).
 func (r *reporter) Event(e drill.Event) {
 	r.mu.Lock()
 	switch e.Kind {
 	case drill.StepStarted:
-		r.view.Step, r.view.Progress = e.Step, ""
+		r.view.Step, r.view.Progress, r.view.Waiting = e.Step, "", nil
 		r.dirty = true
+		r.line(e.Step, fmt.Sprintf(":arrows_counterclockwise: %s running…", code(e.Step)))
 	case drill.StepProgress:
 		p := progressText(e)
 		r.view.Step, r.view.Progress, r.last[e.Step] = e.Step, p, p
 		r.dirty = true
-	case drill.DrillConfirmed:
-		// The confirmer of a waiting drill posts its own, better message
-		// (say); a continued drill's comes from here.
-		if r.continued {
-			r.queue = append(r.queue, queued{event: &e})
-		}
+		r.line(e.Step, fmt.Sprintf(":arrows_counterclockwise: %s running… %s", code(e.Step), p))
+	case drill.DrillConfirmed, drill.DrillContinued:
+		// The prompt, edited, says who confirmed; that the drill goes on
+		// shows in its steps.
 	case drill.DrillParked:
-		r.view.Step, r.view.Progress = e.Step, "waiting for a confirmation"
+		// The parent says what the drill waits for once the prompt is
+		// posted (waitingFor); the thread needs no word about it.
+		r.view.Step, r.view.Progress = e.Step, ""
 		r.dirty = true
-		r.queue = append(r.queue, queued{event: &e})
+		r.queue = append(r.queue, queued{end: true})
 	case drill.DrillFinished:
+		r.view.Waiting = nil
 		if !r.view.restore() {
 			r.queue = append(r.queue, queued{event: &e})
 		}
 		// An emergency restore's report is complete (production's state)
 		// only when Restore returns: finish delivers its verdict then.
 	case drill.DrillNote:
-		if e.Step == drill.StepPlan {
-			r.plan = append(r.plan, e.Message)
-		} else {
-			r.queue = append(r.queue, queued{event: &e})
+		if e.Step != drill.StepPlan { // the plan is stated in the prompt
+			r.line(fmt.Sprintf("note %d", r.lines()), stepText(e, ""))
 		}
-	case drill.StepSucceeded:
-		if e.Step == drill.StepPlan && len(r.plan) > 0 {
-			m := restorePlanMessage(r.plan)
-			r.plan = nil
-			r.queue = append(r.queue, queued{msg: &m})
-		} else {
-			r.queue = append(r.queue, queued{event: &e})
-		}
+	case drill.StepUndone, drill.StepUndoFailed:
+		r.line(fmt.Sprintf("%s %s %d", e.Kind, e.Step, r.lines()), stepText(e, ""))
 	default:
-		r.queue = append(r.queue, queued{event: &e})
+		r.line(e.Step, stepText(e, r.last[e.Step]))
 	}
 	status := "running " + r.view.Step
 	r.mu.Unlock()
@@ -188,8 +211,44 @@ func (r *reporter) Event(e drill.Event) {
 		if d.Status != "cancelling" {
 			d.Status = status
 		}
+		if e.Kind == drill.StepStarted || e.Kind == drill.DrillFinished {
+			d.Waiting = ""
+		}
 	})
 	r.signal()
+}
+
+// line sets a line of the current steps reply, starting a new reply when
+// there is none; r.mu is held.
+func (r *reporter) line(key, text string) {
+	if r.seg == nil {
+		r.seg = &segment{index: map[string]int{}}
+		r.seg.set(key, clipRunes(text, 400))
+		r.seg.dirty = false
+		r.queue = append(r.queue, queued{seg: r.seg})
+		return
+	}
+	r.seg.set(key, clipRunes(text, 400))
+}
+
+// lines counts the lines of the current steps reply; r.mu is held.
+func (r *reporter) lines() int {
+	if r.seg == nil {
+		return 0
+	}
+	return len(r.seg.lines)
+}
+
+// waitingFor shows, in the parent and in status, that the drill waits for
+// confirmation p, whose prompt is at link.
+func (r *reporter) waitingFor(ctx context.Context, p Pending, link string) {
+	w := &waitView{Action: p.Action, Until: p.ExpiresAt, Link: link}
+	r.mu.Lock()
+	r.view.Waiting = w
+	r.mu.Unlock()
+	r.b.reg.update(p.DrillID, func(d *drillRecord) { d.Waiting = w.text() })
+	// The run loop may have ended (a parked drill's): edit here.
+	r.updateParent(ctx)
 }
 
 // finish queues the verdict of an emergency restore, with the report
@@ -210,7 +269,9 @@ func (r *reporter) say(m Message) {
 }
 
 // flush waits until everything queued so far is delivered (or ctx ends),
-// so that a message posted directly lands after it in the thread.
+// so that a message posted directly lands after it in the thread; the
+// steps reply so far is brought up to date and closed: steps after it go
+// in a new one, below what is posted now.
 func (r *reporter) flush(ctx context.Context) {
 	m := make(chan struct{})
 	r.mu.Lock()
@@ -241,9 +302,10 @@ func (r *reporter) run(ctx context.Context) {
 			}
 		}
 		r.mu.Lock()
-		dirty, since := r.dirty, r.b.now().Sub(r.lastUpdate)
+		dirty, since := r.dirty || (r.seg != nil && r.seg.dirty), r.b.now().Sub(r.lastUpdate)
 		r.mu.Unlock()
 		if finished {
+			r.closeSegment(ctx)
 			r.updateParent(ctx)
 			return
 		}
@@ -288,6 +350,7 @@ func (r *reporter) ensureParent(ctx context.Context) string {
 // deliver posts one queued item; it reports whether the drill finished.
 func (r *reporter) deliver(ctx context.Context, it queued) bool {
 	if it.marker != nil {
+		r.closeSegment(ctx)
 		close(it.marker)
 		return false
 	}
@@ -295,6 +358,19 @@ func (r *reporter) deliver(ctx context.Context, it queued) bool {
 		return true
 	}
 	ts := r.ensureParent(ctx)
+	if it.seg != nil {
+		r.mu.Lock()
+		m := it.seg.message()
+		it.seg.dirty = false
+		r.mu.Unlock()
+		pctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+		sts, _ := r.b.reply.post(pctx, r.channel, m, PostOptions{ThreadTS: ts})
+		cancel()
+		r.mu.Lock()
+		it.seg.ts = sts
+		r.mu.Unlock()
+		return false
+	}
 	post := func(m Message, broadcast bool) {
 		pctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
 		defer cancel()
@@ -305,17 +381,7 @@ func (r *reporter) deliver(ctx context.Context, it queued) bool {
 		return false
 	}
 	e := *it.event
-	if e.Kind == drill.DrillParked {
-		post(textMessage(":hourglass_flowing_sand: "+Escape(e.Message)), false)
-		return true
-	}
-	if e.Kind != drill.DrillFinished {
-		r.mu.Lock()
-		last := r.last[e.Step]
-		r.mu.Unlock()
-		post(stepMessage(e, last), false)
-		return false
-	}
+	r.closeSegment(ctx)
 	if e.Report == nil {
 		post(textMessage(fmt.Sprintf("Drill %s ended without a report.", code(e.DrillID))), true)
 		return true
@@ -335,20 +401,52 @@ func (r *reporter) deliver(ctx context.Context, it queued) bool {
 	return true
 }
 
+// updateParent edits the parent (and its copy in the incident channel)
+// and the current steps reply to their newest state.
 func (r *reporter) updateParent(ctx context.Context) {
+	r.updMu.Lock()
+	defer r.updMu.Unlock()
 	r.mu.Lock()
 	m, ts := r.view.parent(), r.parentTS
 	im, its := r.view.parentIn(r.channel), r.incidentTS
+	var sm Message
+	var sts string
+	if g := r.seg; g != nil && g.dirty && g.ts != "" {
+		sm, sts, g.dirty = g.message(), g.ts, false
+	}
 	r.dirty, r.lastUpdate = false, r.b.now()
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
 	defer cancel()
+	if sts != "" {
+		_ = r.b.reply.update(ctx, r.channel, sts, sm)
+	}
 	if its != "" {
 		_ = r.b.reply.update(ctx, r.incident, its, im)
 	}
 	if ts == "" {
 		return
 	}
+	_ = r.b.reply.update(ctx, r.channel, ts, m)
+}
+
+// closeSegment brings the current steps reply up to date and ends it: the
+// next step starts a new reply, below whatever is posted now.
+func (r *reporter) closeSegment(ctx context.Context) {
+	r.updMu.Lock()
+	defer r.updMu.Unlock()
+	r.mu.Lock()
+	g := r.seg
+	r.seg = nil
+	if g == nil || !g.dirty || g.ts == "" {
+		r.mu.Unlock()
+		return
+	}
+	m, ts := g.message(), g.ts
+	g.dirty = false
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+	defer cancel()
 	_ = r.b.reply.update(ctx, r.channel, ts, m)
 }
 

@@ -54,7 +54,7 @@ func (bd *bundle) confirmTyped(t *testing.T, u string, prompt slacktest.Call, id
 	}
 }
 
-var capturedID = regexp.MustCompile("captured backup `([a-z]\\d{3,})` of `([^`]+)`: ([0-9.]+ [kKMGT]?i?B), taken at (\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC)")
+var capturedID = regexp.MustCompile("captured backup `([a-z]\\d{3,})` of `([^`]+)`: ([0-9.]+ [kKMGT]?i?B), taken at <!date\\^\\d+\\^\\{date_short_pretty\\} \\{time\\}\\|(\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC)>")
 
 // capture captures a backup of the app through Slack and returns its id.
 func (bd *bundle) capture(t *testing.T) string {
@@ -131,22 +131,16 @@ func TestRestoreIntoNew_Local(t *testing.T) {
 	requireAll(t, "parent", parent.BlockText(), "backup `"+bk+"` into a new database", "requested by <@"+alice+">")
 	prompt, cid := bd.prompt(t, parent.Reply, 1)
 
-	// The plan is in the thread before the prompt, and nothing changed yet.
+	// The plan is stated once, in the prompt, and nothing changed yet.
 	calls := bd.fake.Calls()
-	inThread := func(sub string) func(slacktest.Call) bool {
-		return func(c slacktest.Call) bool {
-			return c.Method == "chat.postMessage" && c.ThreadTS == parent.Reply && strings.Contains(c.Text+c.BlockText(), sub)
-		}
-	}
-	planAt, promptAt := callIndex(calls, inThread("*Plan* — nothing has changed yet")), callIndex(calls, isPrompt)
-	if planAt < 0 || planAt > promptAt {
-		t.Fatalf("the plan (%d) is not posted before the prompt (%d)", planAt, promptAt)
-	}
-	requireAll(t, "plan", calls[planAt].BlockText(),
-		"Backup "+bk+" of "+bd.app+": taken ", " old, ", " bytes", // id, when, age, size
+	requireAll(t, "plan in the prompt", prompt.BlockText(),
+		"Backup "+bk+" of "+bd.app+": taken ", " old, ", " kB.", // id, when, age, size
 		"First, a safety backup of "+bd.app, "restored into a new database", "(the app restarts)",
 		"The current database "+bd.app+" is kept, untouched, for forensics", "Estimated time:", "drill-verified")
-	if i := callIndex(calls, inThread("safety_backup")); i >= 0 {
+	if n := strings.Count(strings.Join(threadTexts(calls, parent.Reply), "\n"), "First, a safety backup of "+bd.app); n != 1 {
+		t.Errorf("the thread states the plan %d times, want once (in the prompt)", n)
+	}
+	if containsAny(threadTexts(calls, parent.Reply), "`safety_backup`") {
 		t.Fatalf("the safety backup ran before the confirmation")
 	}
 	if l, _ := bd.provider.Backups(ctx, bd.app); len(l.Backups) != 1 {
@@ -159,10 +153,10 @@ func TestRestoreIntoNew_Local(t *testing.T) {
 	bd.confirmTyped(t, alice, prompt, cid, bd.app)
 
 	// The safety backup is named as soon as it exists.
-	safety := bd.fake.WaitCall(t, "safety backup", inThread("`safety_backup` done in"))
-	m := regexp.MustCompile(`safety backup ([a-z]\d{3,}) taken at`).FindStringSubmatch(safety.Text)
+	safety := bd.waitThread(t, parent.Reply, "`safety_backup` done in")
+	m := regexp.MustCompile(`safety backup ([a-z]\d{3,}) taken at`).FindStringSubmatch(safety)
 	if m == nil || m[1] == bk {
-		t.Fatalf("the safety backup step does not name a new backup: %q", safety.Text)
+		t.Fatalf("the safety backup step does not name a new backup: %q", safety)
 	}
 	safetyID := m[1]
 
@@ -185,7 +179,7 @@ func TestRestoreIntoNew_Local(t *testing.T) {
 		"Backup `"+bk+"`", "; restore time ",
 		"Safety backup: `"+safetyID+"`",
 		"Kept for forensics (the damaged database): `"+kept+"` — remove it when it is no longer needed: dropdb "+kept,
-		"To roll back: `restore-drill restore "+bd.app+" "+safetyID+" --into new`",
+		"To roll back: `/restore-drill restore "+bd.app+" "+safetyID+" --into new`",
 		"*Production:* "+bd.app+" is served by "+bd.app+", restored from "+bk+"; the previous database is kept as "+kept,
 		"confirmed `restore` by typing `"+bd.app+"`", "<@"+bob+"> confirmed `promote` by typing `"+bd.app+"`")
 	if !containsAny(threadTexts(bd.fake.Calls(), parent.Reply), "Checksums of drill "+id) {
@@ -425,9 +419,9 @@ func TestRestoreIntoNew_Heroku(t *testing.T) {
 	id, parent := h.startRestore(t, alice, channel, "restore "+h.app+" a001")
 	prompt, cid := h.prompt(t, parent.Reply, 1)
 	h.confirmTyped(t, alice, prompt, cid, h.app)
-	h.fake.WaitCall(t, "safety backup", func(c slacktest.Call) bool {
-		return c.ThreadTS == parent.Reply && strings.Contains(c.Text, "`safety_backup` done in") && strings.Contains(c.Text, "safety backup b002 taken")
-	})
+	if r := h.waitThread(t, parent.Reply, "`safety_backup` done in"); !strings.Contains(r, "safety backup b002 taken") {
+		t.Fatalf("the safety backup's line: %s", r)
+	}
 	prompt2, cid2 := h.prompt(t, parent.Reply, 2)
 	h.confirmTyped(t, bob, prompt2, cid2, h.app)
 	v := h.restoreVerdict(t, parent, id)
@@ -436,7 +430,7 @@ func TestRestoreIntoNew_Heroku(t *testing.T) {
 		"Now serving `"+h.app+"` (its `DATABASE_URL`): `"+db.AddonName+"`",
 		"Safety backup: `b002`", "Kept for forensics (the damaged database): `"+h.prod.AddonName+"`",
 		"heroku addons:destroy "+h.prod.AddonName+" --app "+h.app,
-		"To roll back: `restore-drill restore "+h.app+" b002 --into new`")
+		"To roll back: `/restore-drill restore "+h.app+" b002 --into new`")
 	if db.AddonID == h.prod.AddonID {
 		t.Fatalf("DATABASE is still the damaged add-on %s", h.prod.AddonName)
 	}

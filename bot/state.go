@@ -66,7 +66,7 @@ func loggerFrom(ctx context.Context, fallback *slog.Logger) *slog.Logger {
 // frozenMessage is the freeze sentence.
 func frozenMessage(by, reason string, at time.Time) Message {
 	return textMessage(fmt.Sprintf(":ice_cube: Drills are frozen since %s by %s: %s. No drill, restore or capture starts until `%s unfreeze`, except an emergency `restore … --force`.",
-		at.UTC().Format("2006-01-02 15:04 UTC"), user(by), EscapeKeepLinks(reason), SlashCommand))
+		slackTime(at), user(by), EscapeKeepLinks(reason), SlashCommand))
 }
 
 // refuse checks the state database before a drill, restore or capture
@@ -99,14 +99,14 @@ func (b *Bot) refuse(ctx context.Context, cmd Command) (Message, bool) {
 		alive, err := st.DrillAlive(ctx, r.DrillID)
 		if err == nil && !alive {
 			return textMessage(fmt.Sprintf(":no_entry: %s is held by drill %s of %s since %s, whose process died. `%s unlock %s` undoes what it left and frees the app.",
-				code(r.App), code(r.DrillID), user(r.Requester), r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), SlashCommand, r.App)), true
+				code(r.App), code(r.DrillID), user(r.Requester), slackTime(r.StartedAt), SlashCommand, r.App)), true
 		}
 		if !r.ParkedUntil.IsZero() {
 			return textMessage(fmt.Sprintf(":no_entry: %s is held by drill %s (%s) of %s since %s, waiting for a confirmation until %s. Confirm it in its thread, or `%s cancel %s`.",
-				code(r.App), code(r.DrillID), r.Mode, user(r.Requester), r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), r.ParkedUntil.UTC().Format("15:04:05 UTC"), SlashCommand, r.DrillID)), true
+				code(r.App), code(r.DrillID), r.Mode, user(r.Requester), slackTime(r.StartedAt), slackTime(r.ParkedUntil), SlashCommand, r.DrillID)), true
 		}
 		return textMessage(fmt.Sprintf(":no_entry: %s is held by drill %s (%s) of %s since %s. Wait for it, or cancel it where it runs.",
-			code(r.App), code(r.DrillID), r.Mode, user(r.Requester), r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"))), true
+			code(r.App), code(r.DrillID), r.Mode, user(r.Requester), slackTime(r.StartedAt))), true
 	}
 	return Message{}, false
 }
@@ -175,7 +175,7 @@ func (b *Bot) Resume(ctx context.Context) ([]*drill.Report, error) {
 		l.Warn("resumed a drill left by a dead process", "undone", strings.Join(rep.Undone, ","), "undo_failed", strings.Join(rep.UndoFailed, ","))
 		// The drill is over: its prompts left in Slack must not be
 		// confirmable any more.
-		if ids, cerr := b.cfg.Pending.CancelDrill(ctx, rep.DrillID, b.now()); cerr != nil {
+		if ids, cerr := b.cfg.Pending.CancelDrill(ctx, rep.DrillID, "", b.now()); cerr != nil {
 			l.Warn("cannot cancel the confirmations of a resumed drill", "err", b.cfg.Redactor.Redact(cerr.Error()))
 		} else if len(ids) > 0 {
 			l.Info("cancelled the pending confirmations of a resumed drill", "n", len(ids))
@@ -392,7 +392,7 @@ func (b *Bot) checkHealth(ctx context.Context, now time.Time, stateErr error) {
 		h.socketReported = true
 		b.cfg.Logger.Error("slack socket lost", "down_since", h.socketDownSince.UTC().Format(time.RFC3339))
 		msgs = append(msgs, fmt.Sprintf(":rotating_light: restore-drill has lost its Slack socket since %s: commands and clicks are not reaching it. Drills keep running; it keeps reconnecting.",
-			h.socketDownSince.UTC().Format("15:04 UTC")))
+			slackTime(h.socketDownSince)))
 	}
 	switch {
 	case stateErr != nil && h.stateDownAt.IsZero():
@@ -402,7 +402,7 @@ func (b *Bot) checkHealth(ctx context.Context, now time.Time, stateErr error) {
 		h.stateReported = true
 		b.cfg.Logger.Error("state database unreachable", "down_since", h.stateDownAt.UTC().Format(time.RFC3339), "err", h.stateErr)
 		msgs = append(msgs, fmt.Sprintf(":rotating_light: restore-drill cannot reach its state database since %s: no drill can start, and dead drills cannot be resumed, until it is back.",
-			h.stateDownAt.UTC().Format("15:04 UTC")))
+			slackTime(h.stateDownAt)))
 	case stateErr == nil && !h.stateDownAt.IsZero():
 		if h.stateReported {
 			b.cfg.Logger.Info("state database back", "down_for", now.Sub(h.stateDownAt).String())

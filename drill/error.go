@@ -52,6 +52,26 @@ func Errorf(code, format string, args ...any) *Error {
 }
 
 // Wrap returns an *Error with the given code and message that wraps err.
+// Cancel is why a drill was cancelled: who asked. A drill's context
+// cancelled with it as cause (context.WithCancelCause), or an answer whose
+// error wraps it, puts the person in the report (Report.CancelledBy).
+type Cancel struct{ By string }
+
+func (c *Cancel) Error() string { return "cancelled by " + c.By }
+
+// Unwrap makes a Cancel a context.Canceled: the drill was cancelled, it did
+// not stop for another reason.
+func (c *Cancel) Unwrap() error { return context.Canceled }
+
+// cancelledBy returns who cancelled, from err or ctx's cause, or "".
+func cancelledBy(ctx context.Context, err error) string {
+	var c *Cancel
+	if errors.As(err, &c) || errors.As(context.Cause(ctx), &c) {
+		return c.By
+	}
+	return ""
+}
+
 func Wrap(code string, err error, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
 }

@@ -28,6 +28,9 @@ const (
 	// DrillParked: the drill waits for a confirmation with no process
 	// attached; Message says until when.
 	DrillParked EventKind = "parked"
+	// DrillContinued: a parked drill is taken up again, after its
+	// confirmation was answered or expired.
+	DrillContinued EventKind = "continued"
 )
 
 // Event is one thing that happened during a drill, for progress displays.

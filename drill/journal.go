@@ -66,6 +66,8 @@ type DrillRecord struct {
 	// confirmation a parked drill waits for expires; zero for a drill a
 	// process runs.
 	ParkedUntil time.Time `json:"parked_until,omitzero"`
+	// ParkedTicket is the confirmation a parked drill waits for.
+	ParkedTicket string `json:"parked_ticket,omitempty"`
 }
 
 // ErrLocked is wrapped when another drill holds the app.

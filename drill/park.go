@@ -222,7 +222,7 @@ func (r *Runner) Continue(ctx context.Context, drillID, ticket string, ans Answe
 	}
 	ctx = d.own(ctx, pk.Release)
 	// Said, not recorded: the report is the drill's, as if it never waited.
-	d.emit(Event{Kind: DrillNote, Message: fmt.Sprintf("Drill %s continues, after waiting for the confirmation of %s.", drillID, cp.Step)})
+	d.emit(Event{Kind: DrillContinued, Message: fmt.Sprintf("Drill %s continues, after waiting for the confirmation of %s.", drillID, cp.Step)})
 	if cp.Restore != nil {
 		return d.executeRestore(ctx, nil)
 	}

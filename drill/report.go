@@ -27,6 +27,11 @@ type Report struct {
 	StartedAt time.Time `json:"started_at"`
 	EndedAt   time.Time `json:"ended_at"`
 
+	// Cancelled: someone cancelled the drill (CancelledBy, when known); a
+	// cancelled drill records no restore time.
+	Cancelled   bool   `json:"cancelled,omitempty"`
+	CancelledBy string `json:"cancelled_by,omitempty"`
+
 	Backup *ReportBackup `json:"backup"`
 	// RPOSeconds is the age, when the drill started, of the newest
 	// successful backup taken before it: the data a restore would lose.

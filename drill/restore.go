@@ -168,7 +168,7 @@ func (d *run) emergency(ctx context.Context, opts RestoreOptions) error {
 func (d *run) restorePlan(ctx context.Context, opts RestoreOptions) []string {
 	b := d.backup
 	lines := []string{
-		fmt.Sprintf("Backup %s of %s: taken %s, %s old, %d bytes.", b.ID, d.opts.App, b.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), RoundDuration(d.report.StartedAt.Sub(b.CreatedAt)), b.SizeBytes),
+		fmt.Sprintf("Backup %s of %s: taken %s, %s old, %s.", b.ID, d.opts.App, b.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), RoundDuration(d.report.StartedAt.Sub(b.CreatedAt)), HumanBytes(b.SizeBytes)),
 	}
 	if b.Fingerprint != nil {
 		lines = append(lines, fmt.Sprintf("Backup %s carries the fingerprint of what it holds: the restore will be checked exactly.", b.ID))

@@ -878,6 +878,12 @@ func (d *run) finish(ctx context.Context, err error) {
 		d.report.Result = Failed
 		d.report.Error = d.describe(err)
 	}
+	if ErrorCode(err) == ECANCELED {
+		// A cancel is no measure of how long a restore takes: the history
+		// and its trend must not count it.
+		d.report.Cancelled, d.report.RestoreSeconds = true, 0
+		d.report.CancelledBy = cancelledBy(ctx, err)
+	}
 	if d.beforeFinish != nil {
 		d.beforeFinish(err)
 	}

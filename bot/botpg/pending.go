@@ -124,7 +124,7 @@ func (s *Pending) Unposted(ctx context.Context) ([]bot.Pending, error) {
 	return out, nil
 }
 
-// CancelDrill cancels every pending confirmation of drillID.
-func (s *Pending) CancelDrill(ctx context.Context, drillID string, at time.Time) ([]string, error) {
-	return s.Store.CancelPendingOf(ctx, drillID, at)
+// CancelDrill cancels every pending confirmation of drillID, by by.
+func (s *Pending) CancelDrill(ctx context.Context, drillID, by string, at time.Time) ([]string, error) {
+	return s.Store.CancelPendingOf(ctx, drillID, by, at)
 }

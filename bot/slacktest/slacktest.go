@@ -427,6 +427,9 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		}
 		record()
 		writeJSON(w, map[string]any{"ok": true, "users": users})
+	case "auth.test":
+		record()
+		writeJSON(w, map[string]any{"ok": true, "url": "https://fake-workspace.slack.com/", "team": "Fake", "team_id": "T111", "user_id": "UBOT0001", "bot_id": "B111"})
 	case "users.info":
 		record()
 		writeJSON(w, map[string]any{"ok": true, "user": map[string]any{"id": c.User, "name": strings.ToLower(c.User), "is_admin": false}})

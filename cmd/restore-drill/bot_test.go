@@ -62,10 +62,15 @@ func TestBot_TokenErrors(t *testing.T) {
 func TestConsole_FullDrill(t *testing.T) {
 	t.Parallel()
 	app, env := newApp(t)
-	in := strings.Join([]string{"/restore-drill run " + app + " --mode full", "nope", app, app, "/restore-drill history " + app, "run " + app + " --fast"}, "\n") + "\n"
+	in := strings.Join([]string{"/restore-drill run " + app + " --mode full", "status", "nope", app, app, "/restore-drill history " + app, "run " + app + " --fast"}, "\n") + "\n"
 	r := cliIn(t, env, in, "console")
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	// "status" typed while the prompt waits is run, not taken as a wrong
+	// confirmation.
+	if strings.Contains(r.stdout, "you typed `status`") || !strings.Contains(r.stdout, "waiting for confirmation* of *turn on maintenance mode") {
+		t.Errorf("status typed at the prompt was not run as a command:\n%s", r.stdout)
 	}
 	for _, want := range []string{"Starting drill", "Confirmation needed", "Type " + app + " exactly", "confirmed *turn on maintenance mode for " + app + "*",
 		"    │ ✓ `restore` done in", "Checksums", "PASSED", "Drills of `" + app + "`", "`--fast` is not a flag of run", "Usage: `/restore-drill run APP"} {

@@ -89,11 +89,34 @@ func (r *botRig) run(text string) (id, thread string) {
 }
 
 // said waits for a message in thread containing s.
+// said waits until the thread, or its parent, says s: in a reply, or in
+// an edit (a reply's steps and the parent are edited in place).
 func (r *botRig) said(thread, s string) slacktest.Call {
 	r.t.Helper()
 	return r.fake.WaitCall(r.t, "thread message "+s, func(c slacktest.Call) bool {
-		return c.Method == "chat.postMessage" && c.ThreadTS == thread && strings.Contains(c.Text+c.BlockText(), s)
+		return (c.Method == "chat.postMessage" && c.ThreadTS == thread || c.Method == "chat.update") && strings.Contains(c.Text+c.BlockText(), s)
 	})
+}
+
+// journaled waits until the state database's journal shows step done
+// for drill id: the thread's steps are edited every few seconds, the
+// journal is written as each step ends.
+func (r *botRig) journaled(id, step string) {
+	r.t.Helper()
+	deadline, conn := time.Now().Add(slacktest.DefaultWait), drilltest.Connect(r.t, r.state)
+	for {
+		var n int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM drill_steps WHERE drill_id = $1 AND name = $2 AND status = 'succeeded'`, id, step).Scan(&n); err != nil {
+			r.t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("drill %s did not finish %s within %s", id, step, slacktest.DefaultWait)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 var ticketRE = regexp.MustCompile(`"value":"(c[a-z0-9]{7})"`)
@@ -178,7 +201,7 @@ func TestKill_BotProcess(t *testing.T) {
 		r := newBotRig(t)
 		bot1 := r.start()
 		id, thread := r.run("run " + r.app)
-		r.said(thread, "`capture` done")
+		r.journaled(id, "capture")
 		r.kill(bot1)
 		r.start()
 		r.said(thread, "died at step")
@@ -189,7 +212,7 @@ func TestKill_BotProcess(t *testing.T) {
 		bot1 := r.start()
 		id, thread := r.run("run " + r.app + " --mode full")
 		r.confirm(thread, 1)
-		r.said(thread, "`maintenance_on` done")
+		r.journaled(id, "maintenance_on")
 		r.kill(bot1)
 		r.start()
 		if m := r.said(thread, "died at step"); !strings.Contains(m.Text, "maintenance_on") {
@@ -201,7 +224,8 @@ func TestKill_BotProcess(t *testing.T) {
 		r := newBotRig(t)
 		bot1 := r.start()
 		id, thread := r.run("run " + r.app + " --mode full")
-		r.said(thread, "no process is held")
+		// The parent says so once the drill parked and its prompt is up.
+		r.said(thread, "*waiting for confirmation*")
 		r.kill(bot1)
 		// A parked drill belongs to no process and is not dead: resume
 		// from a terminal leaves it alone, and says so.

@@ -99,7 +99,7 @@ func sameRecord(got, want drill.DrillRecord) bool {
 	if d := got.StartedAt.Sub(want.StartedAt); d < -time.Microsecond || d > time.Microsecond {
 		return false
 	}
-	got.StartedAt, got.ParkedUntil = want.StartedAt, want.ParkedUntil
+	got.StartedAt, got.ParkedUntil, got.ParkedTicket = want.StartedAt, want.ParkedUntil, want.ParkedTicket
 	return got == want
 }
 

@@ -112,9 +112,9 @@ func (s *Store) ResolvePending(ctx context.Context, id, state, by, typed string,
 // CancelPendingOf cancels every confirmation of drillID still pending, so
 // that nobody can confirm a step of a drill that has ended (a dead drill
 // resumed by another process). It returns the ids it cancelled.
-func (s *Store) CancelPendingOf(ctx context.Context, drillID string, at time.Time) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `UPDATE pending_confirmations SET state = 'cancelled', resolved_at = $2
-		WHERE drill_id = $1 AND state = 'pending' RETURNING id`, drillID, at)
+func (s *Store) CancelPendingOf(ctx context.Context, drillID, by string, at time.Time) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE pending_confirmations SET state = 'cancelled', resolved_at = $2, by_user = $3
+		WHERE drill_id = $1 AND state = 'pending' RETURNING id`, drillID, at, by)
 	var ids []string
 	if err == nil {
 		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])

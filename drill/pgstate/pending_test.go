@@ -158,7 +158,7 @@ func TestStore_ConfirmRequiresNotExpired(t *testing.T) {
 	if _, ok, err := s.ResolvePending(ctx, "cnew0001", "confirmed", "U2", "shop", time.Now()); err != nil || !ok {
 		t.Fatalf("confirm in time: %v %v", ok, err)
 	}
-	if ids, err := s.CancelPendingOf(ctx, "d2", time.Now()); err != nil || len(ids) != 1 || ids[0] != "cnew0002" {
+	if ids, err := s.CancelPendingOf(ctx, "d2", "", time.Now()); err != nil || len(ids) != 1 || ids[0] != "cnew0002" {
 		t.Fatalf("cancel: %v %v", ids, err)
 	}
 	if p, _ := s.GetPending(ctx, "cnew0002"); p.State != "cancelled" {

@@ -21,7 +21,7 @@ func (s *Store) RunningDrills(ctx context.Context) ([]drill.DrillRecord, error) 
 	for i, r := range list {
 		recs[i] = r.DrillRecord
 		if r.Parked() {
-			recs[i].ParkedUntil = r.ParkedUntil
+			recs[i].ParkedUntil, recs[i].ParkedTicket = r.ParkedUntil, r.Ticket
 		}
 	}
 	return recs, nil

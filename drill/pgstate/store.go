@@ -127,7 +127,7 @@ func (s *Store) watch(drillID string, held *pgx.Conn) (release func()) {
 				_ = s.pool.QueryRow(ctx, `UPDATE drills SET last_seen = now() WHERE drill_id = $1 RETURNING cancel_requested_by`, drillID).Scan(&cancelBy)
 				if cancelBy != nil {
 					cancel()
-					lose(nil)
+					lose(&drill.Cancel{By: *cancelBy})
 					return
 				}
 				mu.Lock()
