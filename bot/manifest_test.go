@@ -24,8 +24,9 @@ var slackCalls = map[string][]string{
 	"JoinConversationContext":    {"conversations.join"},
 	"GetUserGroupMembersContext": {"usergroups.users.list"},
 	"UploadFileContext":          {"files.getUploadURLExternal", "files.completeUploadExternal"},
-	"RunContext":                 nil, // Socket Mode: the app token's connections:write
-	"Ack":                        nil, // an envelope's ack, on the socket
+	"AuthTestContext":            {"auth.test"}, // the workspace's address, for links; no scope
+	"RunContext":                 nil,           // Socket Mode: the app token's connections:write
+	"Ack":                        nil,           // an envelope's ack, on the socket
 }
 
 // TestManifestScopesMatchTheMethodsCalled reads every Slack call in the
