@@ -2,6 +2,7 @@ package herokutest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -43,6 +44,10 @@ type transfer struct {
 	logs       []transferLog
 
 	canceled time.Time
+	// running is true while a restore's pg_restore still writes; stop
+	// ends it (a cancel), after which it is marked canceled.
+	running bool
+	stop    func()
 
 	// What the transfer ends as, once stepsLeft polls have seen it run.
 	stepsLeft      int
@@ -86,6 +91,9 @@ func (t *transfer) advance() {
 	}
 	if t.started.IsZero() {
 		t.started = time.Now()
+	}
+	if t.running {
+		return // a restore ends when its pg_restore does, however often polled
 	}
 	t.stepsLeft--
 	if t.stepsLeft > 0 {
@@ -334,7 +342,10 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 	}))
 	// cancel stops a transfer still running (pg:backups:cancel).
 	mux.HandleFunc("POST /client/v11/apps/{app}/transfers/{num}/actions/cancel", s.withTransfer(func(w http.ResponseWriter, r *http.Request, t *transfer) {
-		if t.finished.IsZero() {
+		switch {
+		case t.running:
+			t.stop() // marked canceled once its pg_restore has stopped
+		case t.finished.IsZero():
 			now := time.Now()
 			t.canceled, t.finished, t.succeeded, t.stepsLeft = now, now, false, 0
 		}
@@ -393,18 +404,50 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "invalid_params", "The backup_url could not be read: check that the backup exists and completed.")
 		return
 	}
-	t := &transfer{fromName: "BACKUP", fromType: "htcat", toName: target, toType: "pg_restore", size: src.size}
+	// Like Heroku, the restore is a transfer listed at once and run in the
+	// background: a client that goes away does not stop it, a cancel does.
+	ctx, stop := context.WithCancel(context.Background())
+	t := &transfer{fromName: "BACKUP", fromType: "htcat", toName: target, toType: "pg_restore", size: src.size, running: true, stop: stop}
 	t.logs = append(t.logs, transferLog{at: time.Now(), level: "info", message: "Running pg_restore on database"})
-	// Heroku's restore overwrites the target: whatever it held is gone.
-	if err := s.resetDatabase(ad.dbname); err != nil {
-		writeError(w, http.StatusInternalServerError, "internal_server_error", "Internal server error.")
+	s.mu.Lock()
+	s.newTransfer(ad.app, t)
+	created := t.json(false)
+	s.mu.Unlock()
+	done := make(chan struct{})
+	s.restores.Go(func() {
+		defer close(done)
+		s.runRestore(ctx, t, ad.dbname, src.file, warn)
+	})
+	// The answer waits for the work (so a test's few polls see it done),
+	// unless the client goes away: the restore goes on without it.
+	select {
+	case <-done:
+	case <-r.Context().Done():
 		return
 	}
+	writeJSON(w, http.StatusCreated, created)
+}
+
+// runRestore overwrites dbname with the dump in file (Heroku's restore
+// drops whatever the target held) and ends transfer t with the outcome.
+func (s *Server) runRestore(ctx context.Context, t *transfer, dbname, file string, warn bool) {
 	var stderr bytes.Buffer
-	cmd := exec.Command("pg_restore", "--no-owner", "--no-acl", "-d", s.connString(ad.dbname), src.file)
-	cmd.Env = s.pgEnv()
-	cmd.Stderr = &stderr
-	err := cmd.Run()
+	err := s.resetDatabase(dbname)
+	if err == nil {
+		cmd := exec.CommandContext(ctx, "pg_restore", "--no-owner", "--no-acl", "-d", s.connString(dbname), file)
+		cmd.Env = s.pgEnv()
+		cmd.Stderr = &stderr
+		err = cmd.Run()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t.running = false
+	if ctx.Err() != nil {
+		now := time.Now()
+		t.canceled, t.finished, t.succeeded, t.stepsLeft = now, now, false, 0
+		return
+	}
+	t.stop()
 	for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
 		if l != "" {
 			t.logs = append(t.logs, transferLog{at: time.Now(), level: "warning", message: l})
@@ -425,10 +468,9 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	default:
 		t.logs = append(t.logs, transferLog{at: time.Now(), level: "error", message: "Restore failed: pg_restore exited with an error"})
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.newTransfer(ad.app, t)
-	writeJSON(w, http.StatusCreated, t.json(false))
+	if s.cfg.TransferSteps <= 0 {
+		t.advance() // transfers finish at once: as soon as the work is done
+	}
 }
 
 func contains(list []string, s string) bool {

@@ -99,7 +99,9 @@ type Server struct {
 	admin *pgx.ConnConfig
 	dir   string
 
-	mu          sync.Mutex
+	mu sync.Mutex
+	// restores are the restores running in the background.
+	restores    sync.WaitGroup
 	apps        map[string]*app
 	addons      map[string]*addon
 	attachments map[string]*attachment
@@ -197,6 +199,16 @@ func Start(cfg Config) (*Server, error) {
 // Close stops the server and drops every database it created.
 func (s *Server) Close() {
 	s.srv.Close()
+	s.mu.Lock()
+	for _, list := range s.transfers {
+		for _, t := range list {
+			if t.running {
+				t.stop()
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.restores.Wait()
 	s.mu.Lock()
 	dbs := s.databases
 	s.databases = nil
