@@ -439,8 +439,11 @@ func (d *run) productionState(ctx context.Context, err error) string {
 			}
 		}
 		fmt.Fprintf(&b, ", restored from %s; the previous database is kept as %s", d.backup.ID, d.report.KeptDatabase)
-		if slices.Contains(d.report.UndoFailed, StepAdopt) {
-			fmt.Fprintf(&b, "; making it the app's own database FAILED, so it still carries the tag of drill %s: remove the tag by hand", d.opts.DrillID)
+		switch {
+		case slices.Contains(d.report.UndoFailed, StepAdopt):
+			fmt.Fprintf(&b, "; making it the app's own database FAILED, so it is still marked as drill %s's scratch database: rename it by hand", d.opts.DrillID)
+		case len(d.report.UndoFailed) > 0:
+			fmt.Fprintf(&b, "; undoing %s FAILED, so act by hand", strings.Join(d.report.UndoFailed, ", "))
 		}
 		if err != nil && d.report.Rollback != "" {
 			fmt.Fprintf(&b, "; to roll back: `%s`", d.report.Rollback)
