@@ -52,34 +52,29 @@ func contents(t *testing.T, db string) string {
 const changeAfterBackup = `DELETE FROM bulk WHERE g > 150000; UPDATE drill_items SET note = 'changed';
 	CREATE TABLE after_backup AS SELECT g FROM generate_series(1, 10) g;`
 
-// restoreKillPoints are where an emergency restore is killed: where it
-// changes something (the start of each step from the safety backup on),
-// inside the long steps (the safety backup and the restore take a few
-// hundred milliseconds on these databases), and right after they end.
+// restoreKillPoints are where an emergency restore is killed: inside the
+// long steps (the safety backup and the restore take a few hundred
+// milliseconds on these databases) and where it changes what serves the
+// app. (Before the safety backup nothing has changed; the kill suite keeps
+// to the points where something has.)
 func restoreKillPoints(into string) []killPoint {
 	if into == "production" {
 		return []killPoint{
 			{line: "…  safety_backup", delay: 100 * time.Millisecond},
 			{line: "…  maintenance_on"},
-			{line: "…  restore_in_place"},
 			{line: "…  restore_in_place", delay: 60 * time.Millisecond},
 			{line: "…  restore_in_place", delay: 150 * time.Millisecond},
 			{line: "✓  restore_in_place "},
-			{line: "…  verify"},
 			{line: "…  maintenance_off"},
-			{line: "✓  maintenance_off "},
 		}
 	}
 	return []killPoint{
-		{line: "…  safety_backup", delay: 100 * time.Millisecond},
 		{line: "…  provision"},
 		{line: "…  restore", delay: 60 * time.Millisecond},
-		{line: "✓  restore "},
 		{line: "confirmed promote"},
 		{line: "…  promote"},
 		{line: "…  check_promoted"},
 		{line: "…  adopt"},
-		{line: "✓  adopt "},
 	}
 }
 
