@@ -253,7 +253,7 @@ func TestKill_BotSIGTERMMidRestoreEndsInOneWholeState(t *testing.T) {
 		kill time.Duration // after SIGTERM; 0: none
 	}{
 		{name: "restore finishes in the grace period"},
-		{name: "SIGKILL follows", kill: 300 * time.Millisecond},
+		{name: "SIGKILL follows", kill: 20 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -269,7 +269,11 @@ func TestKill_BotSIGTERMMidRestoreEndsInOneWholeState(t *testing.T) {
 			bot1 := r.start()
 			id, thread := r.run("restore " + r.app + " b001 --into production")
 			r.confirmTyped(thread, 1, r.app+" b001")
-			r.said(thread, "`safety_backup` done")
+			if tc.kill > 0 {
+				r.said(thread, "`maintenance_on` done") // the restore in place is under way
+			} else {
+				r.said(thread, "`safety_backup` done")
+			}
 			_ = bot1.Process.Signal(syscall.SIGTERM)
 			exited := make(chan error, 1)
 			go func() { exited <- bot1.Wait() }()
