@@ -392,32 +392,12 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	warn := s.warnings
-	target := ""
-	for _, at := range s.attachmentsOf(ad.id) {
-		if at.namespace == nil && (target == "" || at.app == ad.app) {
-			target = at.name
-		}
-	}
 	s.mu.Unlock()
 	if src == nil || !src.succeeded {
 		writeError(w, http.StatusUnprocessableEntity, "invalid_params", "The backup_url could not be read: check that the backup exists and completed.")
 		return
 	}
-	// Like Heroku, the restore is a transfer listed at once and run in the
-	// background: a client that goes away does not stop it, a cancel does.
-	ctx, stop := context.WithCancel(context.Background())
-	t := &transfer{fromName: "BACKUP", fromType: "htcat", toName: target, toType: "pg_restore", size: src.size, running: true, stop: stop}
-	t.logs = append(t.logs, transferLog{at: time.Now(), level: "info", message: "Running pg_restore on database"})
-	s.mu.Lock()
-	s.newTransfer(ad.app, t)
-	created := t.json(false)
-	s.mu.Unlock()
-	done := make(chan struct{})
-	s.restores.Go(func() {
-		defer close(done)
-		s.runRestore(ctx, t, ad.dbname, src.file, warn)
-	})
+	created, done := s.launchRestore(ad, src)
 	// The answer waits for the work (so a test's few polls see it done),
 	// unless the client goes away: the restore goes on without it.
 	select {
@@ -428,11 +408,75 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, created)
 }
 
+// launchRestore lists a restore of backup src onto add-on ad and runs it
+// in the background, as Heroku does: a client that goes away does not stop
+// it, a cancel does. It returns the transfer as created, and a channel
+// closed when the restore has ended. Called unlocked.
+func (s *Server) launchRestore(ad *addon, src *transfer) (map[string]any, <-chan struct{}) {
+	s.mu.Lock()
+	warn, delay := s.warnings, s.restoreDelay
+	target := ""
+	for _, at := range s.attachmentsOf(ad.id) {
+		if at.namespace == nil && (target == "" || at.app == ad.app) {
+			target = at.name
+		}
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	t := &transfer{fromName: "BACKUP", fromType: "htcat", toName: target, toType: "pg_restore", size: src.size, running: true, stop: stop}
+	t.logs = append(t.logs, transferLog{at: time.Now(), level: "info", message: "Running pg_restore on database"})
+	s.newTransfer(ad.app, t)
+	created := t.json(false)
+	s.mu.Unlock()
+	done := make(chan struct{})
+	s.restores.Go(func() {
+		defer close(done)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+		s.runRestore(ctx, t, ad.dbname, src.file, warn)
+	})
+	return created, done
+}
+
+// StartRestore starts a restore of app's backup number num onto its
+// DATABASE, as a client that then went away would (a process killed while
+// it watched): it goes on in the background until it ends or is cancelled.
+func (s *Server) StartRestore(app string, num int) error {
+	s.mu.Lock()
+	var ad *addon
+	for _, at := range s.attachments {
+		if at.app == app && at.name == "DATABASE" {
+			ad = s.addons[at.addon]
+		}
+	}
+	src := s.findTransfer(app, strconv.Itoa(num))
+	s.mu.Unlock()
+	if ad == nil || src == nil || src.file == "" {
+		return fmt.Errorf("no DATABASE or no backup %d on %s", num, app)
+	}
+	s.launchRestore(ad, src)
+	return nil
+}
+
+// SlowRestores makes every restore wait d before it starts writing.
+func (s *Server) SlowRestores(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restoreDelay = d
+}
+
+// WaitRestores waits until no restore runs in the background.
+func (s *Server) WaitRestores() { s.restores.Wait() }
+
 // runRestore overwrites dbname with the dump in file (Heroku's restore
 // drops whatever the target held) and ends transfer t with the outcome.
 func (s *Server) runRestore(ctx context.Context, t *transfer, dbname, file string, warn bool) {
 	var stderr bytes.Buffer
-	err := s.resetDatabase(dbname)
+	err := ctx.Err()
+	if err == nil {
+		err = s.resetDatabase(dbname)
+	}
 	if err == nil {
 		cmd := exec.CommandContext(ctx, "pg_restore", "--no-owner", "--no-acl", "-d", s.connString(dbname), file)
 		cmd.Env = s.pgEnv()

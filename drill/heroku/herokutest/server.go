@@ -114,10 +114,12 @@ type Server struct {
 	rng         *mrand.Rand
 	remaining   int
 	warnings    bool
-	neverProv   bool
-	captureFail bool
-	databases   []string // created, dropped at Close
-	colors      int
+	// restoreDelay: see SlowRestores.
+	restoreDelay time.Duration
+	neverProv    bool
+	captureFail  bool
+	databases    []string // created, dropped at Close
+	colors       int
 }
 
 type fault struct {
