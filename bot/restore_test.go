@@ -505,7 +505,9 @@ func TestRestoreFaults_Heroku(t *testing.T) {
 		t.Parallel()
 		h := setupHeroku(t, options{})
 		// Adopting the restored add-on (renaming it) fails after it was
-		// promoted: the promote is undone.
+		// promoted and checked: the restore has gone forward, so the
+		// restored database keeps serving, and the verdict says so, with
+		// the kept database and what to do by hand.
 		h.s.Fail("PATCH", "/apps/[^/]+/addons/[^/]+", 422, 0, "Name is invalid.")
 		id, parent := h.startRestore(t, alice, channel, "restore "+h.app+" a001")
 		prompt, cid := h.prompt(t, parent.Reply, 1)
@@ -514,12 +516,12 @@ func TestRestoreFaults_Heroku(t *testing.T) {
 		h.confirmTyped(t, bob, prompt2, cid2, h.app)
 		v := h.restoreVerdict(t, parent, id)
 		requireAll(t, "verdict", v.Text+"\n"+v.BlockText(), "FAILED", "Name is invalid",
-			"*Production:* "+h.app+" is served by "+h.prod.AddonName+", unchanged by this restore.", "Undone: ")
-		if db := database(t, h.s, h.app); db.AddonID != h.prod.AddonID {
-			t.Errorf("DATABASE is %s, want the original back", db.AddonName)
+			", restored from a001; the previous database is kept as "+h.prod.AddonName, "making it the app's own database FAILED", "to roll back: ")
+		if db := database(t, h.s, h.app); db.AddonID == h.prod.AddonID {
+			t.Errorf("DATABASE is the damaged %s again, want the restored one", db.AddonName)
 		}
-		if l := h.s.AddOns(h.app); len(l) != 1 {
-			t.Errorf("add-ons left: %v", addonNames(l))
+		if l := h.s.AddOns(h.app); len(l) != 2 {
+			t.Errorf("add-ons: %v, want the restored and the kept one", addonNames(l))
 		}
 		t.Logf("verdict: %s", v.BlockText())
 	})

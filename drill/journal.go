@@ -90,6 +90,12 @@ const (
 	// UndoRollbackRestore restores Backup, the safety backup, in place onto
 	// the app's database: the undo of an emergency restore in place.
 	UndoRollbackRestore UndoKind = "rollback_restore"
+	// UndoAdopt finishes adopting Database, the restored database an
+	// emergency restore promoted and checked: past that point the restore
+	// goes forward, so its "undo" makes the restored database the app's own
+	// (see EmergencyProvider.Adopt). It supersedes the undos journaled
+	// before it (promote back, destroy the restored database).
+	UndoAdopt UndoKind = "adopt"
 )
 
 // UndoRecord is one undo as data, so that a process that did not make the
@@ -168,6 +174,11 @@ func (r *Runner) Undo(ctx context.Context, u UndoRecord) error {
 	case UndoMaintenance:
 		return p.SetMaintenance(ctx, u.App, u.Was)
 	case UndoPromoteBack:
+		if now, err := p.Serving(ctx, u.App); err == nil && now.ID == u.Database.ID && u.State == "" {
+			// The process died before it even journaled what the provider
+			// knew before the promote: the promote never started.
+			return nil
+		}
 		if err := p.Promote(ctx, u.App, u.Database); err != nil {
 			return err
 		}
@@ -196,7 +207,18 @@ func (r *Runner) Undo(ctx context.Context, u UndoRecord) error {
 		// The person who confirmed the restore in place confirmed its
 		// rollback to the safety backup taken for exactly that.
 		proof := Confirmation{Step: u.Step, User: u.Proof.User + " (automatic rollback)", Typed: ProductionProof(u.App, u.Backup.ID), At: u.Proof.At}
-		_, err := ep.RestoreProduction(ctx, u.App, *u.Backup, proof, nil)
+		b := *u.Backup
+		if ref, err := ParseBackupRef(b.ID); b.Num <= 0 && err == nil {
+			b.Num = ref.Num // journaled before the number was part of the record
+		}
+		_, err := ep.RestoreProduction(ctx, u.App, b, proof, nil)
+		return err
+	case UndoAdopt:
+		ep, ok := p.(EmergencyProvider)
+		if !ok {
+			return Errorf(EFAILED, "cannot finish adopting %s as the database of %s: remove its drill tag by hand", u.Database.Name, u.App)
+		}
+		_, err := ep.Adopt(ctx, u.App, u.Database)
 		return err
 	}
 	return Errorf(EINTERNAL, "unknown undo kind %q", u.Kind)

@@ -101,8 +101,11 @@ const (
 
 // Backup is one backup of an app's database.
 type Backup struct {
-	ID         string       `json:"id"`
-	Num        int          `json:"-"`
+	ID string `json:"id"`
+	// Num is the backup's number on its platform. It is part of the JSON
+	// form: an undo record journals the backup it restores, and a process
+	// resuming it finds the backup by this number.
+	Num        int          `json:"num,omitempty"`
 	Status     BackupStatus `json:"status"`
 	CreatedAt  time.Time    `json:"created_at"`
 	FinishedAt *time.Time   `json:"finished_at"`

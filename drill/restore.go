@@ -276,28 +276,46 @@ func (d *run) restoreIntoNew(ctx context.Context, ep EmergencyProvider) error {
 		return err
 	}
 	return d.step(ctx, StepAdopt, func(ctx context.Context, _ ProgressFunc) error {
-		db, err := ep.Adopt(ctx, d.opts.App, d.scratch)
+		// The restored database serves the app, checked, as confirmed: from
+		// here the restore goes forward. Its undo becomes finishing the
+		// adoption, journaled first, so a failure, a cancel or a crash from
+		// now on ends with the restored database serving as the app's own,
+		// never with a promote undone half-way or the restored database
+		// destroyed. (The records it supersedes are dropped after; a
+		// resume that finds both runs the adoption and drops the rest.)
+		fwd, err := d.push(ctx, UndoRecord{Step: StepAdopt, Kind: UndoAdopt, Database: d.scratch})
 		if err != nil {
 			return err
 		}
-		// From here the restored database is production: nothing undoes
-		// the promote, and nothing may destroy it.
+		d.keepState(ctx, fwd)
 		d.undo.take(back)
 		d.done(ctx, back)
 		if e := d.undo.find(UndoDestroyScratch); e != nil {
 			d.undo.take(e)
 			d.done(ctx, e)
 		}
-		d.report.Scratch = nil
-		d.report.NowServing = db.Name
-		keptNow, err := ep.Lookup(ctx, kept)
+		db, err := ep.Adopt(ctx, d.opts.App, d.scratch)
 		if err != nil {
 			return err
 		}
-		d.report.KeptDatabase = keptNow.Name
-		d.report.RemoveKept = ep.RemoveHint(d.opts.App, keptNow)
-		return nil
+		d.undo.take(fwd)
+		d.done(ctx, fwd)
+		d.report.Scratch = nil
+		d.report.NowServing = db.Name
+		return d.lookupKept(ctx, ep, kept)
 	})
+}
+
+// lookupKept records the name the database an emergency restore replaced
+// carries now, and how to remove it.
+func (d *run) lookupKept(ctx context.Context, ep EmergencyProvider, kept Database) error {
+	keptNow, err := ep.Lookup(ctx, kept)
+	if err != nil {
+		return err
+	}
+	d.report.KeptDatabase = keptNow.Name
+	d.report.RemoveKept = ep.RemoveHint(d.opts.App, keptNow)
+	return nil
 }
 
 func (d *run) restoreInPlace(ctx context.Context, ep EmergencyProvider) error {
@@ -411,6 +429,27 @@ func (d *run) productionState(ctx context.Context, err error) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s is served by %s", d.opts.App, serving.Name)
+	if d.report.Into == IntoNew && d.scratch.ID != "" && serving.ID == d.scratch.ID {
+		// The restored database serves the app, whatever failed after the
+		// promote: say so, with the database it replaced.
+		d.report.NowServing, d.report.Scratch = serving.Name, nil
+		if ep, ok := d.r.Provider.(EmergencyProvider); ok && d.report.KeptDatabase == "" {
+			if lerr := d.lookupKept(context.WithoutCancel(ctx), ep, d.app.Database); lerr != nil {
+				d.report.KeptDatabase = d.app.Database.Name
+			}
+		}
+		fmt.Fprintf(&b, ", restored from %s; the previous database is kept as %s", d.backup.ID, d.report.KeptDatabase)
+		switch {
+		case slices.Contains(d.report.UndoFailed, StepAdopt):
+			fmt.Fprintf(&b, "; making it the app's own database FAILED, so it is still marked as drill %s's scratch database: rename it by hand", d.opts.DrillID)
+		case len(d.report.UndoFailed) > 0:
+			fmt.Fprintf(&b, "; undoing %s FAILED, so act by hand", strings.Join(d.report.UndoFailed, ", "))
+		}
+		if err != nil && d.report.Rollback != "" {
+			fmt.Fprintf(&b, "; to roll back: `%s`", d.report.Rollback)
+		}
+		return b.String() + "."
+	}
 	touched := d.report.Into == IntoProduction && hasStep(d.report, StepRestoreInPlace)
 	restored := touched && hasStepStatus(d.report, StepRestoreInPlace, StatusSucceeded) && hasStepStatus(d.report, StepVerify, StatusSucceeded)
 	switch {
@@ -421,8 +460,6 @@ func (d *run) productionState(ctx context.Context, err error) string {
 		if app, derr := d.r.Provider.Describe(context.WithoutCancel(ctx), d.opts.App); derr == nil && app.Maintenance {
 			fmt.Fprintf(&b, "; it is still IN MAINTENANCE: turn maintenance off by hand")
 		}
-	case err == nil && d.report.Into == IntoNew:
-		fmt.Fprintf(&b, ", restored from %s; the previous database is kept as %s", d.backup.ID, d.report.KeptDatabase)
 	case err == nil:
 		fmt.Fprintf(&b, ", its contents replaced by %s", d.backup.ID)
 	case touched && slices.Contains(d.report.Undone, StepRestoreInPlace):

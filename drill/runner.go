@@ -643,7 +643,8 @@ func (d *run) maintenance(ctx context.Context) (*undoEntry, error) {
 		if e, err = d.push(ctx, UndoRecord{Step: StepMaintenanceOn, Kind: UndoMaintenance, Was: d.app.Maintenance}); err != nil {
 			return err
 		}
-		defer d.keepState(ctx, e)
+		d.keepState(ctx, e)       // what undoing needs before the change...
+		defer d.keepState(ctx, e) // ...and after it
 		return d.r.Provider.SetMaintenance(ctx, d.opts.App, true)
 	})
 	return e, err

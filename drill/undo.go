@@ -114,6 +114,16 @@ func (r *Runner) undoAll(ctx context.Context, recs []UndoRecord, emit func(Event
 	undone = []string{}
 	for i, u := range recs {
 		err := protectUndo(func() error { return r.Undo(ctx, u) })
+		if err == nil && u.Kind == UndoAdopt {
+			// The restore went forward: what was journaled before the
+			// adoption (promote back, destroy the restored database) no
+			// longer applies.
+			for j := i; j < len(recs); j++ {
+				done(j)
+			}
+			emit(Event{Step: u.Step, Kind: StepUndone, Message: u.Database.Name + " now serves " + u.App + " as its own database"})
+			return append(undone, u.Step), failed
+		}
 		if err == nil {
 			done(i)
 			undone = append(undone, u.Step)
@@ -123,7 +133,7 @@ func (r *Runner) undoAll(ctx context.Context, recs []UndoRecord, emit func(Event
 		r.logger().Error("undo failed", "step", u.Step, "drill", u.DrillID, "err", r.redactor().Redact(err.Error()))
 		failed = append(failed, u.Step)
 		emit(Event{Step: u.Step, Kind: StepUndoFailed, Message: r.redactor().Redact(fmt.Sprintf("Undoing %s FAILED: %s. Act by hand.", u.Step, ErrorMessage(err)))})
-		if u.Kind == UndoRollbackRestore || (u.Kind == UndoPromoteBack && r.mayServeScratch(ctx, u.App)) {
+		if u.Kind == UndoRollbackRestore || u.Kind == UndoAdopt || (u.Kind == UndoPromoteBack && r.mayServeScratch(ctx, u.App)) {
 			for _, rest := range recs[i+1:] {
 				failed = append(failed, rest.Step)
 				emit(Event{Step: rest.Step, Kind: StepUndoFailed, Message: fmt.Sprintf("Not undoing %s: %s must be put right by hand first (it is not served by its own database, or holds a partial restore).", rest.Step, u.App)})

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/restore-drill/restore-drill/bot/slacktest"
 	"github.com/restore-drill/restore-drill/drill/drilltest"
 )
@@ -250,4 +252,96 @@ func TestKill_BotProcess(t *testing.T) {
 		}
 		r.requireRestored(id)
 	})
+}
+
+// confirmTyped is confirm with the text typed given.
+func (r *botRig) confirmTyped(thread string, n int, typed string) {
+	r.t.Helper()
+	app := r.app
+	r.app = typed
+	defer func() { r.app = app }()
+	r.confirm(thread, n)
+}
+
+// A deploy sends the bot SIGTERM in the middle of an emergency restore in
+// place. The process stops taking work but lets the restore, which can
+// finish within the grace period, finish: the verdict is posted and the
+// process exits by itself. Where the platform's SIGKILL follows before the
+// drill ended, the next process resumes it: either way production ends
+// out of maintenance with its connection limit back, holding all of its
+// data from before or all of the backup's, never a mix.
+func TestKill_BotSIGTERMMidRestoreEndsInOneWholeState(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		kill time.Duration // after SIGTERM; 0: none
+	}{
+		{name: "restore finishes in the grace period"},
+		{name: "SIGKILL follows", kill: 20 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newBotRig(t)
+			if out := cli(t, r.env, "capture", r.app); out.code != 0 {
+				t.Fatalf("capture: exit %d\n%s", out.code, out.stderr)
+			}
+			backup := contents(t, r.app)
+			drilltest.Exec(t, r.app, changeAfterBackup)
+			drilltest.Exec(t, "", `ALTER DATABASE `+pgx.Identifier{r.app}.Sanitize()+` CONNECTION LIMIT 50`)
+			before := contents(t, r.app)
+
+			bot1 := r.start()
+			id, thread := r.run("restore " + r.app + " b001 --into production")
+			r.confirmTyped(thread, 1, r.app+" b001")
+			if tc.kill > 0 {
+				r.said(thread, "`maintenance_on` done") // the restore in place is under way
+			} else {
+				r.said(thread, "`safety_backup` done")
+			}
+			_ = bot1.Process.Signal(syscall.SIGTERM)
+			exited := make(chan error, 1)
+			go func() { exited <- bot1.Wait() }()
+			if tc.kill > 0 {
+				time.Sleep(tc.kill)
+				_ = bot1.Process.Signal(syscall.SIGKILL)
+			}
+			select {
+			case err := <-exited:
+				if tc.kill == 0 && err != nil {
+					t.Errorf("the bot did not exit cleanly on SIGTERM: %v", err)
+				}
+			case <-time.After(40 * time.Second):
+				t.Fatal("the bot did not exit within 40 s of SIGTERM")
+			}
+			if tc.kill == 0 {
+				if v := r.said(thread, "Emergency restore "+id+" of "+r.app+" "); !strings.Contains(v.Text, "PASSED") {
+					t.Errorf("verdict after SIGTERM: %q", v.Text)
+				}
+			}
+			r.fake.WaitDisconnected(t)
+			r.start()
+			ctx := context.Background()
+			state := drilltest.Connect(t, r.state)
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				var status string
+				if err := state.QueryRow(ctx, `SELECT status FROM drills WHERE drill_id = $1`, id).Scan(&status); err == nil && status != "running" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("drill %s still unfinished in the journal after the new process started", id)
+				}
+			}
+			var limit int
+			if err := drilltest.Connect(t, "").QueryRow(ctx, `SELECT datconnlimit FROM pg_database WHERE datname = $1`, r.app).Scan(&limit); err != nil || limit != 50 {
+				t.Errorf("connection limit %d (%v), want 50 as before", limit, err)
+			}
+			now := contents(t, r.app)
+			switch {
+			case tc.kill == 0 && now != backup:
+				t.Errorf("the restore finished, yet %s does not hold the backup's data:\n%s", r.app, now)
+			case now != before && now != backup:
+				t.Errorf("%s holds a mix:\n%s\nbefore:\n%s\nbackup:\n%s", r.app, now, before, backup)
+			}
+		})
+	}
 }

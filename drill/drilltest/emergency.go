@@ -412,6 +412,43 @@ func ExerciseEmergency(t *testing.T, h Harness) {
 		}
 	})
 
+	// A failure once the restored database serves the app (adopting it,
+	// or looking up the database it replaced) leaves the restored database
+	// serving as the app's own, and the verdict says so: which database
+	// serves, which is kept, and how to roll back.
+	for _, method := range []string{"Adopt", "Lookup"} {
+		t.Run("FailureIn"+method+"StatesTheRestoredDatabaseServing", func(t *testing.T) {
+			t.Parallel()
+			p, app, b, damaged := prepare(t)
+			f := NewFaultyEmergency(p)
+			f.FailOn(method, 1, drill.Errorf(drill.EFAILED, "injected failure in %s", method))
+			r := &drill.Runner{Provider: f, Confirmer: AppConfirmer("U-ONCALL"), Journal: NewStateStore(t)}
+			rep, err := r.Restore(ctx, drill.RestoreOptions{App: app, Backup: ref(b)})
+			if err == nil {
+				t.Fatal("the restore passed with a failure injected")
+			}
+			serving, serr := p.Serving(ctx, app)
+			kept, kerr := p.Lookup(ctx, damaged)
+			if serr != nil || kerr != nil || serving.ID == damaged.ID || serving.DrillID != "" {
+				t.Fatalf("serving %+v (%v), kept %+v (%v): want the restored database serving as the app's own", serving, serr, kept, kerr)
+			}
+			if n := items(t, p, serving); n < 10 {
+				t.Errorf("the restored database serves %d drill_items, want the backup's", n)
+			}
+			for _, want := range []string{"served by " + serving.Name + ", restored from " + b.ID, "kept as " + kept.Name, "to roll back: `" + rep.Rollback} {
+				if !strings.Contains(rep.ProductionState, want) {
+					t.Errorf("production state %q does not say %q", rep.ProductionState, want)
+				}
+			}
+			if strings.Contains(rep.ProductionState, "unchanged") || rep.NowServing != serving.Name || rep.KeptDatabase != kept.Name || len(rep.UndoFailed) > 0 {
+				t.Errorf("report: now serving %q, kept %q, undo failed %v, state %q", rep.NowServing, rep.KeptDatabase, rep.UndoFailed, rep.ProductionState)
+			}
+			if left := h.Leftovers(t, app); len(left) > 1 {
+				t.Errorf("left behind: %v", left)
+			}
+		})
+	}
+
 	t.Run("PromoteRefusedKeepsProduction", func(t *testing.T) {
 		t.Parallel()
 		p, app, b, prod := prepare(t)

@@ -123,6 +123,9 @@ func (f *FaultyEmergency) Adopt(ctx context.Context, app string, db drill.Databa
 
 // Lookup implements drill.EmergencyProvider.
 func (f *FaultyEmergency) Lookup(ctx context.Context, db drill.Database) (drill.Database, error) {
+	if err := f.check("Lookup"); err != nil {
+		return drill.Database{}, err
+	}
 	return f.ep.Lookup(ctx, db)
 }
 

@@ -40,7 +40,33 @@ func (p *Provider) RestoreProduction(ctx context.Context, app string, b drill.Ba
 	if info, err := p.data.database(ctx, addon.ID); err == nil && info.Following != nil && *info.Following != "" {
 		return drill.RestoreResult{}, drill.Errorf(drill.EREFUSED, "the DATABASE of %s is a read-only follower: unfollow it (`heroku pg:unfollow`) or restore into a new database", app)
 	}
+	if err := p.settleRestores(ctx, addon.App.Name, att.Name); err != nil {
+		return drill.RestoreResult{}, err
+	}
 	return p.restoreInto(ctx, b, addon, "DATABASE of "+app, progress)
+}
+
+// settleRestores cancels the restores still running onto the attachment
+// name of billing's database, and waits until they have stopped: one left
+// by a process that died while it watched (its rollback is this restore),
+// or by someone else. Two restores writing one database would leave a mix
+// of both.
+func (p *Provider) settleRestores(ctx context.Context, billing, name string) error {
+	list, err := p.data.transfers(ctx, billing)
+	if err != nil {
+		return p.interpret(err, op{what: "list the transfers of " + billing})
+	}
+	for _, t := range list {
+		if t.ToType != "pg_restore" || t.ToName != name || t.Finished() {
+			continue
+		}
+		p.cfg.Logger.Warn("a restore is still running onto the database: cancelling it first", "transfer", t.Name(), "app", billing)
+		p.stopTransfer(ctx, billing, t)
+		if now, err := p.data.transfer(ctx, billing, t.Num, false); err != nil || !now.Finished() {
+			return drill.Errorf(drill.EFAILED, "restore %s onto %s of %s is still running on Heroku and did not stop when cancelled: wait for it (`heroku pg:backups:info %s --app %s`), then try again", t.Name(), name, billing, t.Name(), billing)
+		}
+	}
+	return nil
 }
 
 // Adopt renames a restored scratch add-on that now serves app, so that its

@@ -156,3 +156,57 @@ func run(t *testing.T, p drill.Provider, opts drill.Options) (*drill.Report, err
 	r := &drill.Runner{Provider: p, Confirmer: drilltest.AppConfirmer("tester"), UndoTimeout: time.Minute}
 	return r.Run(context.Background(), opts)
 }
+
+// Heroku goes on with a restore after the process watching it dies. An
+// in-place restore (a rollback resumed by another process, or a new
+// attempt) first cancels a restore still running onto DATABASE and waits
+// for it: two restores writing one database would leave a mix of both,
+// here the dead process's backup written over the one just restored.
+func TestRestoreProduction_CancelsARestoreStillRunningOntoDatabase(t *testing.T) {
+	t.Parallel()
+	s := herokutest.NewServer(t, herokutest.WithTransferSteps(-1))
+	app := newApp(t, s)
+	p := newProvider(t, s)
+	ctx := context.Background()
+	prod, err := p.Serving(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := p.Backups(ctx, app)
+	if err != nil || len(list.Backups) != 1 {
+		t.Fatalf("backups %+v %v", list, err)
+	}
+	want := list.Backups[0]
+	if err := s.Exec(prod.ID, `DELETE FROM drill_items WHERE id > 10`); err != nil {
+		t.Fatal(err)
+	}
+	other, err := p.Capture(ctx, app, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SlowRestores(2 * time.Second)
+	if err := s.StartRestore(app, other.Backup.Num); err != nil {
+		t.Fatal(err)
+	}
+	s.SlowRestores(0)
+	if err := p.SetMaintenance(ctx, app, true); err != nil {
+		t.Fatal(err)
+	}
+	proof := drill.Confirmation{User: "U-ONCALL", Typed: drill.ProductionProof(app, want.ID)}
+	if _, err := p.RestoreProduction(ctx, app, want, proof, nil); err != nil {
+		t.Fatalf("restore in place: %v", err)
+	}
+	s.WaitRestores()
+	fp, err := p.Fingerprint(ctx, prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range fp.Tables {
+		if tb.Name == "drill_items" && tb.Rows != 50 {
+			t.Errorf("DATABASE holds %d drill_items once every restore ended, want the 50 of %s", tb.Rows, want.ID)
+		}
+	}
+	if err := p.SetMaintenance(ctx, app, false); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -31,6 +31,9 @@ type meta struct {
 	SizeBytes  int64              `json:"size_bytes"`
 	Source     string             `json:"source"`
 	Error      string             `json:"error,omitempty"`
+	// DrillID is the drill that took the backup, if any: a resume of that
+	// drill finishes the record of a capture its dead process left running.
+	DrillID string `json:"drill_id,omitempty"`
 	// Fingerprint is the fingerprint of the snapshot the dump was taken
 	// from, so any later restore of this backup is compared exactly.
 	Fingerprint *drill.Fingerprint `json:"fingerprint,omitempty"`
@@ -133,7 +136,7 @@ func (p *Provider) readMetas(app string) ([]meta, error) {
 
 // reserve claims the next backup number by creating its metadata file
 // exclusively, so two drills never share a number.
-func (p *Provider) reserve(app string) (meta, error) {
+func (p *Provider) reserve(app, drillID string) (meta, error) {
 	if err := ensureDir(p.appDir(app)); err != nil {
 		return meta{}, err
 	}
@@ -154,7 +157,7 @@ func (p *Provider) reserve(app string) (meta, error) {
 			return meta{}, drill.Wrap(drill.ECONFIG, err, "cannot create a backup in %s: set BACKUP_DIR to a writable directory", p.appDir(app))
 		}
 		_ = f.Close()
-		m := meta{ID: drill.FormatBackupID('b', num), Num: num, App: app, Status: drill.BackupRunning, CreatedAt: p.cfg.Now().UTC(), Source: app}
+		m := meta{ID: drill.FormatBackupID('b', num), Num: num, App: app, Status: drill.BackupRunning, CreatedAt: p.cfg.Now().UTC(), Source: app, DrillID: drillID}
 		return m, writeMeta(p.metaPath(app, num), m)
 	}
 }
@@ -182,7 +185,7 @@ func (p *Provider) Capture(ctx context.Context, app string, fingerprint bool, pr
 	if err != nil {
 		return drill.Capture{}, err
 	}
-	m, err := p.reserve(app)
+	m, err := p.reserve(app, drill.DrillFrom(ctx))
 	if err != nil {
 		return drill.Capture{}, err
 	}
@@ -308,6 +311,42 @@ func spaceHint(err error, dir string) string {
 		return fmt.Sprintf(" (the disk holding %s is full: free space or set BACKUP_DIR elsewhere)", dir)
 	}
 	return ""
+}
+
+// settleCaptures finishes the records of the captures drill drillID left
+// running when its process died: each is marked failed, with why, and its
+// partial dump removed. Call it once the drill's sessions are gone.
+func (p *Provider) settleCaptures(drillID string) error {
+	dirs, err := os.ReadDir(p.cfg.BackupDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return drill.Wrap(drill.ECONFIG, err, "cannot read the backup directory %s", p.cfg.BackupDir)
+	}
+	for _, dir := range dirs {
+		if !dir.IsDir() {
+			continue
+		}
+		metas, err := p.readMetas(dir.Name())
+		if err != nil {
+			return err
+		}
+		for _, m := range metas {
+			if m.DrillID != drillID || m.Status != drill.BackupRunning {
+				continue
+			}
+			if err := os.Remove(p.dumpPath(m.App, m.Num) + ".partial"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return drill.Wrap(drill.EFAILED, err, "cannot remove the partial dump of backup %s", m.ID)
+			}
+			m.Status = drill.BackupFailed
+			m.Error = fmt.Sprintf("the process taking it (drill %s) died before it finished; drill %s was resumed", drillID, drillID)
+			if err := writeMeta(p.metaPath(m.App, m.Num), m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // maintenanceFile keeps the connection limit an app's database had before a

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +51,11 @@ type Provider struct {
 	cfg      Config
 	adminDB  string
 	redactor *drill.Redactor
+
+	mu sync.Mutex
+	// limits are the connection limits apps' databases had outside
+	// maintenance (see StateKeeper).
+	limits map[string]int
 }
 
 var _ drill.Provider = (*Provider)(nil)
@@ -84,7 +90,7 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Provider{cfg: cfg, adminDB: cfg.Server.Database, redactor: drill.NewRedactor()}
+	p := &Provider{cfg: cfg, adminDB: cfg.Server.Database, redactor: drill.NewRedactor(), limits: map[string]int{}}
 	if p.adminDB == "" {
 		p.adminDB = "postgres"
 	}
@@ -295,6 +301,11 @@ func (p *Provider) Describe(ctx context.Context, app string) (drill.App, error) 
 			return p.interpret(err, app)
 		}
 		out = drill.App{Name: app, Database: d.ref(), Maintenance: d.connLimit == 0, SizeBytes: d.size}
+		if d.connLimit != 0 {
+			// What maintenance off gives back, journaled with the undo of
+			// maintenance on before it is made.
+			p.rememberLimit(app, d.connLimit)
+		}
 		if !super {
 			out.FullModeRefusal = fmt.Sprintf("full mode needs a superuser: maintenance (CONNECTION LIMIT 0) would lock out the drill's role %q too; run it as a superuser or use verify mode", p.cfg.Server.User)
 		}

@@ -136,8 +136,10 @@ func (p *Provider) DestroyScratch(ctx context.Context, db drill.Database) error 
 
 // SetMaintenance keeps everyone but superusers out of the app's database
 // (CONNECTION LIMIT 0) and ends the sessions already there; off restores
-// the limit it had before exactly. The previous limit is kept in the backup
-// directory, so a later process can restore it too.
+// the limit it had before exactly. The previous limit is part of the
+// provider's state (see StateKeeper), which the runner journals with the
+// undo of maintenance on, so any process can restore it; it is also kept in
+// the backup directory, for undo records journaled before the state was.
 func (p *Provider) SetMaintenance(ctx context.Context, app string, on bool) error {
 	state := maintenanceFile{path: p.appDir(app) + "/maintenance.json"}
 	return p.withAdmin(ctx, func(conn *pgx.Conn) error {
@@ -146,12 +148,17 @@ func (p *Provider) SetMaintenance(ctx context.Context, app string, on bool) erro
 			return err
 		}
 		if !on {
-			prev, ok, err := state.read()
-			if err != nil {
-				return err
-			}
+			prev, ok := p.rememberedLimit(app)
 			if !ok {
-				return nil // never turned on by a drill: nothing to restore
+				if prev, ok, err = state.read(); err != nil {
+					return err
+				}
+			}
+			switch {
+			case !ok:
+				return nil // never put in maintenance by a drill: nothing to restore
+			case d.connLimit != 0:
+				return state.remove() // out of maintenance already: leave its limit alone
 			}
 			if _, err := conn.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s CONNECTION LIMIT %d`, ident(app), prev)); err != nil {
 				return p.interpret(err, app)
@@ -163,6 +170,7 @@ func (p *Provider) SetMaintenance(ctx context.Context, app string, on bool) erro
 		// and without one maintenance was on before any drill, so there is
 		// nothing of ours to restore.
 		if d.connLimit != 0 {
+			p.rememberLimit(app, d.connLimit)
 			if err := ensureDir(p.appDir(app)); err != nil {
 				return err
 			}
@@ -306,8 +314,18 @@ func (p *Provider) FindScratch(ctx context.Context, app, drillID string) (drill.
 
 // Quiesce ends the sessions a dead drill left on the server (its
 // application_name names the drill) and waits until they are gone, so that
-// a CREATE DATABASE or pg_restore still running cannot outlive the undo.
+// a CREATE DATABASE or pg_restore still running cannot outlive the undo;
+// then it finishes the records of the captures the drill left running.
 func (p *Provider) Quiesce(ctx context.Context, drillID string) error {
+	if err := p.endDrillSessions(ctx, drillID); err != nil {
+		return err
+	}
+	return p.settleCaptures(drillID)
+}
+
+// endDrillSessions ends drill drillID's sessions and waits until they are
+// gone.
+func (p *Provider) endDrillSessions(ctx context.Context, drillID string) error {
 	name := "restore-drill " + drillID
 	return p.withAdmin(ctx, func(conn *pgx.Conn) error {
 		for attempt := 0; ; attempt++ {

@@ -2,6 +2,7 @@ package herokutest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -44,6 +45,10 @@ type transfer struct {
 	logs       []transferLog
 
 	canceled time.Time
+	// running is true while a restore's pg_restore still writes; stop
+	// ends it (a cancel), after which it is marked canceled.
+	running bool
+	stop    func()
 
 	// What the transfer ends as, once stepsLeft polls have seen it run.
 	stepsLeft      int
@@ -90,6 +95,9 @@ func (t *transfer) advance() {
 	}
 	if t.started.IsZero() {
 		t.started = time.Now()
+	}
+	if t.running {
+		return // a restore ends when its pg_restore does, however often polled
 	}
 	t.stepsLeft--
 	if t.stepsLeft > 0 {
@@ -376,7 +384,10 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 	}))
 	// cancel stops a transfer still running (pg:backups:cancel).
 	mux.HandleFunc("POST /client/v11/apps/{app}/transfers/{num}/actions/cancel", s.withTransfer(func(w http.ResponseWriter, r *http.Request, t *transfer) {
-		if t.finished.IsZero() {
+		switch {
+		case t.running:
+			t.stop() // marked canceled once its pg_restore has stopped
+		case t.finished.IsZero():
 			now := time.Now()
 			t.canceled, t.finished, t.succeeded, t.stepsLeft = now, now, false, 0
 		}
@@ -455,7 +466,6 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	warn := s.warnings
 	target := ""
 	for _, at := range s.attachmentsOf(ad.id) {
 		if at.namespace == nil && (target == "" || at.app == ad.app) {
@@ -472,21 +482,104 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusCreated, t.json(false))
 		return
 	}
-	t := &transfer{fromName: "BACKUP", fromType: "htcat", toName: target, toType: "pg_restore", size: src.size}
-	t.logs = append(t.logs, transferLog{at: time.Now(), level: "info", message: "Running pg_restore on database"})
-	// Heroku's restore overwrites the target: whatever it held is gone.
-	if err := s.resetDatabase(ad); err != nil {
-		writeError(w, http.StatusInternalServerError, "internal_server_error", "Internal server error.")
+	created, done := s.launchRestore(ad, src)
+	// The answer waits for the work (so a test's few polls see it done),
+	// unless the client goes away: the restore goes on without it.
+	select {
+	case <-done:
+	case <-r.Context().Done():
 		return
 	}
+	writeJSON(w, http.StatusCreated, created)
+}
+
+// launchRestore lists a restore of backup src onto add-on ad and runs it
+// in the background, as Heroku does: a client that goes away does not stop
+// it, a cancel does. It returns the transfer as created, and a channel
+// closed when the restore has ended. Called unlocked.
+func (s *Server) launchRestore(ad *addon, src *transfer) (map[string]any, <-chan struct{}) {
+	s.mu.Lock()
+	warn, delay := s.warnings, s.restoreDelay
+	target := ""
+	for _, at := range s.attachmentsOf(ad.id) {
+		if at.namespace == nil && (target == "" || at.app == ad.app) {
+			target = at.name
+		}
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	t := &transfer{fromName: "BACKUP", fromType: "htcat", toName: target, toType: "pg_restore", size: src.size, running: true, stop: stop}
+	t.logs = append(t.logs, transferLog{at: time.Now(), level: "info", message: "Running pg_restore on database"})
+	s.newTransfer(ad.app, t)
+	created := t.json(false)
+	s.mu.Unlock()
+	done := make(chan struct{})
+	s.restores.Go(func() {
+		defer close(done)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+		s.runRestore(ctx, t, ad, src.file, warn)
+	})
+	return created, done
+}
+
+// StartRestore starts a restore of app's backup number num onto its
+// DATABASE, as a client that then went away would (a process killed while
+// it watched): it goes on in the background until it ends or is cancelled.
+func (s *Server) StartRestore(app string, num int) error {
+	s.mu.Lock()
+	var ad *addon
+	for _, at := range s.attachments {
+		if at.app == app && at.name == "DATABASE" {
+			ad = s.addons[at.addon]
+		}
+	}
+	src := s.findTransfer(app, strconv.Itoa(num))
+	s.mu.Unlock()
+	if ad == nil || src == nil || src.file == "" {
+		return fmt.Errorf("no DATABASE or no backup %d on %s", num, app)
+	}
+	s.launchRestore(ad, src)
+	return nil
+}
+
+// SlowRestores makes every restore wait d before it starts writing.
+func (s *Server) SlowRestores(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restoreDelay = d
+}
+
+// WaitRestores waits until no restore runs in the background.
+func (s *Server) WaitRestores() { s.restores.Wait() }
+
+// runRestore overwrites ad's database with the dump in file (Heroku's
+// restore drops whatever the target held) and ends transfer t with the
+// outcome. Heroku restores without owners or grants, as the target
+// database's own role, which is no superuser: code in the backup (CHECK
+// and index functions…) runs with that role's privileges only.
+func (s *Server) runRestore(ctx context.Context, t *transfer, ad *addon, file string, warn bool) {
 	var stderr bytes.Buffer
-	// Heroku restores without owners or grants, as the target database's
-	// own role, which is no superuser: code in the backup (CHECK and index
-	// functions…) runs with that role's privileges only.
-	cmd := exec.Command("pg_restore", "--no-owner", "--no-acl", "-d", s.connString(ad), src.file)
-	cmd.Env = s.pgEnv()
-	cmd.Stderr = &stderr
-	err := cmd.Run()
+	err := ctx.Err()
+	if err == nil {
+		err = s.resetDatabase(ad)
+	}
+	if err == nil {
+		cmd := exec.CommandContext(ctx, "pg_restore", "--no-owner", "--no-acl", "-d", s.connString(ad), file)
+		cmd.Env = s.pgEnv()
+		cmd.Stderr = &stderr
+		err = cmd.Run()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t.running = false
+	if ctx.Err() != nil {
+		now := time.Now()
+		t.canceled, t.finished, t.succeeded, t.stepsLeft = now, now, false, 0
+		return
+	}
+	t.stop()
 	for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
 		if l != "" {
 			t.logs = append(t.logs, transferLog{at: time.Now(), level: "warning", message: l})
@@ -507,10 +600,9 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	default:
 		t.logs = append(t.logs, transferLog{at: time.Now(), level: "error", message: "Restore failed: pg_restore exited with an error"})
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.newTransfer(ad.app, t)
-	writeJSON(w, http.StatusCreated, t.json(false))
+	if s.cfg.TransferSteps <= 0 {
+		t.advance() // transfers finish at once: as soon as the work is done
+	}
 }
 
 // failedRestore records a restore whose backup could not be downloaded: it

@@ -101,7 +101,9 @@ type Server struct {
 	admin *pgx.ConnConfig
 	dir   string
 
-	mu          sync.Mutex
+	mu sync.Mutex
+	// restores are the restores running in the background.
+	restores    sync.WaitGroup
 	apps        map[string]*app
 	addons      map[string]*addon
 	attachments map[string]*attachment
@@ -114,11 +116,13 @@ type Server struct {
 	rng         *mrand.Rand
 	remaining   int
 	warnings    bool
-	neverProv   bool
-	captureFail bool
-	databases   []string // created, dropped at Close
-	roles       []string // the add-ons' own roles, dropped at Close after their databases
-	colors      int
+	// restoreDelay: see SlowRestores.
+	restoreDelay time.Duration
+	neverProv    bool
+	captureFail  bool
+	databases    []string // created, dropped at Close
+	roles        []string // the add-ons' own roles, dropped at Close after their databases
+	colors       int
 
 	releasePhase  time.Duration
 	releaseFaults []*releaseFault
@@ -204,6 +208,16 @@ func Start(cfg Config) (*Server, error) {
 // Close stops the server and drops every database it created.
 func (s *Server) Close() {
 	s.srv.Close()
+	s.mu.Lock()
+	for _, list := range s.transfers {
+		for _, t := range list {
+			if t.running {
+				t.stop()
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.restores.Wait()
 	s.mu.Lock()
 	dbs, roles := s.databases, s.roles
 	s.databases, s.roles = nil, nil
