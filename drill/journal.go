@@ -251,6 +251,14 @@ type Quiescer interface {
 	Quiesce(ctx context.Context, drillID string) error
 }
 
+// CaptureSettler is implemented by providers whose captures can outlive
+// their process as records that say "running" (a killed `capture`): it marks
+// each one whose process died as failed, with why, removes what it left,
+// and says in one sentence each what it settled.
+type CaptureSettler interface {
+	SettleCaptures(ctx context.Context) ([]string, error)
+}
+
 type emergencyKey struct{}
 
 // WithEmergency marks ctx as an emergency restore's: what it provisions

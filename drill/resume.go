@@ -31,6 +31,15 @@ type ResumeJournal interface {
 // Production ends out of maintenance, served by its original database, and
 // with no scratch database left (unless the drill asked to keep it).
 func (r *Runner) Resume(ctx context.Context, j ResumeJournal) ([]*Report, error) {
+	if s, ok := r.Provider.(CaptureSettler); ok {
+		settled, err := s.SettleCaptures(ctx)
+		if err != nil {
+			r.logger().Error("cannot settle the captures dead processes left running", "err", ErrorMessage(err))
+		}
+		for _, line := range settled {
+			r.logger().Warn(line)
+		}
+	}
 	list, err := j.Abandoned(ctx)
 	if err != nil {
 		return nil, err

@@ -312,3 +312,40 @@ func TestKill_MidCaptureResumeFailsTheBackupAndRemovesItsPartialFile(t *testing.
 		t.Errorf("b001's record does not say why it failed: %s %v", meta, err)
 	}
 }
+
+// TestKill_StandaloneCaptureResumeFailsTheBackupAndRemovesItsPartialFile:
+// a killed `restore-drill capture` is no drill, so nothing is journaled for
+// it; its lock, which the kernel dropped with the process, tells resume
+// (and every listing of backups) that it died.
+func TestKill_StandaloneCaptureResumeFailsTheBackupAndRemovesItsPartialFile(t *testing.T) {
+	t.Parallel()
+	app, env := newApp(t)
+	drilltest.Exec(t, app, `CREATE TABLE bulk AS SELECT g, md5(g::text) AS h FROM generate_series(1, 200000) g`)
+	env = append(env, "DATABASE_URL="+stateURL(t))
+	dir := filepath.Join(backupDir(t, env), app)
+	cmd := exec.Command(binary, "capture", app)
+	cmd.Env = append(baseEnv(), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if partial, _ := filepath.Glob(filepath.Join(dir, "*.partial")); len(partial) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no partial dump appeared in %s", dir)
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	if meta, err := os.ReadFile(filepath.Join(dir, "b001.json")); err != nil || !strings.Contains(string(meta), `"running"`) {
+		t.Fatalf("the killed capture's record is not left running, so this test proves nothing: %s %v", meta, err)
+	}
+	resumeClean(t, env)
+	if left, _ := filepath.Glob(filepath.Join(dir, "b001.*")); len(left) != 1 {
+		t.Errorf("files left by the killed capture: %v, want only its record", left)
+	}
+	if meta, err := os.ReadFile(filepath.Join(dir, "b001.json")); err != nil || !strings.Contains(string(meta), `"failed"`) || !strings.Contains(string(meta), "died before it finished") {
+		t.Errorf("b001's record does not say it failed and why: %s %v", meta, err)
+	}
+}

@@ -86,6 +86,9 @@ func (p *Provider) Backups(ctx context.Context, app string) (drill.BackupList, e
 	}); err != nil {
 		return list, err
 	}
+	if _, err := p.settleOrphanCaptures(app); err != nil {
+		return list, err
+	}
 	metas, err := p.readMetas(app)
 	if err != nil {
 		return list, err
@@ -136,13 +139,13 @@ func (p *Provider) readMetas(app string) ([]meta, error) {
 
 // reserve claims the next backup number by creating its metadata file
 // exclusively, so two drills never share a number.
-func (p *Provider) reserve(app, drillID string) (meta, error) {
+func (p *Provider) reserve(app, drillID string) (meta, func(), error) {
 	if err := ensureDir(p.appDir(app)); err != nil {
-		return meta{}, err
+		return meta{}, nil, err
 	}
 	metas, err := p.readMetas(app)
 	if err != nil {
-		return meta{}, err
+		return meta{}, nil, err
 	}
 	num := 1
 	if len(metas) > 0 {
@@ -154,12 +157,27 @@ func (p *Provider) reserve(app, drillID string) (meta, error) {
 			continue
 		}
 		if err != nil {
-			return meta{}, drill.Wrap(drill.ECONFIG, err, "cannot create a backup in %s: set BACKUP_DIR to a writable directory", p.appDir(app))
+			return meta{}, nil, drill.Wrap(drill.ECONFIG, err, "cannot create a backup in %s: set BACKUP_DIR to a writable directory", p.appDir(app))
 		}
 		_ = f.Close()
+		// The capture's lock is taken before its record says running, so a
+		// running record whose lock is free was left by a dead process.
+		release, err := holdLock(p.lockPath(app, num))
+		if err != nil {
+			return meta{}, nil, drill.Wrap(drill.ECONFIG, err, "cannot lock backup %s in %s", drill.FormatBackupID('b', num), p.appDir(app))
+		}
 		m := meta{ID: drill.FormatBackupID('b', num), Num: num, App: app, Status: drill.BackupRunning, CreatedAt: p.cfg.Now().UTC(), Source: app, DrillID: drillID}
-		return m, writeMeta(p.metaPath(app, num), m)
+		if err := writeMeta(p.metaPath(app, num), m); err != nil {
+			release()
+			return meta{}, nil, err
+		}
+		return m, release, nil
 	}
+}
+
+// lockPath is the file whose flock a capture holds while it runs.
+func (p *Provider) lockPath(app string, num int) string {
+	return strings.TrimSuffix(p.metaPath(app, num), ".json") + ".lock"
 }
 
 // Capture dumps the app's database with pg_dump -Fc. With fingerprint, it
@@ -185,10 +203,11 @@ func (p *Provider) Capture(ctx context.Context, app string, fingerprint bool, pr
 	if err != nil {
 		return drill.Capture{}, err
 	}
-	m, err := p.reserve(app, drill.DrillFrom(ctx))
+	m, release, err := p.reserve(app, drill.DrillFrom(ctx))
 	if err != nil {
 		return drill.Capture{}, err
 	}
+	defer release()
 	fp, err := p.dump(ctx, app, m, fingerprint, progress)
 	if err != nil {
 		m.Status, m.Error = drill.BackupFailed, p.redactor.Redact(drill.ErrorMessage(err))
@@ -336,16 +355,77 @@ func (p *Provider) settleCaptures(drillID string) error {
 			if m.DrillID != drillID || m.Status != drill.BackupRunning {
 				continue
 			}
-			if err := os.Remove(p.dumpPath(m.App, m.Num) + ".partial"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return drill.Wrap(drill.EFAILED, err, "cannot remove the partial dump of backup %s", m.ID)
-			}
-			m.Status = drill.BackupFailed
-			m.Error = fmt.Sprintf("the process taking it (drill %s) died before it finished; drill %s was resumed", drillID, drillID)
-			if err := writeMeta(p.metaPath(m.App, m.Num), m); err != nil {
+			why := fmt.Sprintf("the process taking it (drill %s) died before it finished; drill %s was resumed", drillID, drillID)
+			if err := p.failCapture(m, why); err != nil {
 				return err
 			}
 		}
 	}
+	return nil
+}
+
+// SettleCaptures settles, for every app, the captures whose process died
+// (settleOrphanCaptures), and says what it did.
+func (p *Provider) SettleCaptures(ctx context.Context) ([]string, error) {
+	dirs, err := os.ReadDir(p.cfg.BackupDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, drill.Wrap(drill.ECONFIG, err, "cannot read the backup directory %s", p.cfg.BackupDir)
+	}
+	var out []string
+	for _, dir := range dirs {
+		if !dir.IsDir() {
+			continue
+		}
+		ids, err := p.settleOrphanCaptures(dir.Name())
+		if err != nil {
+			return out, err
+		}
+		for _, id := range ids {
+			out = append(out, fmt.Sprintf("Backup %s of %s was left running by a process that died: marked failed, its partial dump removed.", id, dir.Name()))
+		}
+	}
+	return out, nil
+}
+
+// settleOrphanCaptures finishes the records of app's captures whose
+// process died (a killed `restore-drill capture`, or a drill's capture not
+// yet resumed): a running record whose lock is free. Each is marked failed,
+// with why, and its partial dump removed; listing backups shows the truth.
+func (p *Provider) settleOrphanCaptures(app string) (settled []string, err error) {
+	metas, err := p.readMetas(app)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range metas {
+		if m.Status != drill.BackupRunning || !holderGone(p.lockPath(app, m.Num)) {
+			continue
+		}
+		why := "the process taking it died before it finished"
+		if m.DrillID != "" {
+			why += fmt.Sprintf(" (drill %s)", m.DrillID)
+		}
+		if err := p.failCapture(m, why); err != nil {
+			return settled, err
+		}
+		settled = append(settled, m.ID)
+	}
+	return settled, nil
+}
+
+// failCapture marks capture m failed with why and removes its partial dump
+// and its lock.
+func (p *Provider) failCapture(m meta, why string) error {
+	if err := os.Remove(p.dumpPath(m.App, m.Num) + ".partial"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return drill.Wrap(drill.EFAILED, err, "cannot remove the partial dump of backup %s", m.ID)
+	}
+	m.Status, m.Error = drill.BackupFailed, why
+	if err := writeMeta(p.metaPath(m.App, m.Num), m); err != nil {
+		return err
+	}
+	_ = os.Remove(p.lockPath(m.App, m.Num))
 	return nil
 }
 

@@ -60,6 +60,8 @@ type Provider struct {
 
 var _ drill.Provider = (*Provider)(nil)
 
+var _ drill.CaptureSettler = (*Provider)(nil)
+
 // New returns a provider for the server cfg.Server points at. It makes no
 // connection.
 func New(cfg Config) (*Provider, error) {

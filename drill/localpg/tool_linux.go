@@ -40,3 +40,34 @@ func bytesRead(pid int) (n int64, ok bool) {
 	}
 	return n, true
 }
+
+// holdLock takes an exclusive flock on path (created if need be) and keeps
+// it until release. The kernel drops it when the process dies, however it
+// dies, so a lock that can be taken means its holder is gone.
+func holdLock(path string) (release func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() { _ = os.Remove(path); _ = f.Close() }, nil
+}
+
+// holderGone reports whether the lock at path was held and its holder has
+// died: the file is there and its lock can be taken. A missing file says
+// nothing (a record written before locks existed): false.
+func holderGone(path string) bool {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		return false
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return true
+}
