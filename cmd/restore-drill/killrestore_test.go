@@ -284,22 +284,7 @@ func TestKill_MidCaptureResumeFailsTheBackupAndRemovesItsPartialFile(t *testing.
 	drilltest.Exec(t, app, `CREATE TABLE bulk AS SELECT g, md5(g::text) AS h FROM generate_series(1, 200000) g`)
 	env = append(env, "DATABASE_URL="+stateURL(t))
 	dir := filepath.Join(backupDir(t, env), app)
-	// Killed as soon as pg_dump has started writing.
-	cmd := exec.Command(binary, "run", app)
-	cmd.Env = append(baseEnv(), env...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
-		if partial, _ := filepath.Glob(filepath.Join(dir, "*.partial")); len(partial) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no partial dump appeared in %s", dir)
-		}
-	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	_ = cmd.Wait()
+	killOnPartialDump(t, env, dir, "run", app)
 	resumeClean(t, env)
 	if partial, _ := filepath.Glob(filepath.Join(dir, "*.partial")); len(partial) != 0 {
 		t.Errorf("partial dumps left: %v", partial)
@@ -323,21 +308,7 @@ func TestKill_StandaloneCaptureResumeFailsTheBackupAndRemovesItsPartialFile(t *t
 	drilltest.Exec(t, app, `CREATE TABLE bulk AS SELECT g, md5(g::text) AS h FROM generate_series(1, 200000) g`)
 	env = append(env, "DATABASE_URL="+stateURL(t))
 	dir := filepath.Join(backupDir(t, env), app)
-	cmd := exec.Command(binary, "capture", app)
-	cmd.Env = append(baseEnv(), env...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
-		if partial, _ := filepath.Glob(filepath.Join(dir, "*.partial")); len(partial) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no partial dump appeared in %s", dir)
-		}
-	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	_ = cmd.Wait()
+	killOnPartialDump(t, env, dir, "capture", app)
 	if meta, err := os.ReadFile(filepath.Join(dir, "b001.json")); err != nil || !strings.Contains(string(meta), `"running"`) {
 		t.Fatalf("the killed capture's record is not left running, so this test proves nothing: %s %v", meta, err)
 	}
@@ -348,4 +319,26 @@ func TestKill_StandaloneCaptureResumeFailsTheBackupAndRemovesItsPartialFile(t *t
 	if meta, err := os.ReadFile(filepath.Join(dir, "b001.json")); err != nil || !strings.Contains(string(meta), `"failed"`) || !strings.Contains(string(meta), "died before it finished") {
 		t.Errorf("b001's record does not say it failed and why: %s %v", meta, err)
 	}
+}
+
+// killOnPartialDump runs restore-drill with args and SIGKILLs it as soon as
+// pg_dump has started writing a partial dump in dir.
+func killOnPartialDump(t *testing.T, env []string, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(baseEnv(), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if partial, _ := filepath.Glob(filepath.Join(dir, "*.partial")); len(partial) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("no partial dump appeared in %s", dir)
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
 }
