@@ -95,10 +95,11 @@ func FuzzParseRunArgs(f *testing.F) {
 	})
 }
 
-// FuzzParseBackupRef: ids either parse to a positive number that prints back
-// as an id that parses to the same number, or fail clearly.
+// FuzzParseBackupRef: ids either parse to a positive number, or to a legacy
+// Heroku name (o + a name: found by name in the transfer list), that prints
+// back as an id that parses to the same ref, or fail clearly.
 func FuzzParseBackupRef(f *testing.F) {
-	for _, s := range []string{"b002", "a005", "2", "latest", "fresh", "b0", "B12", "c999999999", "r1", "b1234567890"} {
+	for _, s := range []string{"b002", "a005", "2", "latest", "fresh", "b0", "B12", "c999999999", "r1", "b1234567890", "ob001", "OA0", "o"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -110,8 +111,8 @@ func FuzzParseBackupRef(f *testing.F) {
 			return
 		}
 		if ref.Kind == drill.BackupByID {
-			if ref.Num <= 0 {
-				t.Fatalf("num %d from %q", ref.Num, s)
+			if (ref.Num <= 0) == (ref.Name == "") {
+				t.Fatalf("num %d, name %q from %q: want a positive number or a legacy name", ref.Num, ref.Name, s)
 			}
 			again, err := drill.ParseBackupRef(ref.String())
 			if err != nil || again != ref {
