@@ -130,11 +130,22 @@ func (p *Provider) Restore(ctx context.Context, b drill.Backup, target drill.Dat
 	if progress == nil {
 		progress = func(drill.Progress) {}
 	}
-	addon, err := p.ownedAddon(ctx, target)
+	addon, atts, err := p.ownedAddonAttachments(ctx, target)
 	if err != nil {
 		return drill.RestoreResult{}, err
 	}
-	return p.restoreInto(ctx, b, addon, target.Name, progress)
+	res, err := p.restoreInto(ctx, b, addon, target.Name, progress)
+	if err != nil {
+		return res, err
+	}
+	// A new database lacks the settings and comment pg_restore leaves out:
+	// bring them from the database the backup was taken from.
+	if app, ok := backupApp(b); ok {
+		if err := p.carryProps(ctx, app, target, atts); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
 }
 
 // restoreInto restores backup b onto addon, whose guard the caller passed,

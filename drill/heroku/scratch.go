@@ -148,26 +148,33 @@ func provisionMessage(a heroku.AddOn) string {
 // ownedAddon reads the add-on behind db and checks the drill may change it:
 // its name carries db's drill id, and it is no app's DATABASE.
 func (p *Provider) ownedAddon(ctx context.Context, db drill.Database) (*heroku.AddOn, error) {
+	a, _, err := p.ownedAddonAttachments(ctx, db)
+	return a, err
+}
+
+// ownedAddonAttachments is ownedAddon that also returns the add-on's
+// attachments as it read them.
+func (p *Provider) ownedAddonAttachments(ctx context.Context, db drill.Database) (*heroku.AddOn, []heroku.AddOnAttachment, error) {
 	if db.ID == "" || !drill.ValidDrillID(db.DrillID) {
-		return nil, drill.Errorf(drill.EREFUSED, "refusing to touch database %s: no drill created it", db.Name)
+		return nil, nil, drill.Errorf(drill.EREFUSED, "refusing to touch database %s: no drill created it", db.Name)
 	}
 	a, err := p.addon(ctx, db.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if drillIDOf(a.Name) != db.DrillID {
-		return nil, drill.Errorf(drill.EREFUSED, "refusing to touch add-on %s: its name does not carry drill %s, so the drill did not create it", a.Name, db.DrillID)
+		return nil, nil, drill.Errorf(drill.EREFUSED, "refusing to touch add-on %s: its name does not carry drill %s, so the drill did not create it", a.Name, db.DrillID)
 	}
 	atts, err := p.addonAttachments(ctx, a.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, att := range atts {
 		if att.Name == "DATABASE" {
-			return nil, drill.Errorf(drill.EREFUSED, "refusing to touch %s: it is the DATABASE of %s now; promote the original back first", db.Name, att.App.Name)
+			return nil, nil, drill.Errorf(drill.EREFUSED, "refusing to touch %s: it is the DATABASE of %s now; promote the original back first", db.Name, att.App.Name)
 		}
 	}
-	return a, nil
+	return a, atts, nil
 }
 
 // DestroyScratch destroys a scratch add-on the drill created. One that is

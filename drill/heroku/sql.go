@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	heroku "github.com/heroku/heroku-go/v6"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -19,6 +20,17 @@ func (p *Provider) connConfig(ctx context.Context, db drill.Database) (*pgx.Conn
 	if err != nil {
 		return nil, err
 	}
+	att, err := urlAttachment(atts, db)
+	if err != nil {
+		return nil, err
+	}
+	return p.configURL(ctx, att.App.Name, att.Name+"_URL", db.Name)
+}
+
+// urlAttachment picks, among an add-on's attachments, the one whose config
+// var holds its default credential: DATABASE if it is one, else any
+// without a namespace.
+func urlAttachment(atts []heroku.AddOnAttachment, db drill.Database) (heroku.AddOnAttachment, error) {
 	best := -1
 	for i, a := range atts {
 		if a.Namespace != nil {
@@ -29,18 +41,31 @@ func (p *Provider) connConfig(ctx context.Context, db drill.Database) (*pgx.Conn
 		}
 	}
 	if best < 0 {
-		return nil, drill.Errorf(drill.ENOTFOUND, "database %s is attached to no app, so its connection string cannot be read", db.Name)
+		return heroku.AddOnAttachment{}, drill.Errorf(drill.ENOTFOUND, "database %s is attached to no app, so its connection string cannot be read", db.Name)
 	}
-	att := atts[best]
-	return p.configURL(ctx, att.App.Name, att.Name+"_URL", db.Name)
+	return atts[best], nil
 }
 
 // configURL reads config var name of app and parses it as a Postgres URL.
 func (p *Provider) configURL(ctx context.Context, app, name, dbName string) (*pgx.ConnConfig, error) {
+	vars, err := p.configVars(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	return p.parseURL(vars, app, name, dbName)
+}
+
+// configVars reads app's config vars, fresh.
+func (p *Provider) configVars(ctx context.Context, app string) (map[string]*string, error) {
 	vars, err := p.svc.ConfigVarInfoForApp(ctx, app)
 	if err != nil {
 		return nil, p.interpret(err, op{what: "read the config vars of " + app, notFound: appNotFound(app)})
 	}
+	return vars, nil
+}
+
+// parseURL parses config var name of app, from vars, as a Postgres URL.
+func (p *Provider) parseURL(vars map[string]*string, app, name, dbName string) (*pgx.ConnConfig, error) {
 	v, ok := vars[name]
 	if !ok || v == nil || *v == "" {
 		return nil, drill.Errorf(drill.ENOTFOUND, "%s has no config var %s for database %s", app, name, dbName)
