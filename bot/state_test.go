@@ -261,8 +261,8 @@ func TestTwoBots_CancelReachesTheOwner(t *testing.T) {
 		t.Fatalf("cancel on the other process: %q", txt)
 	}
 	v := a.verdict(t, parent, id)
-	if all := v.Text + v.BlockText(); !strings.Contains(all, "CANCELLED") {
-		t.Fatalf("verdict %q, want the drill cancelled", v.Text)
+	if all := v.Text + v.BlockText(); !strings.Contains(all, "CANCELLED") || !strings.Contains(all, "<@"+bob+">") {
+		t.Fatalf("verdict %q, want the drill cancelled by the person on the other process", v.Text+v.BlockText())
 	}
 	if left := scratchLeft(t, a.app); len(left) != 0 {
 		t.Errorf("scratch databases left: %v", left)
