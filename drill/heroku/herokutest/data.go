@@ -466,12 +466,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	target := ""
-	for _, at := range s.attachmentsOf(ad.id) {
-		if at.namespace == nil && (target == "" || at.app == ad.app) {
-			target = at.name
-		}
-	}
+	target := s.restoreTarget(ad)
 	s.mu.Unlock()
 	if src == nil || !src.succeeded {
 		// Heroku takes any URL and fails later, in the transfer.
@@ -493,6 +488,18 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, created)
 }
 
+// restoreTarget names add-on ad in a restore transfer as Heroku does: its
+// attachment on its own app, else any. Called locked.
+func (s *Server) restoreTarget(ad *addon) string {
+	target := ""
+	for _, at := range s.attachmentsOf(ad.id) {
+		if at.namespace == nil && (target == "" || at.app == ad.app) {
+			target = at.name
+		}
+	}
+	return target
+}
+
 // launchRestore lists a restore of backup src onto add-on ad and runs it
 // in the background, as Heroku does: a client that goes away does not stop
 // it, a cancel does. It returns the transfer as created, and a channel
@@ -500,12 +507,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 func (s *Server) launchRestore(ad *addon, src *transfer) (map[string]any, <-chan struct{}) {
 	s.mu.Lock()
 	warn, delay := s.warnings, s.restoreDelay
-	target := ""
-	for _, at := range s.attachmentsOf(ad.id) {
-		if at.namespace == nil && (target == "" || at.app == ad.app) {
-			target = at.name
-		}
-	}
+	target := s.restoreTarget(ad)
 	ctx, stop := context.WithCancel(context.Background())
 	t := &transfer{fromName: "BACKUP", fromType: "htcat", toName: target, toType: "pg_restore", size: src.size, running: true, stop: stop}
 	t.logs = append(t.logs, transferLog{at: time.Now(), level: "info", message: "Running pg_restore on database"})
