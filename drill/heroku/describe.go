@@ -37,6 +37,9 @@ func (p *Provider) Describe(ctx context.Context, app string) (drill.App, error) 
 	}
 	db := ref(addon.ID, addon.Name)
 	out := drill.App{Name: app, Database: db, Plan: plan, Maintenance: a.Maintenance}
+	p.mu.Lock()
+	p.plans[app] = addon.Plan.Name
+	p.mu.Unlock()
 	if db.DrillID != "" {
 		return drill.App{}, drill.Errorf(drill.EREFUSED, "%s is served by %s, a scratch database of drill %s, not by its own database: promote the original back with `heroku pg:promote`, then run the drill", app, addon.Name, db.DrillID)
 	}

@@ -105,6 +105,9 @@ type Provider struct {
 	// protected holds, per add-on id, whether pg:info said Continuous
 	// Protection is on when the app was described.
 	protected map[string]bool
+	// plans holds, per app, its DATABASE add-on's plan when it was last
+	// described: the scratch database's plan, unless one is configured.
+	plans map[string]string
 }
 
 type spare struct{ addonID, attachmentID string }
@@ -177,7 +180,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg: cfg, transport: tr, svc: svc, httpc: httpc, data: dataClient{svc: dsvc},
 		redactor: drill.NewRedactor(), logger: cfg.Logger,
 		originals: map[string]drill.Database{}, formations: map[string]map[string]int{}, spares: map[string]spare{},
-		releasePhases: map[string]bool{}, protected: map[string]bool{},
+		releasePhases: map[string]bool{}, protected: map[string]bool{}, plans: map[string]string{},
 	}
 	p.redactor.AddSecret(cfg.APIKey)
 	return p, nil

@@ -73,8 +73,15 @@ func (p *Provider) CreateScratch(ctx context.Context, app, drillID string, progr
 	return db, nil
 }
 
-// productionPlan is the plan of the app's DATABASE add-on.
+// productionPlan is the plan of the app's DATABASE add-on: as the drill's
+// preflight just read it (Describe), or read now.
 func (p *Provider) productionPlan(ctx context.Context, app string) (string, error) {
+	p.mu.Lock()
+	plan, ok := p.plans[app]
+	p.mu.Unlock()
+	if ok {
+		return plan, nil
+	}
 	att, _, err := p.serving(ctx, app)
 	if err != nil {
 		return "", err
