@@ -63,6 +63,7 @@ type EmergencyProvider interface {
 	// RestoreProduction replaces the contents of the database that serves
 	// app with backup b. proof is the typed confirmation, which must read
 	// "APP BACKUPID"; the provider checks it again and refuses without it.
+	// An EREFUSED error means nothing was changed.
 	RestoreProduction(ctx context.Context, app string, b Backup, proof Confirmation, progress ProgressFunc) (RestoreResult, error)
 	// Adopt makes db, created by a drill and promoted to serve app, a
 	// permanent database of the app: it loses its drill tag, so no drill
@@ -348,6 +349,18 @@ func (d *run) restoreInPlace(ctx context.Context, ep EmergencyProvider) error {
 		return err
 	})
 	d.report.RestoreSeconds = d.now().Sub(start).Seconds()
+	if ErrorCode(err) == EREFUSED {
+		// Refused before anything changed: there is nothing to roll back
+		// (the rollback would be refused alike), and maintenance goes off.
+		if rollback != nil {
+			d.undo.take(rollback)
+			d.done(ctx, rollback)
+		} else if merr := d.r.Provider.SetMaintenance(ctx, d.opts.App, d.app.Maintenance); merr != nil {
+			d.report.UndoFailed = append(d.report.UndoFailed, StepMaintenanceOn)
+			return fmt.Errorf("%w; and maintenance could not be set back: %v", err, merr)
+		}
+		return err
+	}
 	if err != nil {
 		return err
 	}

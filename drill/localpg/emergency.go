@@ -44,39 +44,26 @@ func (p *Provider) RestoreProduction(ctx context.Context, app string, b drill.Ba
 	if err != nil {
 		return res, err
 	}
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT nspname FROM pg_namespace
-			WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-			  AND nspname NOT LIKE 'pg\_temp\_%' AND nspname NOT LIKE 'pg\_toast\_temp\_%'`)
-		if err != nil {
-			return err
-		}
-		schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		for _, s := range schemas {
-			if _, err := tx.Exec(ctx, `DROP SCHEMA `+ident(s)+` CASCADE`); err != nil {
-				return err
-			}
-		}
-		// What lives outside schemas goes too, or the restore collides with
-		// it: large objects, publications, event triggers.
-		_, err = tx.Exec(ctx, `
-			SELECT lo_unlink(oid) FROM pg_largeobject_metadata;
-			DO $$ DECLARE n text; BEGIN
-				FOR n IN SELECT pubname FROM pg_publication LOOP EXECUTE format('DROP PUBLICATION %I', n); END LOOP;
-				FOR n IN SELECT evtname FROM pg_event_trigger LOOP EXECUTE format('DROP EVENT TRIGGER %I', n); END LOOP;
-			END $$;
-			CREATE SCHEMA public AUTHORIZATION pg_database_owner;
-			GRANT USAGE ON SCHEMA public TO PUBLIC`)
-		return err
-	})
+	// The restore's own check of the code loading runs (restrictedLoad)
+	// must not refuse it half-way, with production dropped: run it first,
+	// for this backup and for the rollback to the current data, while
+	// nothing has changed.
+	if err := p.checkInPlace(ctx, conn, b, app, file); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return res, err
+	}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return clearDatabase(ctx, tx) })
 	conn.Close(context.WithoutCancel(ctx))
 	if err != nil {
 		return res, p.interpret(err, app)
 	}
-	return p.pgRestore(ctx, b, app, file, items, progress)
+	// Production has changed from here on: no error may read as a refusal
+	// (which means nothing changed, so nothing to roll back).
+	res, err = p.pgRestore(ctx, b, app, file, items, progress)
+	if drill.ErrorCode(err) == drill.EREFUSED {
+		err = drill.Wrap(drill.EFAILED, err, "the restore of %s onto %s stopped half-way", b.ID, app)
+	}
+	return res, err
 }
 
 // Adopt removes the drill's tag from db, which now serves app, so no drill
@@ -118,4 +105,92 @@ func (p *Provider) Lookup(ctx context.Context, db drill.Database) (drill.Databas
 // RemoveHint says how to drop a database kept for forensics.
 func (p *Provider) RemoveHint(app string, db drill.Database) string {
 	return fmt.Sprintf("when it is no longer needed: dropdb %s", db.Name)
+}
+
+// clearDatabase drops, in tx, everything a restore in place replaces: every
+// schema outside the system ones, large objects, publications and event
+// triggers; then makes an empty public schema, as a new database has.
+func clearDatabase(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `SELECT nspname FROM pg_namespace
+		WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+		  AND nspname NOT LIKE 'pg\_temp\_%' AND nspname NOT LIKE 'pg\_toast\_temp\_%'`)
+	if err != nil {
+		return err
+	}
+	schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, s := range schemas {
+		if _, err := tx.Exec(ctx, `DROP SCHEMA `+ident(s)+` CASCADE`); err != nil {
+			return err
+		}
+	}
+	// What lives outside schemas goes too, or the restore collides with
+	// it: large objects, publications, event triggers.
+	_, err = tx.Exec(ctx, `
+		SELECT lo_unlink(oid) FROM pg_largeobject_metadata;
+		DO $$ DECLARE n text; BEGIN
+			FOR n IN SELECT pubname FROM pg_publication LOOP EXECUTE format('DROP PUBLICATION %I', n); END LOOP;
+			FOR n IN SELECT evtname FROM pg_event_trigger LOOP EXECUTE format('DROP EVENT TRIGGER %I', n); END LOOP;
+		END $$;
+		CREATE SCHEMA public AUTHORIZATION pg_database_owner;
+		GRANT USAGE ON SCHEMA public TO PUBLIC`)
+	return err
+}
+
+// checkInPlace refuses, before anything changes, a restore in place of
+// backup b onto app (conn) that the restore's own check would refuse
+// half-way: the backup's definitions are loaded in a transaction that is
+// rolled back, after production's are dropped in it, and the code loading
+// rows would run is looked for there; and production's current definitions
+// (what the rollback to the safety backup restores) are checked as they
+// are. Production is in maintenance, its sessions ended.
+func (p *Provider) checkInPlace(ctx context.Context, conn *pgx.Conn, b drill.Backup, app, file string) error {
+	refuse := func(whose, list string) error {
+		return drill.Errorf(drill.EREFUSED, "refusing to restore %s onto %s in place, before changing anything: loading %s rows would run functions another role controls with the restoring role %q's privileges: %s. Review those functions and make a superuser own them (ALTER FUNCTION … OWNER TO), or restore by hand as their owner",
+			b.ID, app, whose, p.cfg.Server.User, list)
+	}
+	if list, err := p.loadCalls(ctx, conn, app); err != nil {
+		return err
+	} else if list != "" {
+		return refuse("the current data's (so the rollback to the safety backup could not run)", list)
+	}
+	script, err := p.runTool(ctx, p.cfg.PgRestore, nil, "--section=pre-data", "--file=-", file)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return drill.Wrap(drill.EFAILED, err, "backup %s cannot be read: %s", b.ID, toolMessage(err))
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return p.interpret(err, app)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := clearDatabase(ctx, tx); err != nil {
+		return p.interpret(err, app)
+	}
+	if _, err := tx.Exec(ctx, sqlOnly(string(script))); err != nil {
+		return drill.Wrap(drill.EFAILED, err, "the definitions of backup %s do not load onto %s, so restoring it in place would fail; nothing was changed: %s", b.ID, app, p.interpret(err, app))
+	}
+	if list, err := p.loadCalls(ctx, tx, app); err != nil {
+		return err
+	} else if list != "" {
+		return refuse("the backup's", list)
+	}
+	return nil
+}
+
+// sqlOnly drops psql's meta-commands (\restrict and the like, which newer
+// pg_restore versions write) from a script pg_restore wrote.
+func sqlOnly(script string) string {
+	lines := strings.Split(script, "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "\\") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -179,5 +180,47 @@ func TestEmergency_SearchPathCannotShadowCatalog(t *testing.T) {
 			t.Fatalf("restore into %s: %v %+v", into, err, rep.Steps)
 		}
 		drilltest.RequireNotSuperuser(t, owner)
+	}
+}
+
+// An emergency restore in place whose load the provider would refuse (a
+// CHECK calling a function of the unprivileged owner) is refused before a
+// byte of production changes: before, production's schemas were dropped
+// first, the load refused, and the rollback to the safety backup (the same
+// functions) refused too, leaving production empty in maintenance.
+func TestEmergencyInPlace_RefusedLoadChangesNothing(t *testing.T) {
+	t.Parallel()
+	app, owner := ownedApp(t, `
+		CREATE TABLE guarded (id int PRIMARY KEY, v int CHECK (public.escalate()));
+		INSERT INTO guarded SELECT g, g FROM generate_series(1, 5) g;`)
+	p := newProvider(t)
+	ctx := context.Background()
+	b, err := (&drill.Runner{Provider: p}).Capture(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() (n int) {
+		t.Helper()
+		if err := drilltest.Connect(t, app).QueryRow(ctx, `SELECT count(*) FROM guarded`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count()
+	r := &drill.Runner{Provider: p, Confirmer: drilltest.AppConfirmer("U-ONCALL"), UndoTimeout: time.Minute}
+	rep, err := r.Restore(ctx, drill.RestoreOptions{App: app, Backup: drill.BackupRef{Kind: drill.BackupByID, Num: b.Num}, Into: drill.IntoProduction})
+	if drill.ErrorCode(err) != drill.EREFUSED || !strings.Contains(drill.ErrorMessage(err), "before changing anything") {
+		t.Fatalf("err %v (%s), want the in-place restore refused before changing anything", err, drill.ErrorCode(err))
+	}
+	if len(rep.UndoFailed) != 0 {
+		t.Errorf("undo failed: %v", rep.UndoFailed)
+	}
+	drilltest.RequireNotSuperuser(t, owner)
+	if got := count(); got != before || before == 0 {
+		t.Errorf("production holds %d rows, had %d", got, before)
+	}
+	var limit int
+	if err := drilltest.Connect(t, "").QueryRow(ctx, `SELECT datconnlimit FROM pg_database WHERE datname = $1`, app).Scan(&limit); err != nil || limit == 0 {
+		t.Errorf("production is left in maintenance (connection limit %d): %v", limit, err)
 	}
 }

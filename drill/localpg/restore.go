@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/restore-drill/restore-drill/drill"
 )
@@ -285,13 +286,30 @@ func (p *Provider) restrictedLoad(ctx context.Context, b drill.Backup, name stri
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	// Only pg_catalog resolves names, whatever the database's settings.
-	if _, err := conn.Exec(ctx, `SET search_path = ''`); err != nil {
-		return p.interpret(err, name)
+	list, err := p.loadCalls(ctx, conn, name)
+	if err != nil || len(list) == 0 {
+		return err
 	}
-	rows, err := conn.Query(ctx, loadCode)
+	return drill.Errorf(drill.EREFUSED, "refusing to load the rows of %s: loading them would run functions another role controls with the restoring role %q's privileges: %s. Review those functions and make a superuser own them (ALTER FUNCTION … OWNER TO), or restore this backup by hand as their owner",
+		b.ID, p.cfg.Server.User, list)
+}
+
+// querier is a connection or a transaction.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// loadCalls lists, in words, the calls loadCode finds in the database q is
+// on ("" when none), at most five named.
+func (p *Provider) loadCalls(ctx context.Context, q querier, name string) (string, error) {
+	// Only pg_catalog resolves names, whatever the database's settings.
+	if _, err := q.Exec(ctx, `SET search_path = ''`); err != nil {
+		return "", p.interpret(err, name)
+	}
+	rows, err := q.Query(ctx, loadCode)
 	if err != nil {
-		return p.interpret(err, name)
+		return "", p.interpret(err, name)
 	}
 	type call struct{ what, fn, owner string }
 	calls, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (call, error) {
@@ -299,10 +317,7 @@ func (p *Provider) restrictedLoad(ctx context.Context, b drill.Backup, name stri
 		return c, r.Scan(&c.what, &c.fn, &c.owner)
 	})
 	if err != nil {
-		return p.interpret(err, name)
-	}
-	if len(calls) == 0 {
-		return nil
+		return "", p.interpret(err, name)
 	}
 	var list []string
 	for _, c := range calls {
@@ -312,6 +327,5 @@ func (p *Provider) restrictedLoad(ctx context.Context, b drill.Backup, name stri
 	if len(list) > 5 {
 		list, more = list[:5], fmt.Sprintf(" (and %d more)", len(list)-5)
 	}
-	return drill.Errorf(drill.EREFUSED, "refusing to load the rows of %s: loading them would run functions another role controls with the restoring role %q's privileges: %s%s. Review those functions and make a superuser own them (ALTER FUNCTION … OWNER TO), or restore this backup by hand as their owner",
-		b.ID, p.cfg.Server.User, strings.Join(list, "; "), more)
+	return strings.Join(list, "; ") + more, nil
 }
