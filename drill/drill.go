@@ -133,10 +133,12 @@ var drillIDPattern = regexp.MustCompile(`^d[a-z0-9]{7}$`)
 func ValidDrillID(s string) bool { return drillIDPattern.MatchString(s) }
 
 // clip shortens user input quoted back in an error message.
-func clip(s string) string {
-	const max = 40
-	if r := []rune(s); len(r) > max {
-		return string(r[:max]) + "…"
+func clip(s string) string { return Clip(s, 40) }
+
+// Clip keeps the first n characters of s, marking a cut with "…".
+func Clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
 	}
 	return s
 }

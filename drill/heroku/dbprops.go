@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/restore-drill/restore-drill/drill"
+	"github.com/restore-drill/restore-drill/drill/pgsum"
 )
 
 // Heroku restores a backup without --create, so the database's own
@@ -20,24 +21,14 @@ import (
 // whose search_path is a database setting breaks on a restore without it.
 // Grants are not copied: every Heroku database has its own roles.
 
-// propsQuery lists the current database's settings for every role and its
-// comment, one line each.
-const propsQuery = `
-SELECT 'setting ' || c FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c
-	WHERE s.setrole = 0 AND s.setdatabase = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
-UNION ALL
-SELECT 'comment ' || c FROM pg_catalog.shobj_description((SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()), 'pg_database') c
-	WHERE c IS NOT NULL`
-
-// dbProps returns the sorted property lines of the database conn is on.
+// dbProps returns the sorted settings (for every role) and comment of the
+// database conn is on: the lines of pgsum.DatabaseProps that a Heroku
+// database's owner can set.
 func dbProps(ctx context.Context, conn *pgx.Conn) ([]string, error) {
-	rows, err := conn.Query(ctx, propsQuery)
-	if err != nil {
-		return nil, err
-	}
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	slices.Sort(lines)
-	return lines, err
+	all, err := pgsum.DatabaseProps(ctx, conn, 0)
+	return slices.DeleteFunc(all, func(l string) bool {
+		return !strings.HasPrefix(l, "comment ") && (!strings.HasPrefix(l, "setting ") || strings.HasPrefix(l, "setting for role "))
+	}), err
 }
 
 // carryProps copies the database settings and comment of app's production
@@ -87,7 +78,7 @@ func (p *Provider) carryProps(ctx context.Context, app string, target drill.Data
 	db := pgx.Identifier{name}.Sanitize()
 	for _, line := range want {
 		if err := applyProp(ctx, dst, db, line); err != nil {
-			return drill.Wrap(drill.EFAILED, err, "cannot give the restored database %s the source's %s: %s", target.Name, clipProp(line), p.redactor.Redact(err.Error()))
+			return drill.Wrap(drill.EFAILED, err, "cannot give the restored database %s the source's %s: %s", target.Name, drill.Clip(line, 119), p.redactor.Redact(err.Error()))
 		}
 	}
 	got, err := dbProps(ctx, dst)
@@ -97,7 +88,7 @@ func (p *Provider) carryProps(ctx context.Context, app string, target drill.Data
 	var missing []string
 	for _, l := range want {
 		if !slices.Contains(got, l) {
-			missing = append(missing, clipProp(l))
+			missing = append(missing, drill.Clip(l, 119))
 		}
 	}
 	if len(missing) > 0 {
@@ -133,11 +124,4 @@ func applyProp(ctx context.Context, conn *pgx.Conn, db, line string) error {
 		return err
 	}
 	return tx.Commit(ctx)
-}
-
-func clipProp(l string) string {
-	if r := []rune(l); len(r) > 120 {
-		return string(r[:119]) + "…"
-	}
-	return l
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/restore-drill/restore-drill/drill"
+	"github.com/restore-drill/restore-drill/drill/pgsum"
 )
 
 // Database-level properties (owner, comment, access, ALTER DATABASE … SET
@@ -21,32 +22,13 @@ import (
 // what the source had when the backup was captured: an app whose
 // search_path is a database setting breaks on a restore without it.
 
-// propsQuery lists the database-level properties of the database with oid
-// $1, one line each, in a form that compares across databases. The drill's
-// own settings (restore_drill.*) are left out.
-const propsQuery = `
-SELECT 'owner ' || pg_catalog.pg_get_userbyid(d.datdba) FROM pg_catalog.pg_database d WHERE d.oid = $1
-UNION ALL
-SELECT 'comment ' || c FROM pg_catalog.shobj_description($1, 'pg_database') c WHERE c IS NOT NULL
-UNION ALL
-SELECT 'access ' || coalesce(a::pg_catalog.text, '(default)')
-	FROM pg_catalog.pg_database d LEFT JOIN LATERAL pg_catalog.unnest(d.datacl) a ON true WHERE d.oid = $1
-UNION ALL
-SELECT CASE WHEN s.setrole = 0 THEN 'setting ' ELSE 'setting for role ' || pg_catalog.pg_get_userbyid(s.setrole) || ': ' END || c
-	FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c
-	WHERE s.setdatabase = $1 AND NOT pg_catalog.starts_with(c, 'restore_drill.')`
-
-// databaseProps returns the sorted property lines of the database oid.
+// databaseProps returns the sorted property lines of the database oid
+// (pgsum.DatabaseProps).
 func (p *Provider) databaseProps(ctx context.Context, conn *pgx.Conn, oid uint32) ([]string, error) {
-	rows, err := conn.Query(ctx, propsQuery, oid)
+	lines, err := pgsum.DatabaseProps(ctx, conn, oid)
 	if err != nil {
 		return nil, p.interpret(err, "")
 	}
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, p.interpret(err, "")
-	}
-	slices.Sort(lines)
 	return lines, nil
 }
 
