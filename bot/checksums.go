@@ -170,12 +170,13 @@ func checksumReply(r *drill.Report) (m Message, file *File) {
 	all := make([]string, 0, len(r.Tables))
 	var differ []string
 	for _, t := range r.Tables {
+		l := tableLine(t)
 		if t.Match {
 			match++
 		} else {
-			differ = append(differ, tableLine(t))
+			differ = append(differ, l)
 		}
-		all = append(all, tableLine(t))
+		all = append(all, l)
 	}
 	diffs := schemaDiffLines(r.SchemaDiffs)
 	all = append(all, diffs...)

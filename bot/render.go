@@ -465,17 +465,6 @@ func captureMessage(u, app string, bk drill.Backup) Message {
 		user(u), code(bk.ID), code(app), drill.HumanBytes(bk.SizeBytes), slackTime(at), SlashCommand, Escape(app), Escape(bk.ID)))
 }
 
-// restorePlanMessage is an emergency restore's plan, posted in one reply
-// before anything changes.
-func restorePlanMessage(lines []string) Message {
-	var b strings.Builder
-	b.WriteString(":clipboard: *Plan* — nothing has changed yet:\n")
-	for _, l := range lines {
-		fmt.Fprintf(&b, "• %s\n", Escape(l))
-	}
-	return textMessage(b.String())
-}
-
 // Confirmation prompt rendering.
 
 const (

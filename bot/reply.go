@@ -381,10 +381,16 @@ func (r *replier) post(ctx context.Context, channel string, m Message, o PostOpt
 // bot in the channel: in a public channel it has not joined, it joins and
 // tries again.
 func (r *replier) upload(ctx context.Context, up Uploader, channel, ts string, f File) error {
-	err := up.Upload(ctx, channel, ts, f)
+	return r.joined(ctx, channel, func() error { return up.Upload(ctx, channel, ts, f) })
+}
+
+// joined runs call; where Slack answers not_in_channel (a public channel
+// the bot has not joined), the bot joins and runs it again.
+func (r *replier) joined(ctx context.Context, channel string, call func() error) error {
+	err := call()
 	if errors.Is(err, ErrNotInChannel) {
 		if err = r.t.Join(ctx, channel); err == nil {
-			err = up.Upload(ctx, channel, ts, f)
+			err = call()
 		}
 	}
 	return err
@@ -409,12 +415,7 @@ func (r *replier) update(ctx context.Context, channel, ts string, m Message) err
 // anywhere.
 func (r *replier) ephemeral(ctx context.Context, channel, user, responseURL string, m Message) {
 	m = r.redact(m)
-	err := r.t.Ephemeral(ctx, channel, user, m)
-	if errors.Is(err, ErrNotInChannel) {
-		if err = r.t.Join(ctx, channel); err == nil {
-			err = r.t.Ephemeral(ctx, channel, user, m)
-		}
-	}
+	err := r.joined(ctx, channel, func() error { return r.t.Ephemeral(ctx, channel, user, m) })
 	if errors.Is(err, ErrBlocksRejected) {
 		err = r.t.Ephemeral(ctx, channel, user, textOnly(m))
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/restore-drill/restore-drill/bot"
@@ -55,7 +54,7 @@ func (c Call) Rejected() bool {
 	}
 	switch c.Error {
 	case "invalid_blocks", "msg_blocks_too_long", "missing_scope", "message_not_found", "invalid_arguments",
-		"no_text", "invalid_trigger_id", "exchanged_trigger_id", "expired_url", "invalid_url", "unknown_method":
+		"no_text", "invalid_trigger_id", "exchanged_trigger_id", "expired_trigger_id", "expired_url", "invalid_url", "unknown_method":
 		return true
 	}
 	return false
@@ -145,7 +144,7 @@ var (
 // HTML-escaped and, with should_escape, #channel and @user of the
 // workspace turned into links.
 func (s *Server) commandText(typed string) string {
-	t := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(typed)
+	t := bot.Escape(typed)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.shouldEscape {
