@@ -51,6 +51,9 @@ type TableSum struct {
 // Key is the table's qualified, quoted name, as Postgres would print it.
 func (t TableSum) Key() string { return QuoteIdent(t.Schema) + "." + QuoteIdent(t.Name) }
 
+// Key names the table result's table: its quoted schema and name.
+func (t TableResult) Key() string { return QuoteIdent(t.Schema) + "." + QuoteIdent(t.Name) }
+
 // SequenceState is a sequence's position.
 type SequenceState struct {
 	Schema    string `json:"schema"`
@@ -225,7 +228,7 @@ func (c Comparison) Summary() string {
 	if len(bad) > 0 {
 		names := make([]string, 0, len(bad))
 		for _, t := range bad {
-			names = append(names, fmt.Sprintf("%s (%s)", QuoteIdent(t.Schema)+"."+QuoteIdent(t.Name), t.Problem))
+			names = append(names, fmt.Sprintf("%s (%s)", t.Key(), t.Problem))
 		}
 		parts = append(parts, fmt.Sprintf("%d of %s %s: %s", len(bad), Plural(len(c.Tables), "table", "tables"), map[bool]string{true: "differs", false: "differ"}[len(bad) == 1], strings.Join(names, ", ")))
 	}
@@ -246,7 +249,7 @@ func (c Comparison) Summary() string {
 		var stale []string
 		for _, t := range c.Mismatched() {
 			if t.Kind == KindMatView {
-				stale = append(stale, QuoteIdent(t.Schema)+"."+QuoteIdent(t.Name))
+				stale = append(stale, t.Key())
 			}
 		}
 		if c.Exact && len(stale) > 0 {

@@ -51,7 +51,6 @@ func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Wrap returns an *Error with the given code and message that wraps err.
 // Cancel is why a drill was cancelled: who asked. A drill's context
 // cancelled with it as cause (context.WithCancelCause), or an answer whose
 // error wraps it, puts the person in the report (Report.CancelledBy).
@@ -72,6 +71,7 @@ func cancelledBy(ctx context.Context, err error) string {
 	return ""
 }
 
+// Wrap returns an *Error with the given code and message that wraps err.
 func Wrap(code string, err error, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
 }

@@ -109,7 +109,7 @@ func (r *Report) Markdown() string {
 			if !t.Match {
 				match = "**no**: " + mdEscape(t.Problem)
 			}
-			fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %s |\n", mdEscape(QuoteIdent(t.Schema)+"."+QuoteIdent(t.Name)), t.SourceRows, t.RestoredRows, t.SourceHash, t.RestoredHash, match)
+			fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %s |\n", mdEscape(t.Key()), t.SourceRows, t.RestoredRows, t.SourceHash, t.RestoredHash, match)
 		}
 	}
 	return b.String()

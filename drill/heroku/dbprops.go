@@ -85,13 +85,10 @@ func (p *Provider) carryProps(ctx context.Context, app string, target drill.Data
 	if err != nil {
 		return p.interpretPG(err, target.Name)
 	}
-	var missing []string
-	for _, l := range want {
-		if !slices.Contains(got, l) {
-			missing = append(missing, drill.Clip(l, 119))
+	if missing, _ := pgsum.DiffProps(want, got); len(missing) > 0 {
+		for i, l := range missing {
+			missing[i] = drill.Clip(l, 119)
 		}
-	}
-	if len(missing) > 0 {
 		return drill.Errorf(drill.EFAILED, "the restored database %s lacks what %s's database has: %s", target.Name, app, strings.Join(missing, "; "))
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -142,28 +141,13 @@ func (p *Provider) carryProps(ctx context.Context, b drill.Backup, file, name st
 		if err != nil {
 			return err
 		}
-		missing, extra := diffLines(want, got)
+		missing, extra := pgsum.DiffProps(want, got)
 		if len(missing) == 0 && len(extra) == 0 {
 			return nil
 		}
 		return drill.Errorf(drill.EFAILED, "the restore of %s onto %s does not carry the source database's own properties: missing %s; unexpected %s",
 			b.ID, name, listOrNone(missing), listOrNone(extra))
 	})
-}
-
-// diffLines returns the lines of want not in got, and of got not in want.
-func diffLines(want, got []string) (missing, extra []string) {
-	for _, w := range want {
-		if !slices.Contains(got, w) {
-			missing = append(missing, w)
-		}
-	}
-	for _, g := range got {
-		if !slices.Contains(want, g) {
-			extra = append(extra, g)
-		}
-	}
-	return missing, extra
 }
 
 func listOrNone(lines []string) string {

@@ -148,8 +148,7 @@ func clearDatabase(ctx context.Context, tx pgx.Tx) error {
 // are. Production is in maintenance, its sessions ended.
 func (p *Provider) checkInPlace(ctx context.Context, conn *pgx.Conn, b drill.Backup, app, file string) error {
 	refuse := func(whose, list string) error {
-		return drill.Errorf(drill.EREFUSED, "refusing to restore %s onto %s in place, before changing anything: loading %s rows would run functions another role controls with the restoring role %q's privileges: %s. Review those functions and make a superuser own them (ALTER FUNCTION … OWNER TO), or restore by hand as their owner",
-			b.ID, app, whose, p.cfg.Server.User, list)
+		return p.loadRefusal(fmt.Sprintf("refusing to restore %s onto %s in place, before changing anything: loading %s rows", b.ID, app, whose), list, "restore by hand as their owner")
 	}
 	if list, err := p.loadCalls(ctx, conn, app); err != nil {
 		return err

@@ -197,19 +197,16 @@ func (p *Provider) pgRestore(ctx context.Context, b drill.Backup, name, file str
 // its warnings into res; watch, when set, runs beside it with its pid. Any
 // error it reports fails the restore, counted as pg_restore counts them.
 func (p *Provider) runRestore(ctx context.Context, b drill.Backup, name, file string, res *drill.RestoreResult, onLine func(string), watch func(context.Context, int), args ...string) error {
-	var mu sync.Mutex
+	// each runs on this goroutine (runToolWatched reads stderr here), so
+	// counted and res need no lock.
 	counted := 0 // pg_restore's own count: "errors ignored on restore: N"
 	each := func(line string) {
 		switch {
 		case strings.Contains(line, "errors ignored on restore:"):
-			mu.Lock()
 			counted, _ = strconv.Atoi(strings.TrimSpace(line[strings.LastIndex(line, ":")+1:]))
-			mu.Unlock()
 			return
 		case strings.Contains(line, "warning:"):
-			mu.Lock()
 			res.Warnings = append(res.Warnings, line)
-			mu.Unlock()
 			return
 		}
 		if onLine != nil {
@@ -226,9 +223,7 @@ func (p *Provider) runRestore(ctx context.Context, b drill.Backup, name, file st
 	}
 	// Count as pg_restore does; without its summary (it stopped on a fatal
 	// error), count its error lines.
-	mu.Lock()
 	n := counted
-	mu.Unlock()
 	var te *toolError
 	if n == 0 && errors.As(err, &te) {
 		n = len(te.errors)
@@ -290,8 +285,14 @@ func (p *Provider) restrictedLoad(ctx context.Context, b drill.Backup, name stri
 	if err != nil || len(list) == 0 {
 		return err
 	}
-	return drill.Errorf(drill.EREFUSED, "refusing to load the rows of %s: loading them would run functions another role controls with the restoring role %q's privileges: %s. Review those functions and make a superuser own them (ALTER FUNCTION … OWNER TO), or restore this backup by hand as their owner",
-		b.ID, p.cfg.Server.User, list)
+	return p.loadRefusal("refusing to load the rows of "+b.ID+": loading them", list, "restore this backup by hand as their owner")
+}
+
+// loadRefusal is the refusal of a load that would run list (loadCalls)
+// with the restoring role's privileges: what would do it, then how to go on.
+func (p *Provider) loadRefusal(what, list, byHand string) error {
+	return drill.Errorf(drill.EREFUSED, "%s would run functions another role controls with the restoring role %q's privileges: %s. Review those functions and make a superuser own them (ALTER FUNCTION … OWNER TO), or %s",
+		what, p.cfg.Server.User, list, byHand)
 }
 
 // querier is a connection or a transaction.

@@ -41,3 +41,19 @@ func DatabaseProps(ctx context.Context, conn *pgx.Conn, oid uint32) ([]string, e
 	slices.Sort(lines)
 	return lines, nil
 }
+
+// DiffProps returns the property lines of want not in got, and of got not
+// in want.
+func DiffProps(want, got []string) (missing, extra []string) {
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			missing = append(missing, w)
+		}
+	}
+	for _, g := range got {
+		if !slices.Contains(want, g) {
+			extra = append(extra, g)
+		}
+	}
+	return missing, extra
+}
