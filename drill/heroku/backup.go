@@ -210,15 +210,18 @@ func (p *Provider) restoreInto(ctx context.Context, b drill.Backup, addon *herok
 }
 
 // stopTransfer cancels transfer t and waits, a bounded time, until Heroku
-// reports it finished.
-func (p *Provider) stopTransfer(ctx context.Context, app string, t Transfer) {
+// reports it finished; it says whether it did.
+func (p *Provider) stopTransfer(ctx context.Context, app string, t Transfer) (stopped bool) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	if err := p.data.cancel(ctx, app, t.UUID); err != nil {
 		p.cfg.Logger.Error("cannot cancel a restore still running on Heroku", "transfer", t.Name(), "err", p.redactor.Redact(err.Error()))
-		return
+		return false
 	}
-	if _, err := p.waitTransfer(ctx, app, t, func(drill.Progress) {}); err != nil {
+	now, err := p.waitTransfer(ctx, app, t, func(drill.Progress) {})
+	if err != nil {
 		p.cfg.Logger.Error("a cancelled restore did not stop in time", "transfer", t.Name(), "err", p.redactor.Redact(err.Error()))
+		return false
 	}
+	return now.Finished()
 }

@@ -61,8 +61,7 @@ func (p *Provider) settleRestores(ctx context.Context, billing, name string) err
 			continue
 		}
 		p.cfg.Logger.Warn("a restore is still running onto the database: cancelling it first", "transfer", t.Name(), "app", billing)
-		p.stopTransfer(ctx, billing, t)
-		if now, err := p.data.transfer(ctx, billing, t.Num, false); err != nil || !now.Finished() {
+		if !p.stopTransfer(ctx, billing, t) {
 			return drill.Errorf(drill.EFAILED, "restore %s onto %s of %s is still running on Heroku and did not stop when cancelled: wait for it (`heroku pg:backups:info %s --app %s`), then try again", t.Name(), name, billing, t.Name(), billing)
 		}
 	}

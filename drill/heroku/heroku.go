@@ -286,12 +286,7 @@ func sentence(s string) string {
 	return s
 }
 
-func clip(s string) string {
-	if r := []rune(s); len(r) > 40 {
-		return string(r[:40]) + "…"
-	}
-	return s
-}
+func clip(s string) string { return drill.Clip(s, 40) }
 
 // appNotFound is the sentence for an app the token cannot see.
 func appNotFound(app string) string {

@@ -3,6 +3,7 @@ package heroku_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -201,10 +202,8 @@ func TestRestoreProduction_CancelsARestoreStillRunningOntoDatabase(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tb := range fp.Tables {
-		if tb.Name == "drill_items" && tb.Rows != 50 {
-			t.Errorf("DATABASE holds %d drill_items once every restore ended, want the 50 of %s", tb.Rows, want.ID)
-		}
+	if i := slices.IndexFunc(fp.Tables, func(tb drill.TableSum) bool { return tb.Name == "drill_items" }); i < 0 || fp.Tables[i].Rows != 50 {
+		t.Errorf("DATABASE holds no drill_items, or not the 50 of %s, once every restore ended: %+v", want.ID, fp.Tables)
 	}
 	if err := p.SetMaintenance(ctx, app, false); err != nil {
 		t.Fatal(err)

@@ -95,10 +95,6 @@ func (s *Store) LockHolder(ctx context.Context, drillID string) (int, error) {
 	return pid, err
 }
 
-// Lease is how long a lock-less owner counts as alive after its last
-// heartbeat.
-func (s *Store) Lease() time.Duration { return s.lease() }
-
 // LoseAnswers makes the next n undo inserts fail after they were made, as
 // a connection lost before their answer does.
 func (s *Store) LoseAnswers(n int) {

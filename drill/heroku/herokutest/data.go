@@ -382,8 +382,13 @@ func (s *Server) dataRoutes(mux *http.ServeMux) {
 		t.advance()
 		writeJSON(w, http.StatusOK, t.json(r.URL.Query().Get("verbose") == "true"))
 	}))
-	// cancel stops a transfer still running (pg:backups:cancel).
+	// cancel stops a transfer still running (pg:backups:cancel). It is
+	// addressed by uuid (heroku-api.md §2.2), not by number.
 	mux.HandleFunc("POST /client/v11/apps/{app}/transfers/{num}/actions/cancel", s.withTransfer(func(w http.ResponseWriter, r *http.Request, t *transfer) {
+		if r.PathValue("num") != t.uuid {
+			writeError(w, http.StatusNotFound, "not_found", "Couldn't find that transfer.")
+			return
+		}
 		switch {
 		case t.running:
 			t.stop() // marked canceled once its pg_restore has stopped
@@ -470,11 +475,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if src == nil || !src.succeeded {
 		// Heroku takes any URL and fails later, in the transfer.
-		s.failedRestore(ad, target)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		t := s.transfers[ad.app][len(s.transfers[ad.app])-1]
-		writeJSON(w, http.StatusCreated, t.json(false))
+		writeJSON(w, http.StatusCreated, s.failedRestore(ad, target))
 		return
 	}
 	created, done := s.launchRestore(ad, src)
@@ -532,10 +533,8 @@ func (s *Server) launchRestore(ad *addon, src *transfer) (map[string]any, <-chan
 func (s *Server) StartRestore(app string, num int) error {
 	s.mu.Lock()
 	var ad *addon
-	for _, at := range s.attachments {
-		if at.app == app && at.name == "DATABASE" {
-			ad = s.addons[at.addon]
-		}
+	if at := s.attachmentNamed(app, "DATABASE"); at != nil {
+		ad = s.addons[at.addon]
 	}
 	src := s.findTransfer(app, strconv.Itoa(num))
 	s.mu.Unlock()
@@ -608,8 +607,9 @@ func (s *Server) runRestore(ctx context.Context, t *transfer, ad *addon, file st
 }
 
 // failedRestore records a restore whose backup could not be downloaded: it
-// runs, then fails with the download's error in its logs.
-func (s *Server) failedRestore(ad *addon, target string) {
+// runs, then fails with the download's error in its logs. It returns the
+// transfer as created.
+func (s *Server) failedRestore(ad *addon, target string) map[string]any {
 	now := time.Now()
 	t := &transfer{fromName: "BACKUP", fromType: "htcat", toName: target, toType: "pg_restore"}
 	t.logs = append(t.logs,
@@ -619,6 +619,7 @@ func (s *Server) failedRestore(ad *addon, target string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.newTransfer(ad.app, t)
+	return t.json(false)
 }
 
 func contains(list []string, s string) bool {
